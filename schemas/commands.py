@@ -1,0 +1,81 @@
+"""The group-membership command of the wire contract (CONTRACT.md, "Output commands").
+
+The worker encodes commands without pydantic (`worker.codec.encode_command`);
+this model is the reference that tests, tools and the exported JSON Schema use.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal, get_args
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from schemas.events import ID_MAX_LENGTH, SOURCE_MAX_LENGTH
+
+Reason = Literal[
+    "enrolled",
+    "joined_segment",
+    "link_created",
+    "unenrolled",
+    "left_segment",
+    "link_deleted",
+    "segment_deleted",
+    "group_deleted",
+    "course_deleted",
+    "resync",
+]
+REASONS: Final[frozenset[str]] = frozenset(get_args(Reason))
+
+CommandType = Literal["lms.group.member.add", "lms.group.member.remove"]
+ADD_TYPE: Final = "lms.group.member.add"
+REMOVE_TYPE: Final = "lms.group.member.remove"
+
+# Ids in commands are the ids of input events, already read as strings.
+CommandId = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH)]
+
+# '[\s\S]' rather than '.': ids are arbitrary strings and may hold newlines.
+SUBJECT_PATTERN: Final = r"^course/[\s\S]+/group/[\s\S]+/user/[\s\S]+$"
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class _Strict(BaseModel):
+    # Our own output: an unexpected key is a bug, so forbid rather than ignore.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CommandData(_Strict):
+    course_id: CommandId
+    group_id: CommandId
+    user_id: CommandId
+    link_ids: list[CommandId]
+    reason: Reason
+    # Plain str: a `resync` command has no causing event, the tool names its own cause.
+    caused_by: str
+
+
+class GroupCommand(_Strict):
+    specversion: Literal["1.0"]
+    id: Annotated[str, Field(min_length=1)]
+    source: Annotated[str, Field(min_length=1, max_length=SOURCE_MAX_LENGTH)]
+    type: CommandType
+    subject: Annotated[str, Field(pattern=SUBJECT_PATTERN)]
+    time: Annotated[AwareDatetime, AfterValidator(_to_utc)]
+    datacontenttype: Literal["application/json"]
+    data: CommandData
+
+    @model_validator(mode="after")
+    def _subject_names_the_pair(self) -> GroupCommand:
+        # The pattern alone cannot tell which '/' separates ids that contain '/'.
+        expected = subject_of(self.data.course_id, self.data.group_id, self.data.user_id)
+        if self.subject != expected:
+            raise ValueError("subject does not match data.course_id/group_id/user_id")
+        return self
+
+
+def subject_of(course_id: str, group_id: str, user_id: str) -> str:
+    """The command `subject` of a (course, group, user) triple."""
+    return f"course/{course_id}/group/{group_id}/user/{user_id}"

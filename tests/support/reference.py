@@ -1,0 +1,123 @@
+"""An independent reference: desired() recomputed from scratch over a set of events, and the
+checker of the contract's guarantees 1 and 2 over a list of published commands.
+
+Written straight from ../shared/CONTRACT.md, sharing no code with the worker.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+Pair = tuple[str, str, str, str]  # (source, course, group, user)
+
+
+@dataclass(frozen=True)
+class Ev:
+    source: str
+    id: str
+    type: str
+    time_us: int
+    data: tuple[tuple[str, str], ...]
+
+    def get(self, k: str) -> str:
+        return dict(self.data)[k]
+
+
+def desired(events: Iterable[Ev]) -> set[Pair]:
+    unique = {(e.source, e.id): e for e in events}.values()
+    newest: dict[tuple[str, ...], Ev] = {}
+    deleted: dict[tuple[str, ...], int] = {}
+
+    def keep(key: tuple[str, ...], e: Ev) -> None:
+        cur = newest.get(key)
+        if cur is None or (e.time_us, e.id) > (cur.time_us, cur.id):
+            newest[key] = e
+
+    def mark(key: tuple[str, ...], t: int) -> None:
+        deleted[key] = max(deleted.get(key, t), t)
+
+    for e in unique:
+        s = e.source
+        if e.type.startswith("lms.enrollment."):
+            keep(("enr", s, e.get("user_id"), e.get("course_id")), e)
+        elif e.type.startswith("lms.segment.member."):
+            keep(("mem", s, e.get("user_id"), e.get("segment_id")), e)
+        elif e.type.startswith("lms.segment_group_link."):
+            keep(("link", s, e.get("link_id")), e)
+        elif e.type == "lms.segment.deleted":
+            mark(("seg", s, e.get("segment_id")), e.time_us)
+        elif e.type == "lms.group.deleted":
+            mark(("grp", s, e.get("course_id"), e.get("group_id")), e.time_us)
+        elif e.type == "lms.course.deleted":
+            mark(("crs", s, e.get("course_id")), e.time_us)
+
+    def killed(key: tuple[str, ...], t: int) -> bool:
+        return key in deleted and deleted[key] >= t
+
+    enrolled: set[tuple[str, str, str]] = set()
+    member: set[tuple[str, str, str]] = set()
+    links = []
+    for key, e in newest.items():
+        kind, s = key[0], key[1]
+        if kind == "enr" and e.type.endswith("created"):
+            if not killed(("crs", s, key[3]), e.time_us):
+                enrolled.add((s, key[2], key[3]))
+        elif kind == "mem" and e.type.endswith("added"):
+            if not killed(("seg", s, key[3]), e.time_us):
+                member.add((s, key[2], key[3]))
+        elif kind == "link" and e.type.endswith("created"):
+            c, seg, g = e.get("course_id"), e.get("segment_id"), e.get("group_id")
+            if not (
+                killed(("grp", s, c, g), e.time_us)
+                or killed(("crs", s, c), e.time_us)
+                or killed(("seg", s, seg), e.time_us)
+            ):
+                links.append((s, c, seg, g))
+    out: set[Pair] = set()
+    for s, c, seg, g in links:
+        for s2, u, c2 in enrolled:
+            if s2 == s and c2 == c and (s, u, seg) in member:
+                out.add((s, c, g, u))
+    return out
+
+
+@dataclass
+class Verdict:
+    violations: list[str]
+    final: set[Pair]
+    unique_commands: int
+
+
+def check(commands: Iterable[dict[str, Any]], expected: set[Pair]) -> Verdict:
+    """Guarantees 1 and 2 after de-duplicating by (source, id); commands in topic order
+    (within one partition; all commands of a pair share a key, hence a partition)."""
+    seen: set[tuple[str, str]] = set()
+    last: dict[Pair, str] = {}
+    violations: list[str] = []
+    n = 0
+    for cmd in commands:
+        key = (cmd["source"], cmd["id"])
+        if key in seen:
+            continue
+        seen.add(key)
+        n += 1
+        d = cmd["data"]
+        p = (cmd["source"], d["course_id"], d["group_id"], d["user_id"])
+        kind = cmd["type"].rsplit(".", 1)[1]
+        want = "remove" if last.get(p) == "add" else "add"
+        if kind != want:
+            violations.append(f"{p}: {kind} after {last.get(p)}")
+        last[p] = kind
+    final = {p for p, k in last.items() if k == "add"}
+    for p in sorted(final - expected):
+        violations.append(f"{p}: in the group but not desired")
+    for p in sorted(expected - final):
+        violations.append(f"{p}: desired but not in the group")
+    return Verdict(violations, final, n)
+
+
+def parse(values: Iterable[bytes]) -> list[dict[str, Any]]:
+    return [json.loads(v) for v in values]

@@ -1,0 +1,150 @@
+"""The Kafka side: the input consumer (offsets seeked from the store) and the command producer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from worker.engine.records import InRecord
+from worker.errors import TransientError
+from worker.settings import Settings
+from worker.store.outbox_repo import PendingRecord
+
+TP = tuple[str, int]
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": [b.strip() for b in settings.kafka_bootstrap.split(",")],
+        "client_id": settings.client_id,
+    }
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: KafkaInput) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.owner.on_revoked({(tp.topic, tp.partition) for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.owner.on_assigned({(tp.topic, tp.partition) for tp in assigned})
+
+
+class KafkaInput:
+    """Consumes the input topics. On every assignment `seek_to` says where each partition
+    resumes (the offsets stored with the state); partitions it does not know start at the
+    beginning, since the store is the source of truth and has not seen them."""
+
+    def __init__(self, settings: Settings, seek_to: Callable[[set[TP]], dict[TP, int]]) -> None:
+        self._seek_to = seek_to
+        self.assigned: set[TP] = set()
+        self.joined = False
+        self.rebalances = 0
+        self.consumer = KafkaConsumer(
+            **client_config(settings),
+            group_id=settings.group_id,
+            group_instance_id=settings.instance_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch_max_records,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 4),
+        )
+        self.consumer.subscribe(list(settings.input_topics), listener=_Listener(self))
+
+    def on_revoked(self, revoked: set[TP]) -> None:
+        self.assigned -= revoked
+
+    def on_assigned(self, assigned: set[TP]) -> None:
+        self.joined = True
+        self.rebalances += 1
+        self.assigned = set(assigned)
+        stored = self._seek_to(assigned)
+        fresh = []
+        for topic, part in sorted(assigned):
+            tp = TopicPartition(topic, part)
+            if (topic, part) in stored:
+                self.consumer.seek(tp, stored[(topic, part)])
+            else:
+                fresh.append(tp)
+        if fresh:
+            self.consumer.seek_to_beginning(*fresh)
+
+    def poll(self, timeout_ms: int) -> list[InRecord]:
+        batches = self.consumer.poll(timeout_ms=timeout_ms)
+        out: list[InRecord] = []
+        for tp, records in batches.items():
+            for r in records:
+                out.append(
+                    InRecord(
+                        tp.topic,
+                        tp.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        r.headers or [],
+                        r.timestamp,
+                    )
+                )
+        return out
+
+    def end_offsets(self, topics: Iterable[str]) -> dict[TP, int]:
+        tps = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(self.consumer.partitions_for_topic(t) or ())
+        ]
+        ends = self.consumer.end_offsets(tps) if tps else {}
+        return {(tp.topic, tp.partition): off for tp, off in ends.items()}
+
+    def position(self, tp: TP) -> int:
+        return int(self.consumer.position(TopicPartition(*tp)))
+
+    def commit(self, offsets: dict[TP, int]) -> None:
+        """Offsets go to Kafka too, for lag tools; the store's copy is what seeking uses."""
+        mine = {
+            TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
+            for (t, p), o in offsets.items()
+            if (t, p) in self.assigned
+        }
+        if mine:
+            self.consumer.commit(mine)
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
+
+class KafkaSink:
+    """Idempotent producer with acks=all; `send_all` returns only when every record is acked."""
+
+    def __init__(self, settings: Settings, timeout_s: float = 30.0) -> None:
+        self.timeout_s = timeout_s
+        self.producer = KafkaProducer(
+            **client_config(settings),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            batch_size=256 * 1024,
+            max_in_flight_requests_per_connection=5,
+            compression_type=None,
+        )
+
+    def send_all(self, records: list[PendingRecord]) -> None:
+        try:
+            futures = [
+                self.producer.send(r.topic, key=r.key, value=r.value, headers=list(r.headers))
+                for r in records
+            ]
+            self.producer.flush(timeout=self.timeout_s)
+            for f in futures:
+                f.get(timeout=self.timeout_s)
+        except KafkaError as exc:
+            raise TransientError(f"publishing to Kafka failed: {exc}") from exc
+
+    def close(self) -> None:
+        self.producer.close(timeout=self.timeout_s)

@@ -1,0 +1,50 @@
+"""What every command shares: settings, logging, the store, and one-line failures."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+from sqlalchemy import Engine
+
+from worker import logs
+from worker.errors import ConfigError, FatalError, SegsyncError
+from worker.settings import Settings, load_settings
+from worker.store.db import make_engine
+from worker.store.migrate import upgrade_locked
+
+R = TypeVar("R")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print(f"segsync: {message}".splitlines()[0], file=sys.stderr)
+    raise SystemExit(code)
+
+
+def guarded(fn: Callable[[], R]) -> R:
+    """Run a command body; known failures become one line on stderr and an exit code."""
+    try:
+        return fn()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except FatalError as exc:
+        fail(str(exc), 1)
+    except SegsyncError as exc:
+        fail(str(exc), 1)
+
+
+def settings_and_logs() -> Settings:
+    settings = load_settings()
+    logs.configure(settings.log_format, settings.log_level)
+    return settings
+
+
+def open_store(settings: Settings, migrate: bool = True) -> Engine:
+    engine = make_engine(settings.sqlalchemy_url())
+    if migrate:
+        try:
+            upgrade_locked(engine)
+        except Exception as exc:
+            raise FatalError(f"cannot prepare the state store: {exc}") from exc
+    return engine

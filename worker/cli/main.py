@@ -1,0 +1,50 @@
+"""The `segsync` console script."""
+
+from __future__ import annotations
+
+import typer
+
+from worker.cli.common import guarded, open_store, settings_and_logs
+
+app = typer.Typer(
+    name="segsync",
+    help="Keeps LMS course groups in step with site-wide user segments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def run(
+    until_caught_up: bool = typer.Option(
+        False,
+        "--until-caught-up",
+        help="Exit 0 once every assigned partition is read up to its end offset at start-up "
+        "and every owed command is published.",
+    ),
+) -> None:
+    """Consume the input topics and publish group-membership commands.
+
+    Example: SEGSYNC_KAFKA_BOOTSTRAP=localhost:9092 segsync run --until-caught-up
+    """
+    from worker.cli.run_cmd import run as run_worker
+
+    guarded(lambda: run_worker(until_caught_up))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the state store's migrations (run also does this at start-up).
+
+    Example: SEGSYNC_DATABASE_URL=postgresql+psycopg://segsync@db/segsync segsync migrate
+    """
+
+    def body() -> None:
+        open_store(settings_and_logs()).dispose()
+
+    guarded(body)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,117 @@
+"""Pair transitions: when "should user U be in group G of course C?" flips, one command.
+
+A pair's history is its number of commands so far: odd means "in the group". The next
+command's id is derived from the pair and that number, so a re-publish carries the same id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+# A fixed namespace: command ids must be the same on every machine and in every run.
+COMMAND_NAMESPACE = uuid.UUID("5c3e2a0e-8d1b-4a57-9a51-3b7d4c1f0e2a")
+ADD: Literal["add"] = "add"
+REMOVE: Literal["remove"] = "remove"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PairKey:
+    source: str
+    course_id: str
+    group_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """The event behind a change; `order` is its position in the batch (later wins)."""
+
+    event_id: str
+    event_type: str
+    time_us: int
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    pair: PairKey
+    number: int  # 0-based: how many commands the pair had before this one
+    kind: Literal["add", "remove"]
+    link_ids: tuple[str, ...]
+    reason: str
+    caused_by: str
+    time_us: int
+
+    @property
+    def command_id(self) -> str:
+        return command_id(self.pair, self.number)
+
+
+def command_id(pair: PairKey, number: int) -> str:
+    name = "\x1f".join((pair.source, pair.course_id, pair.group_id, pair.user_id, str(number)))
+    return str(uuid.uuid5(COMMAND_NAMESPACE, name))
+
+
+# (reason when the pair is added, reason when it is removed) per causing event type.
+_REASONS: dict[str, tuple[str, str]] = {
+    "lms.enrollment.created": ("enrolled", "unenrolled"),
+    "lms.enrollment.deleted": ("enrolled", "unenrolled"),
+    "lms.segment.member.added": ("joined_segment", "left_segment"),
+    "lms.segment.member.removed": ("joined_segment", "left_segment"),
+    "lms.segment_group_link.created": ("link_created", "link_deleted"),
+    "lms.segment_group_link.deleted": ("link_created", "link_deleted"),
+    "lms.segment.deleted": ("segment_deleted", "segment_deleted"),
+    "lms.group.deleted": ("group_deleted", "group_deleted"),
+    "lms.course.deleted": ("course_deleted", "course_deleted"),
+}
+# Event types that can make a pair true / false: used to pick the cause of a collapsed change.
+_CAN_ADD = {
+    "lms.enrollment.created",
+    "lms.segment.member.added",
+    "lms.segment_group_link.created",
+}
+_CAN_REMOVE = set(_REASONS) - {"lms.enrollment.created", "lms.segment.member.added"}
+
+
+def reason_for(event_type: str, kind: Literal["add", "remove"]) -> str:
+    add, remove = _REASONS[event_type]
+    return add if kind == ADD else remove
+
+
+def pick_cause(causes: Iterable[Cause], kind: Literal["add", "remove"]) -> Cause:
+    """The latest cause that can explain this direction; else the latest cause at all."""
+    ordered = sorted(causes, key=lambda c: c.order)
+    fitting = _CAN_ADD if kind == ADD else _CAN_REMOVE
+    for cause in reversed(ordered):
+        if cause.event_type in fitting:
+            return cause
+    return ordered[-1]
+
+
+def decide(
+    pair: PairKey,
+    transitions: int,
+    links_before: frozenset[str],
+    links_after: frozenset[str],
+    causes: Iterable[Cause],
+) -> Command | None:
+    """The command owed for one pair after a change of its justifying links, if any."""
+    was_in = transitions % 2 == 1
+    should_be_in = bool(links_after)
+    if was_in == should_be_in:
+        return None
+    kind: Literal["add", "remove"] = ADD if should_be_in else REMOVE
+    cause = pick_cause(causes, kind)
+    justifying = links_after if should_be_in else links_before
+    return Command(
+        pair=pair,
+        number=transitions,
+        kind=kind,
+        link_ids=tuple(sorted(justifying)),
+        reason=reason_for(cause.event_type, kind),
+        caused_by=cause.event_id,
+        time_us=cause.time_us,
+    )

@@ -1,0 +1,112 @@
+"""From an input event to the fact it updates and the scope whose pairs must be recomputed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from worker.domain.facts import Fact
+from worker.domain.transitions import Cause
+
+FactKind = Literal["enrollment", "membership", "link"]
+MarkKind = Literal["segment", "group", "course"]
+
+
+@dataclass(frozen=True, slots=True)
+class FactUpdate:
+    kind: FactKind
+    key: tuple[str, ...]  # (source, course, user) | (source, segment, user) | (source, link)
+    fact: Fact
+    cause: Cause
+
+
+@dataclass(frozen=True, slots=True)
+class MarkUpdate:
+    kind: MarkKind
+    key: tuple[str, ...]  # (source, segment) | (source, course, group) | (source, course)
+    at: int
+    cause: Cause
+
+
+Update = FactUpdate | MarkUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """The fields of a decoded event the domain needs (kept apart from the wire models)."""
+
+    source: str
+    event_id: str
+    event_type: str
+    time_us: int
+    data: dict[str, str]
+
+
+def to_update(ev: EventView, order: int) -> Update:
+    """Raises KeyError for a type the domain does not know (the decoder filters those out)."""
+    cause = Cause(ev.event_id, ev.event_type, ev.time_us, order)
+    d, s, t = ev.data, ev.source, ev.time_us
+    match ev.event_type:
+        case "lms.enrollment.created" | "lms.enrollment.deleted":
+            active = ev.event_type.endswith("created")
+            fact = Fact(t, ev.event_id, active)
+            return FactUpdate("enrollment", (s, d["course_id"], d["user_id"]), fact, cause)
+        case "lms.segment.member.added" | "lms.segment.member.removed":
+            active = ev.event_type.endswith("added")
+            fact = Fact(t, ev.event_id, active)
+            return FactUpdate("membership", (s, d["segment_id"], d["user_id"]), fact, cause)
+        case "lms.segment_group_link.created":
+            attrs = (d["course_id"], d["segment_id"], d["group_id"])
+            return FactUpdate("link", (s, d["link_id"]), Fact(t, ev.event_id, True, attrs), cause)
+        case "lms.segment_group_link.deleted":
+            return FactUpdate("link", (s, d["link_id"]), Fact(t, ev.event_id, False), cause)
+        case "lms.segment.deleted":
+            return MarkUpdate("segment", (s, d["segment_id"]), t, cause)
+        case "lms.group.deleted":
+            return MarkUpdate("group", (s, d["course_id"], d["group_id"]), t, cause)
+        case "lms.course.deleted":
+            return MarkUpdate("course", (s, d["course_id"]), t, cause)
+    raise KeyError(ev.event_type)
+
+
+@dataclass(frozen=True, slots=True)
+class UserScope:
+    """Recompute one user's justifications through the links on these courses / segments."""
+
+    source: str
+    user_id: str
+    courses: frozenset[str]
+    segments: frozenset[str]
+
+
+Selector = (
+    tuple[Literal["link"], str]
+    | tuple[Literal["segment"], str]
+    | tuple[Literal["group"], str, str]
+    | tuple[Literal["course"], str]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkScope:
+    """Recompute every user's justification through the selected links (set-based, chunked)."""
+
+    source: str
+    selector: Selector
+
+
+def scope_of(kind: FactKind | MarkKind, key: tuple[str, ...]) -> UserScope | BulkScope:
+    match kind:
+        case "enrollment":
+            return UserScope(key[0], key[2], frozenset((key[1],)), frozenset())
+        case "membership":
+            return UserScope(key[0], key[2], frozenset(), frozenset((key[1],)))
+        case "link":
+            return BulkScope(key[0], ("link", key[1]))
+        case "segment":
+            return BulkScope(key[0], ("segment", key[1]))
+        case "group":
+            return BulkScope(key[0], ("group", key[1], key[2]))
+        case "course":
+            return BulkScope(key[0], ("course", key[1]))
+    raise KeyError(kind)

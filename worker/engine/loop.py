@@ -1,0 +1,154 @@
+"""The worker loop: poll, apply, publish, commit.
+
+Checkpoint order, every batch (why: docs/adr/0001-offsets-in-the-store-and-outbox.md):
+  1. state commit  — facts, pair transitions, outbox rows and the next input offsets in ONE
+                     database transaction (apply_batch);
+  2. publish       — the outbox, oldest first, acks=all; rows deleted after the acks;
+  3. offset commit — the same offsets to Kafka, for lag tools only.
+A crash between any two steps is repaired at start-up: seek to the store's offsets and
+publish the outbox before consuming anything.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from sqlalchemy import Engine
+
+from worker import logs
+from worker.engine.apply import BatchConfig, BatchResult, apply_batch
+from worker.engine.publisher import RecordSink, publish_pending
+from worker.engine.records import InRecord, decode
+from worker.errors import FatalError, TransientError
+from worker.store import outbox_repo
+from worker.store.db import is_transient
+
+log = logs.get("segsync.loop")
+R = TypeVar("R")
+TP = tuple[str, int]
+
+
+class Input(Protocol):
+    assigned: set[TP]
+    joined: bool
+
+    def poll(self, timeout_ms: int) -> list[InRecord]: ...
+    def end_offsets(self, topics: list[str]) -> dict[TP, int]: ...
+    def position(self, tp: TP) -> int: ...
+    def commit(self, offsets: dict[TP, int]) -> None: ...
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        sink: RecordSink,
+        cfg: BatchConfig,
+        retry_deadline_s: float,
+        poll_timeout_ms: int = 200,
+    ) -> None:
+        self.engine = engine
+        self.sink = sink
+        self.cfg = cfg
+        self.retry_deadline_s = retry_deadline_s
+        self.poll_timeout_ms = poll_timeout_ms
+        self.stopping = False
+        self.totals: dict[str, int] = {}
+
+    # --- hooks for the consumer ---
+    def stored_offsets(self, assigned: set[TP]) -> dict[TP, int]:
+        """On every assignment: publish what is owed first, then resume from the store."""
+        self.publish()
+
+        def load() -> dict[TP, int]:
+            with self.engine.connect() as conn:
+                return outbox_repo.load_offsets(conn, self.cfg.group_id, assigned)
+
+        offsets = self.retry("load offsets", load)
+        log.info("partitions assigned", partitions=sorted(assigned), resume=offsets)
+        return offsets
+
+    # --- the loop ---
+    def install_signal_handlers(self) -> None:
+        def stop(signum: int, _frame: object) -> None:
+            log.info("stop requested", signal=signal.Signals(signum).name)
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def run(self, source: Input, topics: list[str], until_caught_up: bool = False) -> None:
+        self.publish()
+        targets = source.end_offsets(topics) if until_caught_up else {}
+        while not self.stopping:
+            records = source.poll(self.poll_timeout_ms)
+            if records:
+                result = self.apply(records)
+                self.publish()  # step 2
+                self.commit_kafka(source, result.next_offsets)  # step 3
+            else:
+                self.publish()  # another worker's crash may have left rows behind
+            if until_caught_up and self.caught_up(source, targets):
+                log.info("caught up", totals=self.totals)
+                return
+
+    def apply(self, records: list[InRecord]) -> BatchResult:
+        decoded = [decode(r) for r in records]
+
+        def attempt() -> BatchResult:
+            with self.engine.connect() as conn:
+                result = apply_batch(conn, decoded, self.cfg, checkpoint=conn.commit)
+                conn.commit()  # step 1
+                return result
+
+        result = self.retry("apply batch", attempt)
+        for name, n in result.counts.items():
+            self.totals[name] = self.totals.get(name, 0) + n
+        first, last = records[0], records[-1]
+        log.info(
+            "batch applied",
+            records=len(records),
+            topic=first.topic,
+            partition=first.partition,
+            offset=first.offset,
+            last_offset=last.offset,
+            commands=len(result.commands),
+            dlq=result.counts.get("events.dlq", 0),
+        )
+        return result
+
+    def publish(self) -> int:
+        return self.retry("publish outbox", lambda: publish_pending(self.engine, self.sink))
+
+    def commit_kafka(self, source: Input, offsets: dict[TP, int]) -> None:
+        try:
+            source.commit(offsets)
+        except Exception as exc:  # lag bookkeeping only: the store holds the real offsets
+            log.warning("kafka offset commit failed", error=str(exc))
+
+    def caught_up(self, source: Input, targets: dict[TP, int]) -> bool:
+        if not source.joined:
+            return False
+        return all(source.position(tp) >= targets.get(tp, 0) for tp in source.assigned)
+
+    def retry(self, what: str, fn: Callable[[], R]) -> R:
+        """Retry transient failures with capped exponential backoff; never skip ahead."""
+        deadline = time.monotonic() + self.retry_deadline_s
+        delay = 0.05
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                transient = isinstance(exc, TransientError) or is_transient(exc)
+                if not transient:
+                    raise
+                if time.monotonic() + delay > deadline:
+                    msg = f"{what}: gave up after {self.retry_deadline_s:g}s: {exc}"
+                    raise FatalError(msg) from exc
+                log.warning("retrying", what=what, error=str(exc).splitlines()[0][:300])
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 5.0)

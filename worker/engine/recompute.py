@@ -1,0 +1,132 @@
+"""Which (link, user) candidates to recompute for a scope, and in what chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Connection
+
+from worker.domain.transitions import Cause, Command
+from worker.domain.updates import BulkScope, UserScope
+from worker.engine.settle import diff, settle
+from worker.store import justify_repo as jr
+from worker.store.facts_repo import chunks
+from worker.store.justify_repo import PairT, UserFilter
+
+USERS_PER_QUERY = 400
+
+
+@dataclass(slots=True)
+class UserWork:
+    """Everything one batch changed about one user: courses, segments, and why."""
+
+    source: str
+    user_id: str
+    courses: set[str] = field(default_factory=set)
+    segments: set[str] = field(default_factory=set)
+    # (cause, course it concerns, segment it concerns)
+    causes: list[tuple[Cause, str | None, str | None]] = field(default_factory=list)
+
+    def add(self, scope: UserScope, cause: Cause) -> None:
+        self.courses |= scope.courses
+        self.segments |= scope.segments
+        course = next(iter(scope.courses), None)
+        segment = next(iter(scope.segments), None)
+        self.causes.append((cause, course, segment))
+
+
+def user_scopes(
+    conn: Connection, work: dict[tuple[str, str], UserWork], command_topic: str
+) -> list[Command]:
+    by_source: dict[str, list[UserWork]] = {}
+    for w in work.values():
+        by_source.setdefault(w.source, []).append(w)
+    commands: list[Command] = []
+    for source, ws in sorted(by_source.items()):
+        for part in chunks(sorted(ws, key=lambda w: w.user_id), USERS_PER_QUERY):
+            commands.extend(_user_chunk(conn, source, part, command_topic))
+    return commands
+
+
+def _user_chunk(
+    conn: Connection, source: str, ws: Iterable[UserWork], command_topic: str
+) -> list[Command]:
+    ws = list(ws)
+    links = jr.links_touching(
+        conn, source, {c for w in ws for c in w.courses}, {s for w in ws for s in w.segments}
+    )
+    on_course: dict[str, set[str]] = {}
+    on_segment: dict[str, set[str]] = {}
+    segment_of: dict[str, str | None] = {}
+    for link_id, course, segment in links:
+        segment_of[link_id] = segment
+        if course is not None:
+            on_course.setdefault(course, set()).add(link_id)
+        if segment is not None:
+            on_segment.setdefault(segment, set()).add(link_id)
+    # Rows justified now through a link that may have moved away from these courses.
+    held = jr.justified_in_courses(conn, source, ((w.user_id, c) for w in ws for c in w.courses))
+    candidates: set[tuple[str, str]] = set(held)
+    for w in ws:
+        for c in w.courses:
+            candidates.update((link_id, w.user_id) for link_id in on_course.get(c, ()))
+        for s in w.segments:
+            candidates.update((link_id, w.user_id) for link_id in on_segment.get(s, ()))
+    if not candidates:
+        return []
+    link_ids = sorted({a for a, _ in candidates})
+    who = UserFilter(users=[w.user_id for w in ws])
+    d = diff(
+        jr.truth(conn, source, link_ids, who), jr.existing(conn, source, link_ids, who), candidates
+    )
+    by_user = {w.user_id: w for w in ws}
+
+    def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:
+        course, _, user = p
+        w = by_user[user]
+        segments = {segment_of.get(a) for a in links_of_pair}
+        relevant = [c for c, co, se in w.causes if co == course or (se and se in segments)]
+        return relevant or [c for c, _, _ in w.causes]
+
+    return settle(conn, source, d, causes_for, command_topic)
+
+
+def bulk_scope(
+    conn: Connection,
+    scope: BulkScope,
+    cause: Cause,
+    command_topic: str,
+    chunk: int,
+    checkpoint: Callable[[], None],
+) -> list[Command]:
+    """Set-based recompute over every user the selected links justify or may justify.
+
+    Chunks of `chunk` users in the store's order; between full chunks the caller may commit.
+    """
+    source, sel = scope.source, scope.selector
+    match sel:
+        case ("link", link_id):
+            link_ids = [link_id]
+        case ("segment", segment_id):
+            link_ids = jr.links_where(conn, source, segment_id=segment_id)
+        case ("group", course_id, group_id):
+            link_ids = jr.links_where(conn, source, course_id=course_id, group_id=group_id)
+        case ("course", course_id):
+            link_ids = jr.links_where(conn, source, course_id=course_id)
+    if not link_ids:
+        return []
+    commands: list[Command] = []
+    after: str | None = None
+    while True:
+        users = jr.next_users(conn, source, link_ids, after, chunk)
+        if not users:
+            break
+        who = UserFilter(after=after, upto=users[-1])
+        d = diff(jr.truth(conn, source, link_ids, who), jr.existing(conn, source, link_ids, who))
+        commands.extend(settle(conn, source, d, lambda _p, _l: [cause], command_topic))
+        if len(users) < chunk:
+            break
+        after = users[-1]
+        checkpoint()
+    return commands

@@ -1,0 +1,41 @@
+"""Input records as the engine sees them, and their decoding (before any transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from worker.codec import decode_record, time_to_us
+from worker.domain.updates import EventView
+from worker.errors import InvalidEvent, UnknownEventType
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]]
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    rec: InRecord
+    event: EventView | None = None
+    error: str | None = None  # set: the record goes to the DLQ with this reason
+    unknown_type: str | None = None  # set: skipped and counted
+
+
+def decode(rec: InRecord) -> Decoded:
+    try:
+        ev = decode_record(rec.value, rec.headers, rec.timestamp_ms)
+    except UnknownEventType as exc:
+        return Decoded(rec, unknown_type=exc.event_type)
+    except InvalidEvent as exc:
+        return Decoded(rec, error=exc.reason)
+    data = {k: v for k, v in ev.data.__dict__.items() if isinstance(v, str)}
+    view = EventView(ev.source, ev.id, ev.type, time_to_us(ev.time), data)
+    return Decoded(rec, event=view)

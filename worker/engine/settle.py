@@ -1,0 +1,87 @@
+"""Recompute justifications for a candidate set, then settle the pairs they touch.
+
+This is where state changes turn into commands: the justification diff is applied, each
+touched pair is compared with its command history, and owed commands go to the outbox in
+the same transaction as the state that owes them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from worker.codec import COMMAND_CONTENT_TYPE, encode_command
+from worker.domain.transitions import Cause, Command, PairKey, decide
+from worker.store import justify_repo as jr
+from worker.store import outbox_repo
+from worker.store.justify_repo import PairT, Row
+
+CausesFor = Callable[[PairT, frozenset[str]], Iterable[Cause]]
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    inserts: set[Row]
+    deletes: set[Row]
+
+
+def diff(truth: set[Row], existing: set[Row], only: set[tuple[str, str]] | None = None) -> Diff:
+    """Rows to add and to drop; `only` limits both sides to these (link, user) candidates."""
+    if only is not None:
+        truth = {r for r in truth if (r[0], r[1]) in only}
+        existing = {r for r in existing if (r[0], r[1]) in only}
+    return Diff(truth - existing, existing - truth)
+
+
+def settle(
+    conn: Connection, source: str, d: Diff, causes_for: CausesFor, command_topic: str
+) -> list[Command]:
+    if not d.inserts and not d.deletes:
+        return []
+    jr.apply_diff(conn, source, d.inserts, d.deletes)
+    added: dict[PairT, set[str]] = defaultdict(set)
+    dropped: dict[PairT, set[str]] = defaultdict(set)
+    for link_id, user, course, group in d.inserts:
+        added[(course, group, user)].add(link_id)
+    for link_id, user, course, group in d.deletes:
+        dropped[(course, group, user)].add(link_id)
+    touched = set(added) | set(dropped)
+    now = jr.pair_links(conn, source, touched)
+    history = jr.pair_transitions(conn, source, touched)
+    commands: list[Command] = []
+    for p in sorted(touched):
+        after = frozenset(now.get(p, ()))
+        before = (after - added.get(p, set())) | dropped.get(p, set())
+        cmd = decide(
+            PairKey(source, *p), history.get(p, 0), before, after, causes_for(p, before | after)
+        )
+        if cmd is not None:
+            commands.append(cmd)
+    jr.save_transitions(
+        conn,
+        source,
+        {(c.pair.course_id, c.pair.group_id, c.pair.user_id): c.number + 1 for c in commands},
+    )
+    outbox_repo.add(conn, [to_record(c, command_topic) for c in commands])
+    return commands
+
+
+def to_record(cmd: Command, topic: str) -> outbox_repo.OutboxRecord:
+    p = cmd.pair
+    value = encode_command(
+        command_id=cmd.command_id,
+        source=p.source,
+        kind=cmd.kind,
+        course_id=p.course_id,
+        group_id=p.group_id,
+        user_id=p.user_id,
+        link_ids=cmd.link_ids,
+        reason=cmd.reason,
+        caused_by=cmd.caused_by,
+        time_us=cmd.time_us,
+    )
+    headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+    return outbox_repo.OutboxRecord(topic, p.user_id.encode(), value, headers)

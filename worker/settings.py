@@ -1,0 +1,125 @@
+"""The one frozen settings object. Names and defaults of the first six are fixed by the contract.
+
+Sources, highest first: environment variables, a `.env` file in the working directory, then
+the TOML settings file (`config/segsync.toml` or the path in `SEGSYNC_CONFIG_FILE`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from worker.errors import ConfigError
+
+ENV_PREFIX = "SEGSYNC_"
+DEFAULT_CONFIG_FILE = Path("config/segsync.toml")
+
+TopicList = Annotated[tuple[str, ...], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- fixed by the contract ---
+    kafka_bootstrap: str = "localhost:9092"
+    database_url: str = "sqlite:///segsync.sqlite"
+    input_topics: TopicList = ("lms.events",)
+    command_topic: str = "lms.group-commands"
+    dlq_topic: str = "lms.events.dlq"
+    group_id: str = "segsync"
+
+    # --- the project's own ---
+    database_password: SecretStr | None = None  # merged into the URL, never logged
+    batch_max_records: int = Field(1000, ge=1, le=100_000)
+    poll_timeout_ms: int = Field(200, ge=1, le=60_000)
+    backfill_chunk: int = Field(5000, ge=1, le=1_000_000)
+    retry_deadline_s: float = Field(120.0, gt=0)
+    session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
+    # Static group membership: a restarted worker with the same id takes its partitions back
+    # at once instead of waiting for the session timeout.
+    instance_id: str | None = None
+    client_id: str = "segsync"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("input_topics", mode="before")
+    @classmethod
+    def _split_topics(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(t.strip() for t in value.split(","))
+        if isinstance(value, (list, tuple)):
+            if not value or any(not isinstance(t, str) or not t for t in value):
+                raise ValueError("must be a comma-separated list of non-empty topic names")
+            return tuple(value)
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        for broker in value.split(","):
+            host, _, port = broker.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port[,host:port...], got {broker.strip()!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("expected a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("command_topic", "dlq_topic", "group_id")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get(f"{ENV_PREFIX}CONFIG_FILE", DEFAULT_CONFIG_FILE))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+        return (init_settings, env_settings, dotenv_settings, toml, file_secret_settings)
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the secret password merged in (never log the result)."""
+        if self.database_password is None:
+            return self.database_url
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url).set(password=self.database_password.get_secret_value())
+        return url.render_as_string(hide_password=False)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, turning a validation error into a one-line ConfigError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        raise ConfigError(f"invalid setting {ENV_PREFIX}{field.upper()}: {err['msg']}") from None

@@ -1,0 +1,97 @@
+"""Engine creation per backend and the small dialect differences the store needs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        _sqlite_setup(engine)
+        return engine
+    # SERIALIZABLE: several workers share one PostgreSQL and their events interact (an
+    # enrolment on one partition, a link on another); SSI aborts the loser, which retries.
+    return create_engine(
+        url,
+        isolation_level="SERIALIZABLE",
+        pool_pre_ping=True,
+        pool_size=3,
+        connect_args={"connect_timeout": 10},
+    )
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+        # Take transaction control from pysqlite so that reads and writes share one BEGIN.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        # WAL + NORMAL survives a process crash (kill -9) without losing a committed batch.
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(conn: Connection | Engine) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str] = (),
+    increment: Sequence[str] = (),
+) -> None:
+    """INSERT … ON CONFLICT over many rows: replace `update` columns, add to `increment` ones."""
+    if not rows:
+        return
+    ins = (pg_insert if is_postgres(conn) else sqlite_insert)(table)
+    if not update and not increment:
+        stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
+    else:
+        sets: dict[str, Any] = {c: ins.excluded[c] for c in update}
+        sets.update({c: table.c[c] + ins.excluded[c] for c in increment})
+        stmt = ins.on_conflict_do_update(index_elements=list(keys), set_=sets)
+    conn.execute(stmt, list(rows))
+
+
+SERIALIZATION_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def is_serialization_failure(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in SERIALIZATION_SQLSTATES:
+            return True
+        # Two workers inserting the same new key under SSI can surface as a unique violation.
+        if state == "23505":
+            return True
+    return False
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that a retry with backoff may cure: lost connections, a locked SQLite file."""
+    if is_serialization_failure(exc):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(state, str) and state[:2] in {"08", "57", "53"}

@@ -1,0 +1,112 @@
+"""Reading and writing facts, deletion marks and the processed-event log, many keys at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, select, tuple_
+from sqlalchemy.engine import Connection
+
+from worker.domain.facts import Fact
+from worker.store.db import upsert
+from worker.store.tables import (
+    course_deletion,
+    enrollment,
+    group_deletion,
+    link,
+    membership,
+    processed_event,
+    segment_deletion,
+)
+
+T = TypeVar("T")
+CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
+
+FACT_TABLES: dict[str, tuple[Table, tuple[str, ...]]] = {
+    "enrollment": (enrollment, ("source", "course_id", "user_id")),
+    "membership": (membership, ("source", "segment_id", "user_id")),
+    "link": (link, ("source", "link_id")),
+}
+MARK_TABLES: dict[str, tuple[Table, tuple[str, ...]]] = {
+    "segment": (segment_deletion, ("source", "segment_id")),
+    "group": (group_deletion, ("source", "course_id", "group_id")),
+    "course": (course_deletion, ("source", "course_id")),
+}
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _key_in(table: Table, cols: Sequence[str], keys: Sequence[tuple[str, ...]]) -> Any:
+    return tuple_(*(table.c[c] for c in cols)).in_(keys)
+
+
+def seen_events(conn: Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    t = processed_event
+    found: set[tuple[str, str]] = set()
+    for part in chunks(sorted(set(keys))):
+        q = select(t.c.source, t.c.event_id).where(_key_in(t, ("source", "event_id"), part))
+        found.update((r[0], r[1]) for r in conn.execute(q))
+    return found
+
+
+def mark_processed(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
+    rows = [{"source": s, "event_id": i} for s, i in sorted(set(keys))]
+    upsert(conn, processed_event, rows, ("source", "event_id"))
+
+
+def load_facts(
+    conn: Connection, kind: str, keys: Iterable[tuple[str, ...]]
+) -> dict[tuple[str, ...], Fact]:
+    table, cols = FACT_TABLES[kind]
+    extra = [table.c.course_id, table.c.segment_id, table.c.group_id] if kind == "link" else []
+    out: dict[tuple[str, ...], Fact] = {}
+    for part in chunks(sorted(set(keys))):
+        q = select(
+            *(table.c[c] for c in cols), table.c.ev_time, table.c.ev_id, table.c.active, *extra
+        ).where(_key_in(table, cols, part))
+        n = len(cols)
+        for r in conn.execute(q):
+            attrs = (r[n + 3], r[n + 4], r[n + 5]) if kind == "link" and r[n + 3] else None
+            out[tuple(r[:n])] = Fact(r[n], r[n + 1], bool(r[n + 2]), attrs)
+    return out
+
+
+def save_facts(conn: Connection, kind: str, facts: dict[tuple[str, ...], Fact]) -> None:
+    table, cols = FACT_TABLES[kind]
+    base = ["ev_time", "ev_id", "active"]
+
+    def row(key: tuple[str, ...], f: Fact) -> dict[str, Any]:
+        r: dict[str, Any] = dict(zip(cols, key, strict=True))
+        r.update(ev_time=f.time_us, ev_id=f.event_id, active=f.active)
+        if kind == "link":
+            course, segment, group = f.attrs or (None, None, None)
+            r.update(course_id=course, segment_id=segment, group_id=group)
+        return r
+
+    if kind != "link":
+        upsert(conn, table, [row(k, f) for k, f in facts.items()], cols, base)
+        return
+    # A link's `deleted` event keeps the attributes of its last `created` one.
+    created = [row(k, f) for k, f in facts.items() if f.attrs is not None]
+    deleted = [row(k, f) for k, f in facts.items() if f.attrs is None]
+    upsert(conn, table, created, cols, [*base, "course_id", "segment_id", "group_id"])
+    upsert(conn, table, deleted, cols, base)
+
+
+def load_marks(conn: Connection, kind: str, keys: Iterable[tuple[str, ...]]) -> dict[Any, int]:
+    table, cols = MARK_TABLES[kind]
+    out: dict[Any, int] = {}
+    for part in chunks(sorted(set(keys))):
+        q = select(*(table.c[c] for c in cols), table.c.at).where(_key_in(table, cols, part))
+        out.update({tuple(r[:-1]): r[-1] for r in conn.execute(q)})
+    return out
+
+
+def save_marks(conn: Connection, kind: str, marks: dict[tuple[str, ...], int]) -> None:
+    table, cols = MARK_TABLES[kind]
+    rows = [{**dict(zip(cols, k, strict=True)), "at": at} for k, at in marks.items()]
+    upsert(conn, table, rows, cols, ["at"])

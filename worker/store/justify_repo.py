@@ -1,0 +1,198 @@
+"""Set-based SQL over links, facts and justifications: who is justified, who was, which pairs.
+
+"Link L justifies user U" when L is active, U is enrolled in L's course and a member of L's
+segment, and no deletion mark at or after the relevant event time kills any of the three.
+This predicate lives in `_justified` only; everything else builds on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, tuple_, union
+from sqlalchemy.engine import Connection
+
+from worker.store.db import upsert
+from worker.store.facts_repo import chunks
+from worker.store.tables import course_deletion as cd
+from worker.store.tables import enrollment as e
+from worker.store.tables import group_deletion as gd
+from worker.store.tables import justification as j
+from worker.store.tables import link as lk
+from worker.store.tables import membership as m
+from worker.store.tables import pair
+from worker.store.tables import segment_deletion as sd
+
+Row = tuple[str, str, str, str]  # (link_id, user_id, course_id, group_id)
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilter:
+    """Either an explicit user list or a half-open range (after, upto] in the store's order."""
+
+    users: Sequence[str] | None = None
+    after: str | None = None
+    upto: str | None = None
+
+    def clause(self, col: Any) -> Any:
+        if self.users is not None:
+            return col.in_(self.users)
+        conds = []
+        if self.after is not None:
+            conds.append(col > self.after)
+        if self.upto is not None:
+            conds.append(col <= self.upto)
+        return and_(*conds) if conds else None
+
+
+def _justified(source: str, link_ids: Sequence[str], *cols: Any) -> Any:
+    joined = (
+        lk.join(e, and_(e.c.source == lk.c.source, e.c.course_id == lk.c.course_id))
+        .join(
+            m,
+            and_(
+                m.c.source == lk.c.source,
+                m.c.segment_id == lk.c.segment_id,
+                m.c.user_id == e.c.user_id,
+            ),
+        )
+        .outerjoin(cd, and_(cd.c.source == lk.c.source, cd.c.course_id == lk.c.course_id))
+        .outerjoin(sd, and_(sd.c.source == lk.c.source, sd.c.segment_id == lk.c.segment_id))
+        .outerjoin(
+            gd,
+            and_(
+                gd.c.source == lk.c.source,
+                gd.c.course_id == lk.c.course_id,
+                gd.c.group_id == lk.c.group_id,
+            ),
+        )
+    )
+    return (
+        select(*cols)
+        .select_from(joined)
+        .where(
+            lk.c.source == source,
+            lk.c.link_id.in_(link_ids),
+            lk.c.active.is_(True),
+            e.c.active.is_(True),
+            m.c.active.is_(True),
+            # "no deletion at or after the fact's time": the fact must be strictly newer.
+            or_(cd.c.at.is_(None), and_(lk.c.ev_time > cd.c.at, e.c.ev_time > cd.c.at)),
+            or_(sd.c.at.is_(None), and_(lk.c.ev_time > sd.c.at, m.c.ev_time > sd.c.at)),
+            or_(gd.c.at.is_(None), lk.c.ev_time > gd.c.at),
+        )
+    )
+
+
+def truth(conn: Connection, source: str, link_ids: Sequence[str], who: UserFilter) -> set[Row]:
+    q = _justified(source, link_ids, lk.c.link_id, e.c.user_id, lk.c.course_id, lk.c.group_id)
+    clause = who.clause(e.c.user_id)
+    if clause is not None:
+        q = q.where(clause)
+    return {(r[0], r[1], r[2], r[3]) for r in conn.execute(q)}
+
+
+def existing(conn: Connection, source: str, link_ids: Sequence[str], who: UserFilter) -> set[Row]:
+    q = select(j.c.link_id, j.c.user_id, j.c.course_id, j.c.group_id).where(
+        j.c.source == source, j.c.link_id.in_(link_ids)
+    )
+    clause = who.clause(j.c.user_id)
+    if clause is not None:
+        q = q.where(clause)
+    return {(r[0], r[1], r[2], r[3]) for r in conn.execute(q)}
+
+
+def next_users(
+    conn: Connection, source: str, link_ids: Sequence[str], after: str | None, limit: int
+) -> list[str]:
+    """The next `limit` users, in the store's order, who are or may become justified."""
+    now = select(j.c.user_id).where(j.c.source == source, j.c.link_id.in_(link_ids))
+    may = _justified(source, link_ids, e.c.user_id)
+    if after is not None:
+        now, may = now.where(j.c.user_id > after), may.where(e.c.user_id > after)
+    both = union(now, may).subquery()
+    q = select(both.c.user_id).order_by(both.c.user_id).limit(limit)
+    return [r[0] for r in conn.execute(q)]
+
+
+def links_where(conn: Connection, source: str, **equal: str) -> list[str]:
+    q = select(lk.c.link_id).where(lk.c.source == source)
+    for col, value in equal.items():
+        q = q.where(lk.c[col] == value)
+    return [r[0] for r in conn.execute(q)]
+
+
+def links_touching(
+    conn: Connection, source: str, courses: Iterable[str], segments: Iterable[str]
+) -> list[tuple[str, str | None, str | None]]:
+    """(link_id, course_id, segment_id) of every link on one of these courses or segments."""
+    cs, ss = sorted(set(courses)), sorted(set(segments))
+    out: list[tuple[str, str | None, str | None]] = []
+    for col, values in ((lk.c.course_id, cs), (lk.c.segment_id, ss)):
+        for part in chunks(values):
+            q = select(lk.c.link_id, lk.c.course_id, lk.c.segment_id).where(
+                lk.c.source == source, col.in_(part)
+            )
+            out.extend((r[0], r[1], r[2]) for r in conn.execute(q))
+    return out
+
+
+def justified_in_courses(
+    conn: Connection, source: str, user_courses: Iterable[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """(link_id, user_id) currently justified for these (user, course) pairs."""
+    out: set[tuple[str, str]] = set()
+    for part in chunks(sorted(set(user_courses))):
+        q = select(j.c.link_id, j.c.user_id).where(
+            j.c.source == source, tuple_(j.c.user_id, j.c.course_id).in_(part)
+        )
+        out.update((r[0], r[1]) for r in conn.execute(q))
+    return out
+
+
+def apply_diff(conn: Connection, source: str, inserts: set[Row], deletes: set[Row]) -> None:
+    # Deletes first: a moved link's row changes its (course, group) under the same key.
+    for part in chunks(sorted((r[0], r[1]) for r in deletes)):
+        conn.execute(
+            delete(j).where(j.c.source == source, tuple_(j.c.link_id, j.c.user_id).in_(part))
+        )
+    rows = [
+        {"source": source, "link_id": a, "user_id": u, "course_id": c, "group_id": g}
+        for a, u, c, g in sorted(inserts)
+    ]
+    upsert(conn, j, rows, ("source", "link_id", "user_id"), ("course_id", "group_id"))
+
+
+PairT = tuple[str, str, str]  # (course_id, group_id, user_id)
+
+
+def pair_links(conn: Connection, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]:
+    out: dict[PairT, set[str]] = {}
+    for part in chunks(sorted(set(pairs))):
+        q = select(j.c.course_id, j.c.group_id, j.c.user_id, j.c.link_id).where(
+            j.c.source == source, tuple_(j.c.course_id, j.c.group_id, j.c.user_id).in_(part)
+        )
+        for r in conn.execute(q):
+            out.setdefault((r[0], r[1], r[2]), set()).add(r[3])
+    return out
+
+
+def pair_transitions(conn: Connection, source: str, pairs: Iterable[PairT]) -> dict[PairT, int]:
+    out: dict[PairT, int] = {}
+    for part in chunks(sorted(set(pairs))):
+        q = select(pair.c.course_id, pair.c.group_id, pair.c.user_id, pair.c.transitions).where(
+            pair.c.source == source,
+            tuple_(pair.c.course_id, pair.c.group_id, pair.c.user_id).in_(part),
+        )
+        out.update({(r[0], r[1], r[2]): r[3] for r in conn.execute(q)})
+    return out
+
+
+def save_transitions(conn: Connection, source: str, counts: dict[PairT, int]) -> None:
+    rows = [
+        {"source": source, "course_id": c, "group_id": g, "user_id": u, "transitions": n}
+        for (c, g, u), n in sorted(counts.items())
+    ]
+    upsert(conn, pair, rows, ("source", "course_id", "group_id", "user_id"), ("transitions",))

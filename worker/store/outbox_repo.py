@@ -1,0 +1,105 @@
+"""The transactional outbox, stored input offsets and status counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.engine import Connection
+
+from worker.store.db import upsert
+from worker.store.facts_repo import chunks
+from worker.store.tables import counter, input_offset, outbox
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord(OutboxRecord):
+    seq: int
+
+
+def _pack_headers(headers: Headers) -> bytes:
+    # latin-1 maps every byte to one code point, so any header value survives JSON.
+    return orjson.dumps([[k, v.decode("latin-1")] for k, v in headers])
+
+
+def _unpack_headers(raw: bytes | None) -> Headers:
+    if not raw:
+        return []
+    return [(k, v.encode("latin-1")) for k, v in orjson.loads(raw)]
+
+
+def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
+    if records:
+        rows = [
+            {"topic": r.topic, "key": r.key, "value": r.value, "headers": _pack_headers(r.headers)}
+            for r in records
+        ]
+        conn.execute(insert(outbox), rows)
+
+
+def pending(conn: Connection, limit: int) -> list[PendingRecord]:
+    q = select(outbox).order_by(outbox.c.seq).limit(limit)
+    return [
+        PendingRecord(r.topic, r.key, r.value, _unpack_headers(r.headers), r.seq)
+        for r in conn.execute(q)
+    ]
+
+
+def remove(conn: Connection, seqs: Sequence[int]) -> None:
+    for part in chunks(sorted(seqs), 1000):
+        conn.execute(delete(outbox).where(outbox.c.seq.in_(part)))
+
+
+def backlog(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+
+
+def load_offsets(
+    conn: Connection, group_id: str, partitions: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    wanted = set(partitions)
+    q = select(input_offset.c.topic, input_offset.c.partition, input_offset.c.next_offset).where(
+        input_offset.c.group_id == group_id
+    )
+    return {(r[0], r[1]): r[2] for r in conn.execute(q) if (r[0], r[1]) in wanted}
+
+
+def save_offsets(conn: Connection, group_id: str, offsets: dict[tuple[str, int], int]) -> None:
+    rows = [
+        {"group_id": group_id, "topic": t, "partition": p, "next_offset": o}
+        for (t, p), o in sorted(offsets.items())
+    ]
+    upsert(conn, input_offset, rows, ("group_id", "topic", "partition"), ("next_offset",))
+
+
+def all_offsets(conn: Connection, group_id: str) -> dict[tuple[str, int], int]:
+    q = select(input_offset.c.topic, input_offset.c.partition, input_offset.c.next_offset).where(
+        input_offset.c.group_id == group_id
+    )
+    return {(r[0], r[1]): r[2] for r in conn.execute(q)}
+
+
+def bump_counters(conn: Connection, counts: dict[tuple[str, int, str], int]) -> None:
+    rows = [
+        {"topic": t, "partition": p, "name": n, "value": v}
+        for (t, p, n), v in sorted(counts.items())
+        if v
+    ]
+    upsert(conn, counter, rows, ("topic", "partition", "name"), increment=("value",))
+
+
+def counter_totals(conn: Connection) -> dict[str, int]:
+    q = select(counter.c.name, func.sum(counter.c.value)).group_by(counter.c.name)
+    return {r[0]: int(r[1]) for r in conn.execute(q)}

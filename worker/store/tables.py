@@ -1,0 +1,156 @@
+"""The state store's tables. Alembic migrations create them; this module only describes them.
+
+Times are integers (microseconds since the epoch, UTC): exact, portable between SQLite and
+PostgreSQL, and cheap to compare. Every row is scoped to its `source` (the LMS site).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+
+ID = String(128)
+SOURCE = String(255)
+# SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants BIGINT for a long-lived log.
+SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+# Events already applied, by (source, id): a re-delivered event is skipped at once.
+processed_event = Table(
+    "processed_event",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("event_id", ID, primary_key=True),
+)
+
+# The newest event per fact. `active` is what that event says (created/added vs deleted/removed).
+enrollment = Table(
+    "enrollment",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("course_id", ID, primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("ev_time", BigInteger, nullable=False),
+    Column("ev_id", ID, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Index("ix_enrollment_user", "source", "user_id"),
+)
+
+membership = Table(
+    "membership",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("segment_id", ID, primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("ev_time", BigInteger, nullable=False),
+    Column("ev_id", ID, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Index("ix_membership_user", "source", "user_id"),
+)
+
+# A link's attributes come from its newest `created` event; a `deleted` newest event keeps them.
+link = Table(
+    "link",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("link_id", ID, primary_key=True),
+    Column("ev_time", BigInteger, nullable=False),
+    Column("ev_id", ID, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("course_id", ID, nullable=True),
+    Column("segment_id", ID, nullable=True),
+    Column("group_id", ID, nullable=True),
+    Index("ix_link_course", "source", "course_id"),
+    Index("ix_link_segment", "source", "segment_id"),
+)
+
+# Deletion marks: the newest deletion time per segment, group and course.
+segment_deletion = Table(
+    "segment_deletion",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("segment_id", ID, primary_key=True),
+    Column("at", BigInteger, nullable=False),
+)
+
+group_deletion = Table(
+    "group_deletion",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("course_id", ID, primary_key=True),
+    Column("group_id", ID, primary_key=True),
+    Column("at", BigInteger, nullable=False),
+)
+
+course_deletion = Table(
+    "course_deletion",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("course_id", ID, primary_key=True),
+    Column("at", BigInteger, nullable=False),
+)
+
+# Materialised "link L justifies user U": active L, U enrolled in L's course and in L's segment.
+justification = Table(
+    "justification",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("link_id", ID, primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("course_id", ID, nullable=False),
+    Column("group_id", ID, nullable=False),
+    Index("ix_justification_pair", "source", "course_id", "group_id", "user_id"),
+    Index("ix_justification_user", "source", "user_id"),
+)
+
+# Per (course, group, user): how many commands it has had. Odd = currently "in the group".
+pair = Table(
+    "pair",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("course_id", ID, primary_key=True),
+    Column("group_id", ID, primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("transitions", Integer, nullable=False),
+)
+
+# Transactional outbox: commands and DLQ records written with the state that caused them.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
+    Column("topic", String(249), nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=True),
+    Column("headers", LargeBinary, nullable=True),
+)
+
+# Next input offset per (consumer group, topic, partition): the source of truth for seeking.
+input_offset = Table(
+    "input_offset",
+    metadata,
+    Column("group_id", String(255), primary_key=True),
+    Column("topic", String(249), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+# Counters for `status`, kept per input partition so that two workers never update one row.
+counter = Table(
+    "counter",
+    metadata,
+    Column("topic", String(249), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
