@@ -9,12 +9,14 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from worker import logs
 from worker.engine.records import InRecord
 from worker.errors import TransientError
 from worker.settings import Settings
 from worker.store.outbox_repo import PendingRecord
 
 TP = tuple[str, int]
+log = logs.get("segsync.kafka")
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
@@ -32,7 +34,12 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.owner.on_revoked({(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.owner.on_assigned({(tp.topic, tp.partition) for tp in assigned})
+        try:
+            self.owner.on_assigned({(tp.topic, tp.partition) for tp in assigned})
+        except Exception as exc:
+            # kafka-python replaces the error with a generic one: say what it was first.
+            log.error("assignment failed", error=repr(exc)[:500])
+            raise
 
 
 class KafkaInput:

@@ -82,13 +82,14 @@ def reason_for(event_type: str, kind: Literal["add", "remove"]) -> str:
 
 
 def pick_cause(causes: Iterable[Cause], kind: Literal["add", "remove"]) -> Cause:
-    """The latest cause that can explain this direction; else the latest cause at all."""
-    ordered = sorted(causes, key=lambda c: c.order)
+    """Which of a batch's events explains a collapsed change, in LMS time: an add happened
+    when its last condition came true (the newest fitting event), a remove when its first
+    condition went false (the oldest fitting one). Batch order breaks ties."""
     fitting = _CAN_ADD if kind == ADD else _CAN_REMOVE
-    for cause in reversed(ordered):
-        if cause.event_type in fitting:
-            return cause
-    return ordered[-1]
+    pool = [c for c in causes if c.event_type in fitting] or list(causes)
+    if kind == ADD:
+        return max(pool, key=lambda c: (c.time_us, c.order))
+    return min(pool, key=lambda c: (c.time_us, -c.order))
 
 
 def decide(

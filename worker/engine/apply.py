@@ -90,7 +90,12 @@ def apply_batch(
             new.append(d)
 
     scopes = _fold_and_save(conn, new, count)
-    result.commands.extend(recompute.user_scopes(conn, scopes.users, cfg.command_topic))
+    link_causes = {
+        (b.source, b.selector[1]): c for b, c in scopes.bulk.items() if b.selector[0] == "link"
+    }
+    result.commands.extend(
+        recompute.user_scopes(conn, scopes.users, link_causes, cfg.command_topic)
+    )
     for bulk, cause in scopes.bulk.items():
         result.commands.extend(
             recompute.bulk_scope(conn, bulk, cause, cfg.command_topic, cfg.chunk, checkpoint)

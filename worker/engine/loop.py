@@ -69,7 +69,11 @@ class Worker:
                 return outbox_repo.load_offsets(conn, self.cfg.group_id, assigned)
 
         offsets = self.retry("load offsets", load)
-        log.info("partitions assigned", partitions=sorted(assigned), resume=offsets)
+        log.info(
+            "partitions assigned",
+            partitions=[f"{t}:{p}" for t, p in sorted(assigned)],
+            resume={f"{t}:{p}": o for (t, p), o in sorted(offsets.items())},
+        )
         return offsets
 
     # --- the loop ---

@@ -37,20 +37,29 @@ class UserWork:
 
 
 def user_scopes(
-    conn: Connection, work: dict[tuple[str, str], UserWork], command_topic: str
+    conn: Connection,
+    work: dict[tuple[str, str], UserWork],
+    link_causes: dict[tuple[str, str], Cause],
+    command_topic: str,
 ) -> list[Command]:
+    """`link_causes`: the batch's link events, by (source, link): a pair they touch may owe
+    its change to them rather than to the user's own events."""
     by_source: dict[str, list[UserWork]] = {}
     for w in work.values():
         by_source.setdefault(w.source, []).append(w)
     commands: list[Command] = []
     for source, ws in sorted(by_source.items()):
         for part in chunks(sorted(ws, key=lambda w: w.user_id), USERS_PER_QUERY):
-            commands.extend(_user_chunk(conn, source, part, command_topic))
+            commands.extend(_user_chunk(conn, source, part, link_causes, command_topic))
     return commands
 
 
 def _user_chunk(
-    conn: Connection, source: str, ws: Iterable[UserWork], command_topic: str
+    conn: Connection,
+    source: str,
+    ws: Iterable[UserWork],
+    link_causes: dict[tuple[str, str], Cause],
+    command_topic: str,
 ) -> list[Command]:
     ws = list(ws)
     links = jr.links_touching(
@@ -87,6 +96,7 @@ def _user_chunk(
         w = by_user[user]
         segments = {segment_of.get(a) for a in links_of_pair}
         relevant = [c for c, co, se in w.causes if co == course or (se and se in segments)]
+        relevant += [link_causes[(source, a)] for a in links_of_pair if (source, a) in link_causes]
         return relevant or [c for c, _, _ in w.causes]
 
     return settle(conn, source, d, causes_for, command_topic)

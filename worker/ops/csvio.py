@@ -1,0 +1,119 @@
+"""Streaming reader for LMS CSV exports: header row, UTF-8 with or without BOM, quoted fields.
+
+A file is read line by line (a 2 GB export never sits in memory). The first malformed row
+stops the read with `file:line: reason`, where line is the physical line the record starts on.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from schemas.events import ID_MAX_LENGTH
+from worker.errors import SegsyncError
+from worker.ops.console import Progress
+
+BOM = b"\xef\xbb\xbf"
+
+
+class CsvProblem(SegsyncError):
+    """A CSV export that cannot be read: the message is `file:line: reason`."""
+
+
+class _Lines:
+    """Decodes a binary file line by line, counting physical lines and bytes."""
+
+    def __init__(self, path: Path, name: str, progress: Progress | None) -> None:
+        self.path = path
+        self.name = name
+        self.progress = progress
+        self.line = 0  # physical lines handed to the csv reader so far
+
+    def __iter__(self) -> Iterator[str]:
+        with self.path.open("rb") as fh:
+            for raw in fh:
+                self.line += 1
+                if self.progress is not None:
+                    self.progress.advance(len(raw))
+                if self.line == 1 and raw.startswith(BOM):
+                    raw = raw[len(BOM) :]
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise CsvProblem(f"{self.name}:{self.line}: not valid UTF-8") from None
+
+
+def check_id(value: str, column: str) -> str | None:
+    """Why `value` is not a valid identifier of the contract, or None if it is."""
+    if not value:
+        return f"{column} is empty"
+    if len(value) > ID_MAX_LENGTH:
+        return f"{column} is longer than {ID_MAX_LENGTH} characters"
+    if "\x00" in value:
+        return f"{column} contains a NUL character"
+    return None
+
+
+def rows(
+    path: Path, columns: Sequence[str], progress: Progress | None = None
+) -> Iterator[tuple[int, tuple[str, ...]]]:
+    """(line, values of `columns` in that order) for every data row of the export.
+
+    The header names the columns (any order, case-insensitive, extra columns ignored);
+    blank lines are skipped; every value must be an identifier of the contract.
+    """
+    name = str(path)
+    try:
+        lines = _Lines(path, name, progress)
+        reader = csv.reader(iter(lines), strict=True)
+        header: list[str] | None = None
+        where: list[int] = []
+        while True:
+            start = lines.line + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise CsvProblem(f"{name}:{start}: malformed CSV ({exc})") from None
+            if not record or record == [""]:
+                continue
+            if header is None:
+                header = [h.strip().lower() for h in record]
+                where = _positions(name, start, header, columns)
+                continue
+            if len(record) != len(header):
+                raise CsvProblem(
+                    f"{name}:{start}: expected {len(header)} fields, got {len(record)}"
+                )
+            values = tuple(record[i] for i in where)
+            for value, column in zip(values, columns, strict=True):
+                problem = check_id(value, column)
+                if problem is not None:
+                    raise CsvProblem(f"{name}:{start}: {problem}")
+            yield start, values
+        if header is None:
+            raise CsvProblem(f"{name}:1: empty file (expected a header {','.join(columns)})")
+    except OSError as exc:
+        raise CsvProblem(f"{name}: cannot read: {exc.strerror or exc}") from None
+
+
+def _positions(name: str, line: int, header: list[str], columns: Sequence[str]) -> list[int]:
+    expected = ",".join(columns)
+    seen: set[str] = set()
+    for h in header:
+        if h in seen and h in columns:
+            raise CsvProblem(f"{name}:{line}: header names column {h!r} twice")
+        seen.add(h)
+    where = []
+    for column in columns:
+        if column not in header:
+            raise CsvProblem(f"{name}:{line}: header has no column {column!r} (expected {expected})")
+        where.append(header.index(column))
+    return where
+
+
+def count_rows(path: Path, columns: Sequence[str], progress: Progress | None = None) -> int:
+    """Validate the whole export; the number of data rows."""
+    return sum(1 for _ in rows(path, columns, progress))

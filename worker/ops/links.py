@@ -1,0 +1,217 @@
+"""`segsync links apply FILE`: make the bus agree with the configured links.
+
+The memory of what FILE declared before is the bus itself, not the state store: every link
+event this command publishes has an id starting `links-apply:`. Reading the first input topic
+from the start (no consumer group) tells which links it manages, and the newest event of
+every link, whoever published it, tells its current state. Then:
+  - a link FILE declares that is absent, deleted or different on the bus: `created`;
+  - a link it managed that FILE no longer declares, still active from its own `created`:
+    `deleted`;
+  - links the LMS created (other ids) and FILE never declared are left alone.
+Ids are `links-apply:` + sha256(source, link, action, attributes, generation), where the
+generation counts this command's earlier events for the link: re-running with the same file
+publishes nothing, and re-creating a deleted link gets a fresh id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+
+from worker.codec import time_to_us
+from worker.engine.records import decode
+from worker.errors import ConfigError
+from worker.ops import console
+from worker.ops.bus import Publisher, Reader, cloud_event
+from worker.ops.csvio import check_id
+from worker.ops.importer import check_source
+from worker.settings import Settings
+
+ID_PREFIX: Final = "links-apply"
+CREATED: Final = "lms.segment_group_link.created"
+DELETED: Final = "lms.segment_group_link.deleted"
+LinkKey = tuple[str, str]  # (source, link_id)
+Attrs = tuple[str, str, str]  # (course_id, segment_id, group_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Newest:
+    time_us: int
+    event_id: str
+    attrs: Attrs | None  # None: the newest event is a deletion
+
+    @property
+    def ours(self) -> bool:
+        return self.event_id.startswith(f"{ID_PREFIX}:")
+
+
+@dataclass(slots=True)
+class BusView:
+    newest: dict[LinkKey, Newest]
+    generation: dict[LinkKey, int]  # how many events this command published per link
+    scanned: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    action: Literal["create", "delete"]
+    source: str
+    link_id: str
+    attrs: Attrs  # for a delete: the attributes it had
+    before: Attrs | None  # create: the attributes on the bus before, if any was active
+
+    def describe(self) -> str:
+        course, segment, group = self.attrs
+        text = f"{self.action:<6} {self.source} {self.link_id}: course={course} "
+        text += f"segment={segment} group={group}"
+        if self.action == "create" and self.before is not None:
+            text += " (was course={} segment={} group={})".format(*self.before)
+        return text
+
+
+def load_file(path: Path) -> dict[LinkKey, Attrs]:
+    """The links F declares, validated; a problem is one line naming where it is."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(doc, dict) or set(doc) != {"sources"} or not isinstance(doc["sources"], dict):
+        raise ConfigError(f"{path}: expected a mapping with one key, sources: {{<source>: [...]}}")
+    out: dict[LinkKey, Attrs] = {}
+    for source, items in doc["sources"].items():
+        where = f"{path}: sources.{source}"
+        try:
+            check_source(str(source))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            raise ConfigError(f"{where}: expected a list of links")
+        for i, item in enumerate(items):
+            link_id, attrs = _link(f"{where}[{i}]", item)
+            if (str(source), link_id) in out:
+                raise ConfigError(f"{where}[{i}]: link id {link_id!r} declared twice")
+            out[(str(source), link_id)] = attrs
+    return out
+
+
+def _link(where: str, item: Any) -> tuple[str, Attrs]:
+    fields = ("id", "course", "segment", "group")
+    if not isinstance(item, dict) or set(item) != set(fields):
+        raise ConfigError(f"{where}: expected exactly the keys {', '.join(fields)}")
+    values: list[str] = []
+    for name in fields:
+        value = item[name]
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ConfigError(f"{where}.{name}: expected a string or an integer")
+        problem = check_id(str(value), name)
+        if problem is not None:
+            raise ConfigError(f"{where}.{name}: {problem}")
+        values.append(str(value))
+    return values[0], (values[1], values[2], values[3])
+
+
+def scan_bus(settings: Settings) -> BusView:
+    """The newest link event per link on the first input topic, and this command's history."""
+    view = BusView({}, {})
+    reader = Reader(settings, max_poll_records=5000)
+    try:
+        spans = reader.spans([settings.input_topics[0]])
+        total = sum(s.end - s.start for s in spans.values())
+        with console.progress("reading links on the bus", total) as bar:
+            for batch in reader.read(spans):
+                view.scanned += len(batch)
+                bar.advance(len(batch))
+                _fold(view, batch)
+    finally:
+        reader.close()
+    return view
+
+
+def _fold(view: BusView, batch: Iterable[Any]) -> None:
+    for rec in batch:
+        # Cheap filter first: full decoding of every record of a large topic is slow.
+        if b"segment_group_link" not in (rec.value or b"") and not any(
+            v and b"segment_group_link" in v for _, v in rec.headers
+        ):
+            continue
+        ev = decode(rec).event
+        if ev is None or ev.event_type not in (CREATED, DELETED):
+            continue
+        key = (ev.source, ev.data["link_id"])
+        attrs: Attrs | None = None
+        if ev.event_type == CREATED:
+            attrs = (ev.data["course_id"], ev.data["segment_id"], ev.data["group_id"])
+        new = Newest(ev.time_us, ev.event_id, attrs)
+        if new.ours:
+            view.generation[key] = view.generation.get(key, 0) + 1
+        old = view.newest.get(key)
+        if old is None or (new.time_us, new.event_id) > (old.time_us, old.event_id):
+            view.newest[key] = new
+
+
+def plan(declared: dict[LinkKey, Attrs], view: BusView) -> list[Change]:
+    changes: list[Change] = []
+    for (source, link_id), attrs in sorted(declared.items()):
+        cur = view.newest.get((source, link_id))
+        if cur is None or cur.attrs != attrs:
+            before = cur.attrs if cur is not None else None
+            changes.append(Change("create", source, link_id, attrs, before))
+    for key in sorted(view.generation):
+        cur = view.newest[key]
+        if key not in declared and cur.ours and cur.attrs is not None:
+            changes.append(Change("delete", key[0], key[1], cur.attrs, None))
+    return changes
+
+
+def records(changes: Iterable[Change], view: BusView, topic: str, now_us: int) -> Iterator[Any]:
+    for ch in changes:
+        key = (ch.source, ch.link_id)
+        cur = view.newest.get(key)
+        # Strictly newer than whatever the bus holds for this link, so that it wins.
+        time_us = max(now_us, cur.time_us + 1) if cur is not None else now_us
+        generation = str(view.generation.get(key, 0))
+        course, segment, group = ch.attrs
+        eid = console.content_id(
+            ID_PREFIX, ch.source, ch.link_id, ch.action, course, segment, group, generation
+        )
+        if ch.action == "create":
+            event_type = CREATED
+            data = {"link_id": ch.link_id, "course_id": course, "segment_id": segment}
+            data["group_id"] = group
+        else:
+            event_type, data = DELETED, {"link_id": ch.link_id}
+        yield cloud_event(
+            topic,
+            key=course,
+            source=ch.source,
+            event_id=eid,
+            event_type=event_type,
+            time_us=time_us,
+            data=data,
+        )
+
+
+def apply_links(settings: Settings, path: Path, dry_run: bool) -> tuple[list[Change], BusView]:
+    declared = load_file(path)
+    view = scan_bus(settings)
+    changes = plan(declared, view)
+    if dry_run or not changes:
+        return changes, view
+    topic = settings.input_topics[0]
+    publisher = Publisher(settings)
+    try:
+        for rec in records(changes, view, topic, time_to_us(datetime.now(UTC))):
+            publisher.send(rec)
+        publisher.flush()
+    finally:
+        publisher.close()
+    return changes, view

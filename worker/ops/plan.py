@@ -1,0 +1,103 @@
+"""`segsync plan [--since TIME]`: what a fresh worker would emit, without emitting anything.
+
+Reads the input topics from the start (or from the first record at/after TIME), with no
+consumer group, up to the end offsets at start-up, into a scratch SQLite store in a temporary
+folder, applying every poll's records as one batch exactly as the worker does. The commands
+land in the scratch outbox; they are written to `out` as JSON lines in outbox order (the exact
+bytes a worker would publish) and removed, so the scratch store stays small.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import Engine
+
+from worker.engine.apply import BatchConfig, apply_batch
+from worker.engine.records import InRecord, decode
+from worker.ops import console
+from worker.ops.bus import Reader
+from worker.settings import Settings
+from worker.store import outbox_repo
+from worker.store.db import make_engine
+from worker.store.migrate import upgrade
+
+SCRATCH_GROUP = "segsync-plan"
+
+
+@dataclass(slots=True)
+class PlanResult:
+    records: int = 0
+    partitions: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def scratch_store(folder: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{folder / 'plan.sqlite'}")
+    upgrade(engine)
+    return engine
+
+
+def apply_and_drain(
+    engine: Engine, batch: list[InRecord], cfg: BatchConfig, out: BinaryIO
+) -> Counter[str]:
+    """Apply one batch like the worker, then write and drop the commands it owes."""
+    decoded = [decode(r) for r in batch]
+    with engine.connect() as conn:
+        result = apply_batch(conn, decoded, cfg, checkpoint=conn.commit)
+        conn.commit()
+    with engine.begin() as conn:
+        while rows := outbox_repo.pending(conn, 5000):
+            for row in rows:
+                if row.topic == cfg.command_topic and row.value is not None:
+                    out.write(row.value + b"\n")
+            outbox_repo.remove(conn, [r.seq for r in rows])
+    out.flush()
+    return result.counts
+
+
+def run_plan(settings: Settings, since_us: int | None, out: BinaryIO) -> PlanResult:
+    cfg = BatchConfig(
+        group_id=SCRATCH_GROUP,
+        command_topic=settings.command_topic,
+        dlq_topic=settings.dlq_topic,
+        chunk=settings.backfill_chunk,
+    )
+    result = PlanResult()
+    reader = Reader(settings, max_poll_records=settings.batch_max_records)
+    try:
+        since_ms = None if since_us is None else since_us // 1000
+        spans = reader.spans(settings.input_topics, since_ms)
+        result.partitions = len(spans)
+        total = sum(s.end - s.start for s in spans.values())
+        with (
+            tempfile.TemporaryDirectory(prefix="segsync-plan-") as tmp,
+            console.progress("replaying into a scratch store", total) as bar,
+        ):
+            engine = scratch_store(Path(tmp))
+            try:
+                for batch in reader.read(spans):
+                    result.counts.update(apply_and_drain(engine, batch, cfg, out))
+                    result.records += len(batch)
+                    bar.advance(len(batch))
+            finally:
+                engine.dispose()
+    finally:
+        reader.close()
+    return result
+
+
+def summary(result: PlanResult) -> str:
+    c = result.counts
+    applied = sum(n for name, n in c.items() if name.startswith("events.applied."))
+    stale = sum(n for name, n in c.items() if name.startswith("events.stale."))
+    return (
+        f"plan: {result.records} records from {result.partitions} partitions: "
+        f"{applied} applied, {stale} stale, {c['events.duplicate']} duplicate, "
+        f"{c['events.unknown']} unknown type, {c['events.dlq']} for the DLQ; "
+        f"commands: {c['commands.add']} add, {c['commands.remove']} remove"
+    )
