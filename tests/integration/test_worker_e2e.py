@@ -44,7 +44,9 @@ def test_history_through_kafka(
     rng = random.Random(2024)
     w = make_env(kafka_bootstrap, topic_factory, db_url)
     history = random_history(rng, 800, sources=3, users=12, courses=3, segments=4, links=6)
-    produce_events(kafka_bootstrap, w.input_topics, shuffled_with_duplicates(rng, history, 0.1), rng)
+    produce_events(
+        kafka_bootstrap, w.input_topics, shuffled_with_duplicates(rng, history, 0.1), rng
+    )
     run_until_caught_up(w)
     got = commands(kafka_bootstrap, w.command_topic)
     verdict = check(got, desired(history))
@@ -87,16 +89,53 @@ def test_poison_messages_go_to_dlq_and_the_rest_is_processed(
     w = make_env(kafka_bootstrap, topic_factory, db_url)
     history = random_history(rng, 200)
     good = [to_record(e) for e in history]
-    ok_envelope = {"specversion": "1.0", "id": "x", "source": "site-0", "time": "2024-01-01T00:00:00Z"}
+    ok_envelope = {
+        "specversion": "1.0",
+        "id": "x",
+        "source": "site-0",
+        "time": "2024-01-01T00:00:00Z",
+    }
     poison: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = [
         (b"u1", b"not json at all", []),
         (b"u1", b"[1, 2, 3]", []),
         (b"u1", json.dumps({"id": "a", "source": "s", "type": "lms.course.deleted"}).encode(), []),
-        (b"u1", json.dumps({**ok_envelope, "type": "lms.enrollment.created", "data": {"user_id": "u"}}).encode(), []),
-        (b"u1", json.dumps({**ok_envelope, "id": "i" * 300, "type": "lms.course.deleted", "data": {"course_id": "c"}}).encode(), []),
-        (b"u1", json.dumps({**ok_envelope, "time": "yesterday", "type": "lms.course.deleted", "data": {"course_id": "c"}}).encode(), []),
+        (
+            b"u1",
+            json.dumps(
+                {**ok_envelope, "type": "lms.enrollment.created", "data": {"user_id": "u"}}
+            ).encode(),
+            [],
+        ),
+        (
+            b"u1",
+            json.dumps(
+                {
+                    **ok_envelope,
+                    "id": "i" * 300,
+                    "type": "lms.course.deleted",
+                    "data": {"course_id": "c"},
+                }
+            ).encode(),
+            [],
+        ),
+        (
+            b"u1",
+            json.dumps(
+                {
+                    **ok_envelope,
+                    "time": "yesterday",
+                    "type": "lms.course.deleted",
+                    "data": {"course_id": "c"},
+                }
+            ).encode(),
+            [],
+        ),
     ]
-    unknown = (b"u1", json.dumps({**ok_envelope, "id": "unk", "type": "lms.badge.awarded", "data": {}}).encode(), [])
+    unknown = (
+        b"u1",
+        json.dumps({**ok_envelope, "id": "unk", "type": "lms.badge.awarded", "data": {}}).encode(),
+        [],
+    )
     mixed = good[:100] + poison + [unknown] + good[100:]
     produce(kafka_bootstrap, w.input_topics, mixed, partition=0)
     run_until_caught_up(w)

@@ -59,7 +59,9 @@ def run_until_caught_up(
     return proc
 
 
-def start(w: WorkerEnv, instance_id: str | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+def start(
+    w: WorkerEnv, instance_id: str | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     return subprocess.Popen([SEGSYNC, "run"], env=w.env(instance_id), stdout=out, stderr=out)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import typer
+from worker import shutdown
 
-from worker.cli.common import guarded, open_store, settings_and_logs
+shutdown.install()  # before the heavy imports: a stop during start-up is still graceful
+
+import typer  # noqa: E402
+
+from worker.cli.common import guarded, open_store, settings_and_logs  # noqa: E402
 
 app = typer.Typer(
     name="segsync",
@@ -44,6 +48,9 @@ def migrate() -> None:
         open_store(settings_and_logs()).dispose()
 
     guarded(body)
+
+
+import worker.cli.ops_cmds  # noqa: E402, F401  (registers the ops commands)
 
 
 def main() -> None:

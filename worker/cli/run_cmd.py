@@ -26,7 +26,6 @@ def run(until_caught_up: bool) -> None:
     except KafkaError as exc:
         raise FatalError(f"cannot connect to Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     worker = Worker(engine, sink, cfg, settings.retry_deadline_s, settings.poll_timeout_ms)
-    worker.install_signal_handlers()
     try:
         source = KafkaInput(settings, worker.stored_offsets)
     except KafkaError as exc:

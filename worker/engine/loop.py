@@ -12,14 +12,13 @@ publish the outbox before consuming anything.
 from __future__ import annotations
 
 import random
-import signal
 import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Engine
 
-from worker import logs
+from worker import logs, shutdown
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.publisher import RecordSink, publish_pending
 from worker.engine.records import InRecord, decode
@@ -56,7 +55,6 @@ class Worker:
         self.cfg = cfg
         self.retry_deadline_s = retry_deadline_s
         self.poll_timeout_ms = poll_timeout_ms
-        self.stopping = False
         self.totals: dict[str, int] = {}
 
     # --- hooks for the consumer ---
@@ -77,13 +75,9 @@ class Worker:
         return offsets
 
     # --- the loop ---
-    def install_signal_handlers(self) -> None:
-        def stop(signum: int, _frame: object) -> None:
-            log.info("stop requested", signal=signal.Signals(signum).name)
-            self.stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+    @property
+    def stopping(self) -> bool:
+        return shutdown.requested.is_set()
 
     def run(self, source: Input, topics: list[str], until_caught_up: bool = False) -> None:
         self.publish()
@@ -99,6 +93,7 @@ class Worker:
             if until_caught_up and self.caught_up(source, targets):
                 log.info("caught up", totals=self.totals)
                 return
+        log.info("stop requested: batch in hand applied", totals=self.totals)
 
     def apply(self, records: list[InRecord]) -> BatchResult:
         decoded = [decode(r) for r in records]

@@ -6,6 +6,7 @@ and stops at the end offsets it saw at start-up, so the live worker never notice
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -113,10 +114,8 @@ class Publisher:
         return FatalError(f"publishing failed after {self.acked} acknowledged records: {exc}")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(KafkaError):
             self._producer.close(timeout=self.timeout_s)
-        except KafkaError:
-            pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +150,9 @@ class Reader:
             except KafkaError as exc:
                 raise _unreachable(self.settings, exc) from exc
             if not parts:
-                raise FatalError(f"topic {topic!r} does not exist on {self.settings.kafka_bootstrap}")
+                raise FatalError(
+                    f"topic {topic!r} does not exist on {self.settings.kafka_bootstrap}"
+                )
             out.extend((topic, p) for p in sorted(parts))
         return out
 
@@ -190,7 +191,12 @@ class Reader:
                 end = spans[(ktp.topic, ktp.partition)].end
                 out.extend(
                     InRecord(
-                        ktp.topic, ktp.partition, r.offset, r.key, r.value, r.headers or [],
+                        ktp.topic,
+                        ktp.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        r.headers or [],
                         r.timestamp,
                     )
                     for r in records
@@ -208,7 +214,5 @@ class Reader:
                 raise FatalError(f"reading stalled for {STALL_S:g}s on {left}")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(KafkaError):
             self.consumer.close(autocommit=False)
-        except KafkaError:
-            pass

@@ -109,7 +109,9 @@ def _positions(name: str, line: int, header: list[str], columns: Sequence[str]) 
     where = []
     for column in columns:
         if column not in header:
-            raise CsvProblem(f"{name}:{line}: header has no column {column!r} (expected {expected})")
+            raise CsvProblem(
+                f"{name}:{line}: header has no column {column!r} (expected {expected})"
+            )
         where.append(header.index(column))
     return where
 

@@ -104,7 +104,9 @@ def run_import(
             "(importing again is safe: the same rows give the same ids)"
         ) from None
     except FatalError as exc:
-        raise FatalError(f"{exc} (importing again is safe: the same rows give the same ids)") from None
+        raise FatalError(
+            f"{exc} (importing again is safe: the same rows give the same ids)"
+        ) from None
     finally:
         publisher.close()
     return ImportResult(topic, time_us, counts, publisher.acked)

@@ -24,13 +24,14 @@ from typing import Any, Final, Literal
 import yaml
 
 from worker.codec import time_to_us
-from worker.engine.records import decode
+from worker.engine.records import InRecord, decode
 from worker.errors import ConfigError
 from worker.ops import console
 from worker.ops.bus import Publisher, Reader, cloud_event
 from worker.ops.csvio import check_id
 from worker.ops.importer import check_source
 from worker.settings import Settings
+from worker.store.outbox_repo import OutboxRecord
 
 ID_PREFIX: Final = "links-apply"
 CREATED: Final = "lms.segment_group_link.created"
@@ -136,7 +137,7 @@ def scan_bus(settings: Settings) -> BusView:
     return view
 
 
-def _fold(view: BusView, batch: Iterable[Any]) -> None:
+def _fold(view: BusView, batch: Iterable[InRecord]) -> None:
     for rec in batch:
         # Cheap filter first: full decoding of every record of a large topic is slow.
         if b"segment_group_link" not in (rec.value or b"") and not any(
@@ -172,7 +173,9 @@ def plan(declared: dict[LinkKey, Attrs], view: BusView) -> list[Change]:
     return changes
 
 
-def records(changes: Iterable[Change], view: BusView, topic: str, now_us: int) -> Iterator[Any]:
+def records(
+    changes: Iterable[Change], view: BusView, topic: str, now_us: int
+) -> Iterator[OutboxRecord]:
     for ch in changes:
         key = (ch.source, ch.link_id)
         cur = view.newest.get(key)

@@ -79,7 +79,9 @@ def committed_offsets(settings: Settings, tps: list[TP]) -> dict[TP, int | None]
     try:
         return {tp: consumer.committed(TopicPartition(*tp)) for tp in tps}
     except KafkaError as exc:
-        raise FatalError(f"cannot read the committed offsets of {settings.group_id!r}: {exc}") from exc
+        raise FatalError(
+            f"cannot read the committed offsets of {settings.group_id!r}: {exc}"
+        ) from exc
     finally:
         consumer.close(autocommit=False)
 
@@ -126,7 +128,9 @@ def render(status: Status, console: Console) -> None:
     events = doc["events"]
     for event_type, n in events["applied"].items():
         stale = events["stale"].get(event_type, 0)
-        totals.add_row(f"applied {event_type}", f"{n:,}" + (f" (+{stale:,} stale)" if stale else ""))
+        totals.add_row(
+            f"applied {event_type}", f"{n:,}" + (f" (+{stale:,} stale)" if stale else "")
+        )
     for event_type, n in events["stale"].items():
         if event_type not in events["applied"]:
             totals.add_row(f"applied {event_type}", f"0 (+{n:,} stale)")

@@ -1,0 +1,276 @@
+"""The ops commands of `segsync`: import, links apply, plan, diff, status.
+
+Importing this module registers them on the app of `worker.cli.main`. Data goes to stdout,
+summaries and progress bars to stderr (bars only on a terminal). Exit codes: 0 ok, 1 failure,
+2 usage (bad options or settings); every failure is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+from sqlalchemy import Engine
+
+from worker.cli.common import fail, guarded, open_store, settings_and_logs
+from worker.cli.main import app
+from worker.settings import Settings
+
+R = TypeVar("R")
+
+links_app = typer.Typer(
+    name="links",
+    help="Configured segment-to-group links, kept on the bus.",
+    no_args_is_help=True,
+)
+app.add_typer(links_app, name="links")
+
+
+def _settings() -> Settings:
+    """Settings and logs; kafka-python's own retries stay quiet unless debugging: a failure
+    ends as one line on stderr."""
+    settings = settings_and_logs()
+    if settings.log_level != "debug":
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    return settings
+
+
+def _existing_store(settings: Settings) -> Engine:
+    """The state store, which must exist already (reading commands never create one)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.sqlalchemy_url())
+    path = url.database or ""
+    local = url.get_backend_name() == "sqlite" and path not in ("", ":memory:")
+    if local and not Path(path).exists():
+        fail(f"no state store at {path} (run `segsync migrate` or the worker first)")
+    return open_store(settings, migrate=False)
+
+
+def _run(body: Callable[[], R]) -> R:
+    """guarded(), plus one-line failures for the store, Kafka and Ctrl-C."""
+    from kafka.errors import KafkaError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    def wrapped() -> R:
+        try:
+            return body()
+        except SQLAlchemyError as exc:
+            cause = getattr(exc, "orig", None) or exc
+            fail(f"state store: {' '.join(str(cause).split())}")
+        except KafkaError as exc:
+            fail(f"Kafka: {exc}")
+        except KeyboardInterrupt:
+            fail("interrupted")
+
+    return guarded(wrapped)
+
+
+@app.command(
+    "import",
+    help="Bootstrap from an LMS's CSV exports: publish the equivalent created/added events."
+    "\n\nEvery file is checked completely first: a bad row stops with file:line: reason and "
+    "nothing is published. Ids come from the content, so importing the same files twice "
+    "changes nothing; live events newer than --time win over the snapshot.",
+    epilog="Example: segsync import --source moodle.example.edu --time 2024-05-01T00:00:00Z "
+    "--enrolments enrolments.csv --segment-members cohort_members.csv --links links.csv",
+)
+def import_(
+    source: str = typer.Option(..., "--source", help="The LMS site (CloudEvents `source`)."),
+    time: str | None = typer.Option(
+        None, "--time", help="RFC 3339 time of the snapshot (default: now)."
+    ),
+    enrolments: Path | None = typer.Option(
+        None,
+        "--enrolments",
+        help="CSV export user_id,course_id.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+    segment_members: Path | None = typer.Option(
+        None,
+        "--segment-members",
+        help="CSV export user_id,segment_id.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+    links: Path | None = typer.Option(
+        None,
+        "--links",
+        help="CSV export link_id,course_id,segment_id,group_id.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+) -> None:
+
+    def body() -> None:
+        from worker.codec import us_to_rfc3339
+        from worker.ops import importer
+        from worker.ops.console import parse_time, say
+
+        settings = _settings()
+        at = parse_time(time, "--time")
+        files = [
+            importer.ImportFile(kind, path)
+            for kind, path in (
+                (importer.ENROLMENTS, enrolments),
+                (importer.SEGMENT_MEMBERS, segment_members),
+                (importer.LINKS, links),
+            )
+            if path is not None
+        ]
+        result = importer.run_import(settings, source, at, files)
+        parts = ", ".join(f"{opt.lstrip('-')}: {n}" for opt, n in result.rows.items())
+        say(
+            f"import: published {result.published} events ({parts}) to {result.topic} "
+            f"at {us_to_rfc3339(result.time_us)}"
+        )
+
+    _run(body)
+
+
+@links_app.command(
+    "apply",
+    help="Publish the link events that make the bus agree with FILE.\n\n"
+    "Links FILE declared before and no longer does are deleted; links the LMS created itself "
+    "are left alone. Re-running with the same file publishes nothing.",
+    epilog="Example: segsync links apply config/links.yaml --dry-run",
+)
+def links_apply(
+    file: Path = typer.Argument(
+        ...,
+        help="YAML: sources: {<source>: [{id, course, segment, group}]}",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, publish nothing."),
+) -> None:
+
+    def body() -> None:
+        from worker.ops.console import say
+        from worker.ops.links import apply_links
+
+        settings = _settings()
+        changes, view = apply_links(settings, file, dry_run)
+        for ch in changes:
+            print(ch.describe(), flush=True)
+        creates = sum(1 for c in changes if c.action == "create")
+        verb = "would publish" if dry_run else "published"
+        say(
+            f"links apply: {verb} {creates} created and {len(changes) - creates} deleted "
+            f"link events (read {view.scanned} records of {settings.input_topics[0]})"
+        )
+
+    _run(body)
+
+
+@app.command(
+    help="Dry run of a replay: the commands a fresh worker would emit, as JSON lines on stdout."
+    "\n\nReads the input topics from the start (or --since) into a scratch store, with no "
+    "consumer group and no effect on the live worker; publishes nothing. A summary goes to "
+    "stderr.",
+    epilog="Example: segsync plan --since 2024-05-01T00:00:00Z > commands.jsonl",
+)
+def plan(
+    since: str | None = typer.Option(
+        None, "--since", help="RFC 3339 time: start at the first record at or after it."
+    ),
+) -> None:
+
+    def body() -> None:
+        from worker.ops.console import parse_time, say
+        from worker.ops.plan import run_plan, summary
+
+        settings = _settings()
+        since_us = None if since is None else parse_time(since, "--since")
+        try:
+            result = run_plan(settings, since_us, sys.stdout.buffer)
+        except BrokenPipeError:  # `segsync plan | head`
+            sys.stderr.close()
+            raise SystemExit(0) from None
+        say(summary(result))
+
+    _run(body)
+
+
+@app.command(
+    help="Compare the LMS's group memberships with desired(); print missing and extra members."
+    "\n\nOnly groups segsync manages are compared. With --publish, add commands for missing "
+    "members and remove commands for extra ones go to the command topic, reason resync.",
+    epilog="Example: segsync diff --source moodle.example.edu --groups group_members.csv --publish",
+)
+def diff(
+    source: str = typer.Option(..., "--source", help="The LMS site (CloudEvents `source`)."),
+    groups: Path = typer.Option(
+        ...,
+        "--groups",
+        help="CSV export of actual memberships course_id,group_id,user_id.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
+    publish: bool = typer.Option(
+        False, "--publish", help="Send the commands that close the gap (reason resync)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="JSON lines, one per group."),
+) -> None:
+
+    def body() -> None:
+        from worker.cli.ops_render import print_diff
+        from worker.ops import diff as d
+        from worker.ops.console import say
+        from worker.ops.importer import check_source
+
+        settings = _settings()
+        check_source(source)
+        engine = _existing_store(settings)
+        try:
+            result = d.compute(engine, source, groups)
+            if publish and result.groups:
+                d.publish(settings, engine, result)
+        finally:
+            engine.dispose()
+        print_diff(result, json_out)
+        text = (
+            f"diff: {result.missing} missing and {result.extra} extra in {len(result.groups)} "
+            f"groups ({result.compared} rows compared, {result.ignored} in unmanaged groups)"
+        )
+        if publish:
+            text += f"; published {result.published} resync commands"
+            text += f" (run {result.run_id})" if result.run_id else ""
+        say(text)
+
+    _run(body)
+
+
+@app.command(
+    help="Where the worker is: per input partition the committed, stored and end offsets and "
+    "the lag; events applied by type, duplicates, DLQ count, commands emitted and unpublished "
+    "outbox rows.",
+    epilog="Example: segsync status --json | jq .lag",
+)
+def status(
+    json_out: bool = typer.Option(False, "--json", help="One JSON document, for pipelines."),
+) -> None:
+
+    def body() -> None:
+        from worker.cli.ops_render import print_status
+        from worker.ops.status import collect
+
+        settings = _settings()
+        engine = _existing_store(settings)
+        try:
+            result = collect(settings, engine)
+        finally:
+            engine.dispose()
+        print_status(result, json_out)
+
+    _run(body)
