@@ -1,0 +1,82 @@
+"""One frozen settings object with the contract's names; bad values stop with one line."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tests.support.worker_proc import SEGSYNC
+from worker.errors import ConfigError
+from worker.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith("SEGSYNC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env, no config/ here
+
+
+def test_defaults_are_the_contracts() -> None:
+    s = load_settings()
+    assert s.kafka_bootstrap == "localhost:9092"
+    assert s.database_url.startswith("sqlite:///")
+    assert s.input_topics == ("lms.events",)
+    assert (s.command_topic, s.dlq_topic, s.group_id) == (
+        "lms.group-commands",
+        "lms.events.dlq",
+        "segsync",
+    )
+
+
+def test_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEGSYNC_KAFKA_BOOTSTRAP", "k1:9092,k2:9093")
+    monkeypatch.setenv("SEGSYNC_INPUT_TOPICS", "a, b")
+    monkeypatch.setenv("SEGSYNC_GROUP_ID", "g")
+    monkeypatch.setenv("SEGSYNC_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("SEGSYNC_DATABASE_PASSWORD", "s3cret")
+    s = load_settings()
+    assert s.input_topics == ("a", "b") and s.group_id == "g"
+    assert "s3cret" not in repr(s)
+    assert "s3cret" in s.sqlalchemy_url()
+    with pytest.raises(ValidationError):
+        s.group_id = "other"  # type: ignore[misc]  # frozen
+
+
+def test_toml_file_and_env_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "segsync.toml").write_text('group_id = "from-file"\ndlq_topic = "d"\n')
+    monkeypatch.setenv("SEGSYNC_GROUP_ID", "from-env")
+    s = load_settings()
+    assert (s.group_id, s.dlq_topic) == ("from-env", "d")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SEGSYNC_KAFKA_BOOTSTRAP", "no-port"),
+        ("SEGSYNC_DATABASE_URL", "mysql://x"),
+        ("SEGSYNC_INPUT_TOPICS", "a,,b"),
+        ("SEGSYNC_BATCH_MAX_RECORDS", "lots"),
+    ],
+)
+def test_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert name in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_setting_stops_the_cli_with_one_line(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "SEGSYNC_KAFKA_BOOTSTRAP": "nope"}
+    proc = subprocess.run(
+        [SEGSYNC, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "SEGSYNC_KAFKA_BOOTSTRAP" in proc.stderr
