@@ -4,6 +4,7 @@ multi-site histories, shuffled, duplicated, in random batch sizes, on SQLite and
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +24,7 @@ from worker.store.migrate import upgrade
 
 
 @pytest.fixture
-def store(db_url: str) -> Engine:
+def store(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     upgrade(engine)
     yield engine

@@ -131,7 +131,7 @@ def test_poison_messages_go_to_dlq_and_the_rest_is_processed(
             [],
         ),
     ]
-    unknown = (
+    unknown: tuple[bytes, bytes, list[tuple[str, bytes]]] = (
         b"u1",
         json.dumps({**ok_envelope, "id": "unk", "type": "lms.badge.awarded", "data": {}}).encode(),
         [],
