@@ -6,6 +6,7 @@ command's id is derived from the pair and that number, so a re-publish carries t
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,6 +37,30 @@ class Cause:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchCauses:
+    """The batch's link and deletion events, so that a pair settled while recomputing one
+    scope can be blamed on the event that really explains it, whichever scope ran first."""
+
+    links: dict[tuple[str, str], Cause]
+    segments: dict[tuple[str, str], Cause]
+    groups: dict[tuple[str, str, str], Cause]
+    courses: dict[tuple[str, str], Cause]
+
+    def for_pair(
+        self, source: str, course: str, group: str, links: Iterable[str], segments: Iterable[str]
+    ) -> list[Cause]:
+        found = [self.links[(source, a)] for a in links if (source, a) in self.links]
+        found += [self.segments[(source, s)] for s in segments if (source, s) in self.segments]
+        for table, key in (
+            (self.groups, (source, course, group)),
+            (self.courses, (source, course)),
+        ):
+            if key in table:
+                found.append(table[key])  # type: ignore[index]
+        return found
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     pair: PairKey
     number: int  # 0-based: how many commands the pair had before this one
@@ -51,7 +76,8 @@ class Command:
 
 
 def command_id(pair: PairKey, number: int) -> str:
-    name = "\x1f".join((pair.source, pair.course_id, pair.group_id, pair.user_id, str(number)))
+    # JSON of the tuple: unambiguous whatever characters the ids contain.
+    name = json.dumps([pair.source, pair.course_id, pair.group_id, pair.user_id, number])
     return str(uuid.uuid5(COMMAND_NAMESPACE, name))
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Connection
 
 from worker.domain.facts import Verdict, fold, fold_marks
-from worker.domain.transitions import Cause, Command
+from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import (
     BulkScope,
     FactUpdate,
@@ -90,15 +90,15 @@ def apply_batch(
             new.append(d)
 
     scopes = _fold_and_save(conn, new, count)
-    link_causes = {
-        (b.source, b.selector[1]): c for b, c in scopes.bulk.items() if b.selector[0] == "link"
-    }
+    batch_causes = _batch_causes(scopes.bulk)
     result.commands.extend(
-        recompute.user_scopes(conn, scopes.users, link_causes, cfg.command_topic)
+        recompute.user_scopes(conn, scopes.users, batch_causes, cfg.command_topic)
     )
     for bulk, cause in scopes.bulk.items():
         result.commands.extend(
-            recompute.bulk_scope(conn, bulk, cause, cfg.command_topic, cfg.chunk, checkpoint)
+            recompute.bulk_scope(
+                conn, bulk, cause, batch_causes, cfg.command_topic, cfg.chunk, checkpoint
+            )
         )
 
     outbox_repo.add(conn, dlq)
@@ -116,6 +116,21 @@ def apply_batch(
     outbox_repo.bump_counters(conn, per_partition)
     outbox_repo.save_offsets(conn, cfg.group_id, result.next_offsets)
     return result
+
+
+def _batch_causes(bulk: dict[BulkScope, Cause]) -> BatchCauses:
+    causes = BatchCauses({}, {}, {}, {})
+    for scope, cause in bulk.items():
+        sel = scope.selector
+        if sel[0] == "link":
+            causes.links[(scope.source, sel[1])] = cause
+        elif sel[0] == "segment":
+            causes.segments[(scope.source, sel[1])] = cause
+        elif sel[0] == "group":
+            causes.groups[(scope.source, sel[1], sel[2])] = cause
+        else:
+            causes.courses[(scope.source, sel[1])] = cause
+    return causes
 
 
 @dataclass(slots=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from worker.domain.transitions import Cause, Command
+from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import BulkScope, UserScope
 from worker.engine.settle import diff, settle
 from worker.store import justify_repo as jr
@@ -39,18 +39,16 @@ class UserWork:
 def user_scopes(
     conn: Connection,
     work: dict[tuple[str, str], UserWork],
-    link_causes: dict[tuple[str, str], Cause],
+    batch_causes: BatchCauses,
     command_topic: str,
 ) -> list[Command]:
-    """`link_causes`: the batch's link events, by (source, link): a pair they touch may owe
-    its change to them rather than to the user's own events."""
     by_source: dict[str, list[UserWork]] = {}
     for w in work.values():
         by_source.setdefault(w.source, []).append(w)
     commands: list[Command] = []
     for source, ws in sorted(by_source.items()):
         for part in chunks(sorted(ws, key=lambda w: w.user_id), USERS_PER_QUERY):
-            commands.extend(_user_chunk(conn, source, part, link_causes, command_topic))
+            commands.extend(_user_chunk(conn, source, part, batch_causes, command_topic))
     return commands
 
 
@@ -58,7 +56,7 @@ def _user_chunk(
     conn: Connection,
     source: str,
     ws: Iterable[UserWork],
-    link_causes: dict[tuple[str, str], Cause],
+    batch_causes: BatchCauses,
     command_topic: str,
 ) -> list[Command]:
     ws = list(ws)
@@ -92,11 +90,11 @@ def _user_chunk(
     by_user = {w.user_id: w for w in ws}
 
     def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:
-        course, _, user = p
+        course, group, user = p
         w = by_user[user]
-        segments = {segment_of.get(a) for a in links_of_pair}
+        segments = {s for a in links_of_pair if (s := segment_of.get(a)) is not None}
         relevant = [c for c, co, se in w.causes if co == course or (se and se in segments)]
-        relevant += [link_causes[(source, a)] for a in links_of_pair if (source, a) in link_causes]
+        relevant += batch_causes.for_pair(source, course, group, links_of_pair, segments)
         return relevant or [c for c, _, _ in w.causes]
 
     return settle(conn, source, d, causes_for, command_topic)
@@ -106,6 +104,7 @@ def bulk_scope(
     conn: Connection,
     scope: BulkScope,
     cause: Cause,
+    batch_causes: BatchCauses,
     command_topic: str,
     chunk: int,
     checkpoint: Callable[[], None],
@@ -126,6 +125,12 @@ def bulk_scope(
             link_ids = jr.links_where(conn, source, course_id=course_id)
     if not link_ids:
         return []
+    segment_of = {a: s for a, _, s in jr.links_touching_ids(conn, source, link_ids) if s}
+
+    def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:
+        segments = {segment_of[a] for a in links_of_pair if a in segment_of}
+        return [cause, *batch_causes.for_pair(source, p[0], p[1], links_of_pair, segments)]
+
     commands: list[Command] = []
     after: str | None = None
     while True:
@@ -134,7 +139,7 @@ def bulk_scope(
             break
         who = UserFilter(after=after, upto=users[-1])
         d = diff(jr.truth(conn, source, link_ids, who), jr.existing(conn, source, link_ids, who))
-        commands.extend(settle(conn, source, d, lambda _p, _l: [cause], command_topic))
+        commands.extend(settle(conn, source, d, causes_for, command_topic))
         if len(users) < chunk:
             break
         after = users[-1]

@@ -139,6 +139,19 @@ def links_touching(
     return out
 
 
+def links_touching_ids(
+    conn: Connection, source: str, link_ids: Sequence[str]
+) -> list[tuple[str, str | None, str | None]]:
+    """(link_id, course_id, segment_id) of these links."""
+    out: list[tuple[str, str | None, str | None]] = []
+    for part in chunks(sorted(set(link_ids))):
+        q = select(lk.c.link_id, lk.c.course_id, lk.c.segment_id).where(
+            lk.c.source == source, lk.c.link_id.in_(part)
+        )
+        out.extend((r[0], r[1], r[2]) for r in conn.execute(q))
+    return out
+
+
 def justified_in_courses(
     conn: Connection, source: str, user_courses: Iterable[tuple[str, str]]
 ) -> set[tuple[str, str]]:

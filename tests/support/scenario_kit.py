@@ -1,0 +1,192 @@
+"""Small helpers for the explicit engine scenarios (tests/engine/test_scenarios_*.py).
+
+`Lms` builds events with readable names and automatic ids; `Run` feeds them to the engine
+through the harness and returns the commands each step added to the outbox, as `Cmd` tuples
+that read well in assertion diffs. Every command `Run` reads is also checked for shape:
+subject, source, type, and an id that depends only on (pair, how many commands before).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+from sqlalchemy import Engine
+
+from tests.support.engine_harness import CFG, apply_in_batches, outbox_commands, records_of
+from tests.support.reference import Ev, Pair, check, desired
+from worker.domain.transitions import PairKey, command_id
+from worker.engine.apply import BatchConfig, BatchResult, apply_batch
+from worker.engine.records import InRecord, decode
+from worker.store import outbox_repo
+from worker.store.db import make_engine
+from worker.store.migrate import upgrade
+
+T0 = 1_700_000_000_000_000  # microseconds
+SEC = 1_000_000
+
+ENROL = "lms.enrollment.created"
+UNENROL = "lms.enrollment.deleted"
+JOIN = "lms.segment.member.added"
+LEAVE = "lms.segment.member.removed"
+LINK = "lms.segment_group_link.created"
+UNLINK = "lms.segment_group_link.deleted"
+SEG_DEL = "lms.segment.deleted"
+GRP_DEL = "lms.group.deleted"
+CRS_DEL = "lms.course.deleted"
+
+
+@contextmanager
+def migrated(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def apply_once(engine: Engine, records: Sequence[InRecord], cfg: BatchConfig = CFG) -> BatchResult:
+    """One batch through `apply_batch` directly, committed: for its counts."""
+    with engine.connect() as conn:
+        result = apply_batch(conn, [decode(r) for r in records], cfg, checkpoint=conn.commit)
+        conn.commit()
+    return result
+
+
+def outbox_rows(engine: Engine, topic: str) -> list[outbox_repo.OutboxRecord]:
+    with engine.connect() as conn:
+        return [r for r in outbox_repo.pending(conn, 1_000_000) if r.topic == topic]
+
+
+class Lms:
+    """One LMS site: events at `T0 + at` seconds, ids e1, e2, ... unless given."""
+
+    def __init__(self, source: str = "site-a") -> None:
+        self.source = source
+        self.n = 0
+        self.history: list[Ev] = []
+
+    def ev(self, type_: str, at: float, id_: str | None = None, **data: str) -> Ev:
+        """`at` in seconds after T0 (a fraction down to the microsecond)."""
+        self.n += 1
+        time_us = T0 + round(at * SEC)
+        e = Ev(self.source, id_ or f"e{self.n}", type_, time_us, tuple(sorted(data.items())))
+        self.history.append(e)
+        return e
+
+    def enrol(self, user: str, course: str, at: float, id_: str | None = None) -> Ev:
+        return self.ev(ENROL, at, id_, user_id=user, course_id=course)
+
+    def unenrol(self, user: str, course: str, at: float, id_: str | None = None) -> Ev:
+        return self.ev(UNENROL, at, id_, user_id=user, course_id=course)
+
+    def join(self, user: str, segment: str, at: float, id_: str | None = None) -> Ev:
+        return self.ev(JOIN, at, id_, user_id=user, segment_id=segment)
+
+    def leave(self, user: str, segment: str, at: float, id_: str | None = None) -> Ev:
+        return self.ev(LEAVE, at, id_, user_id=user, segment_id=segment)
+
+    def link(
+        self, link: str, course: str, segment: str, group: str, at: float, id_: str | None = None
+    ) -> Ev:
+        return self.ev(
+            LINK, at, id_, link_id=link, course_id=course, segment_id=segment, group_id=group
+        )
+
+    def unlink(self, link: str, at: float, id_: str | None = None) -> Ev:
+        return self.ev(UNLINK, at, id_, link_id=link)
+
+    def seg_del(self, segment: str, at: float, id_: str | None = None) -> Ev:
+        return self.ev(SEG_DEL, at, id_, segment_id=segment)
+
+    def grp_del(self, course: str, group: str, at: float, id_: str | None = None) -> Ev:
+        return self.ev(GRP_DEL, at, id_, course_id=course, group_id=group)
+
+    def crs_del(self, course: str, at: float, id_: str | None = None) -> Ev:
+        return self.ev(CRS_DEL, at, id_, course_id=course)
+
+
+class Cmd(NamedTuple):
+    kind: str  # "add" | "remove"
+    course: str
+    group: str
+    user: str
+    reason: str
+    links: tuple[str, ...]
+    caused_by: str
+
+
+def add(c: str, g: str, u: str, reason: str, links: Sequence[str], by: str | Ev) -> Cmd:
+    return Cmd("add", c, g, u, reason, tuple(links), by if isinstance(by, str) else by.id)
+
+
+def remove(c: str, g: str, u: str, reason: str, links: Sequence[str], by: str | Ev) -> Cmd:
+    return Cmd("remove", c, g, u, reason, tuple(links), by if isinstance(by, str) else by.id)
+
+
+def brief(cmd: dict[str, Any]) -> Cmd:
+    d = cmd["data"]
+    kind = {"lms.group.member.add": "add", "lms.group.member.remove": "remove"}[cmd["type"]]
+    links = tuple(d["link_ids"])
+    return Cmd(
+        kind, d["course_id"], d["group_id"], d["user_id"], d["reason"], links, d["caused_by"]
+    )
+
+
+def pair_of(cmd: dict[str, Any]) -> Pair:
+    d = cmd["data"]
+    return (cmd["source"], d["course_id"], d["group_id"], d["user_id"])
+
+
+def check_shapes(commands: Sequence[dict[str, Any]]) -> None:
+    """Every command of the outbox, in order: wire shape, and id = f(pair, commands before)."""
+    before: dict[Pair, int] = {}
+    for cmd in commands:
+        d = cmd["data"]
+        p = pair_of(cmd)
+        assert cmd["specversion"] == "1.0"
+        assert cmd["subject"] == f"course/{p[1]}/group/{p[2]}/user/{p[3]}"
+        assert set(d) == {"course_id", "group_id", "user_id", "link_ids", "reason", "caused_by"}
+        assert list(d["link_ids"]) == sorted(set(d["link_ids"]))
+        n = before.get(p, 0)
+        assert cmd["id"] == command_id(PairKey(*p), n), (p, n)
+        before[p] = n + 1
+
+
+class Run:
+    """Feeds events to one store and returns, per step, the commands that step added."""
+
+    def __init__(self, engine: Engine, cfg: BatchConfig = CFG) -> None:
+        self.engine = engine
+        self.cfg = cfg
+        self.read = 0
+        self.fed: list[Ev] = []
+
+    def raw(self) -> list[dict[str, Any]]:
+        return outbox_commands(self.engine)
+
+    def new(self) -> list[dict[str, Any]]:
+        cmds = self.raw()
+        fresh = cmds[self.read :]
+        self.read = len(cmds)
+        check_shapes(cmds)
+        return fresh
+
+    def feed(self, *events: Ev, batch: int | None = None) -> list[Cmd]:
+        """Apply `events` (in this order, in batches of `batch`, default all in one)."""
+        self.fed.extend(events)
+        if events:
+            apply_in_batches(self.engine, records_of(events), batch or len(events), self.cfg)
+        return [brief(c) for c in self.new()]
+
+    def each(self, *events: Ev) -> list[Cmd]:
+        """Apply `events` one batch each."""
+        return self.feed(*events, batch=1)
+
+    def agrees(self, history: Sequence[Ev] | None = None) -> set[Pair]:
+        """Guarantees 1 and 2 over the whole outbox against the reference; the final set."""
+        verdict = check(self.raw(), desired(self.fed if history is None else history))
+        assert verdict.violations == []
+        return verdict.final
