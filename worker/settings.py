@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # at once instead of waiting for the session timeout.
     instance_id: str | None = None
     client_id: str = "segsync"
+    # Mass-removal brake (0 disables a limit; all 0 disables the brake).
+    brake_max_removals: int = Field(500, ge=0)
+    brake_max_share: float = Field(0.5, ge=0, le=1)
+    brake_min_removals: int = Field(50, ge=0)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

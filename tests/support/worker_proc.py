@@ -36,6 +36,10 @@ class WorkerEnv:
             SEGSYNC_RETRY_DEADLINE_S="60",
             SEGSYNC_LOG_FORMAT="json",
             SEGSYNC_CONFIG_FILE="/nonexistent/segsync.toml",
+            # The brake holds big removals by design; guarantee tests run without it
+            # (tests/engine/test_brake.py and tests/integration/test_brake_cli.py cover it).
+            SEGSYNC_BRAKE_MAX_REMOVALS="0",
+            SEGSYNC_BRAKE_MAX_SHARE="0",
         )
         if instance_id:
             env["SEGSYNC_INSTANCE_ID"] = instance_id

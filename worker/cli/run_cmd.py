@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from worker.cli.common import open_store, settings_and_logs
 from worker.engine.apply import BatchConfig
+from worker.engine.brake import BrakeLimits
 from worker.engine.loop import Worker
 from worker.errors import FatalError
+from worker.settings import Settings
+
+
+def brake_limits(settings: Settings) -> BrakeLimits | None:
+    limits = BrakeLimits(
+        settings.brake_max_removals, settings.brake_max_share, settings.brake_min_removals
+    )
+    return None if not (limits.max_removals or limits.max_share) else limits
 
 
 def run(until_caught_up: bool) -> None:
@@ -20,6 +29,7 @@ def run(until_caught_up: bool) -> None:
         command_topic=settings.command_topic,
         dlq_topic=settings.dlq_topic,
         chunk=settings.backfill_chunk,
+        brake=brake_limits(settings),
     )
     try:
         sink = KafkaSink(settings)

@@ -28,6 +28,7 @@ from worker.domain.updates import (
     to_update,
 )
 from worker.engine import recompute
+from worker.engine.brake import BrakeLimits
 from worker.engine.dlq import dlq_record
 from worker.engine.records import Decoded
 from worker.store import facts_repo as fr
@@ -40,6 +41,7 @@ class BatchConfig:
     command_topic: str
     dlq_topic: str
     chunk: int = 5000
+    brake: BrakeLimits | None = None  # None: the mass-removal brake is off
 
 
 @dataclass(slots=True)
@@ -97,7 +99,14 @@ def apply_batch(
     for bulk, cause in scopes.bulk.items():
         result.commands.extend(
             recompute.bulk_scope(
-                conn, bulk, cause, batch_causes, cfg.command_topic, cfg.chunk, checkpoint
+                conn,
+                bulk,
+                cause,
+                batch_causes,
+                cfg.command_topic,
+                cfg.chunk,
+                checkpoint,
+                cfg.brake,
             )
         )
 

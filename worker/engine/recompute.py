@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import BulkScope, UserScope
+from worker.engine.brake import BrakeLimits, hold_for
 from worker.engine.settle import diff, settle
 from worker.store import justify_repo as jr
 from worker.store.facts_repo import chunks
@@ -108,6 +109,7 @@ def bulk_scope(
     command_topic: str,
     chunk: int,
     checkpoint: Callable[[], None],
+    limits: BrakeLimits | None = None,
 ) -> list[Command]:
     """Set-based recompute over every user the selected links justify or may justify.
 
@@ -131,6 +133,7 @@ def bulk_scope(
         segments = {segment_of[a] for a in links_of_pair if a in segment_of}
         return [cause, *batch_causes.for_pair(source, p[0], p[1], links_of_pair, segments)]
 
+    hold = hold_for(conn, source, sel, link_ids, cause, limits)
     commands: list[Command] = []
     after: str | None = None
     while True:
@@ -139,7 +142,7 @@ def bulk_scope(
             break
         who = UserFilter(after=after, upto=users[-1])
         d = diff(jr.truth(conn, source, link_ids, who), jr.existing(conn, source, link_ids, who))
-        commands.extend(settle(conn, source, d, causes_for, command_topic))
+        commands.extend(settle(conn, source, d, causes_for, command_topic, hold))
         if len(users) < chunk:
             break
         after = users[-1]

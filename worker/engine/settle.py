@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 
 from worker.codec import COMMAND_CONTENT_TYPE, encode_command
 from worker.domain.transitions import Cause, Command, PairKey, decide
+from worker.store import held_repo, outbox_repo
 from worker.store import justify_repo as jr
-from worker.store import outbox_repo
 from worker.store.justify_repo import PairT, Row
 
 CausesFor = Callable[[PairT, frozenset[str]], Iterable[Cause]]
@@ -37,8 +37,14 @@ def diff(truth: set[Row], existing: set[Row], only: set[tuple[str, str]] | None 
 
 
 def settle(
-    conn: Connection, source: str, d: Diff, causes_for: CausesFor, command_topic: str
+    conn: Connection,
+    source: str,
+    d: Diff,
+    causes_for: CausesFor,
+    command_topic: str,
+    hold: int | None = None,
 ) -> list[Command]:
+    """`hold`: the brake's batch id when this scope's removals must be held, not published."""
     if not d.inserts and not d.deletes:
         return []
     jr.apply_diff(conn, source, d.inserts, d.deletes)
@@ -52,20 +58,29 @@ def settle(
     now = jr.pair_links(conn, source, touched)
     history = jr.pair_transitions(conn, source, touched)
     commands: list[Command] = []
+    publish: list[outbox_repo.OutboxRecord] = []
+    held: dict[int, list[held_repo.HeldRecord]] = defaultdict(list)
+    saved: dict[PairT, tuple[int, int | None]] = {}
     for p in sorted(touched):
         after = frozenset(now.get(p, ()))
         before = (after - added.get(p, set())) | dropped.get(p, set())
-        cmd = decide(
-            PairKey(source, *p), history.get(p, 0), before, after, causes_for(p, before | after)
-        )
-        if cmd is not None:
-            commands.append(cmd)
-    jr.save_transitions(
-        conn,
-        source,
-        {(c.pair.course_id, c.pair.group_id, c.pair.user_id): c.number + 1 for c in commands},
-    )
-    outbox_repo.add(conn, [to_record(c, command_topic) for c in commands])
+        count, queued_behind = history.get(p, (0, None))
+        cmd = decide(PairKey(source, *p), count, before, after, causes_for(p, before | after))
+        if cmd is None:
+            continue
+        commands.append(cmd)
+        # A pair with held commands queues later ones behind them: per-pair order survives.
+        batch = queued_behind or (hold if cmd.kind == "remove" else None)
+        record = to_record(cmd, command_topic)
+        if batch is None:
+            publish.append(record)
+        else:
+            held[batch].append(held_repo.HeldRecord(*p, record))
+        saved[p] = (cmd.number + 1, batch)
+    jr.save_transitions(conn, source, saved)
+    outbox_repo.add(conn, publish)
+    for batch_id, records in held.items():
+        held_repo.add(conn, batch_id, records)
     return commands
 
 

@@ -192,20 +192,33 @@ def pair_links(conn: Connection, source: str, pairs: Iterable[PairT]) -> dict[Pa
     return out
 
 
-def pair_transitions(conn: Connection, source: str, pairs: Iterable[PairT]) -> dict[PairT, int]:
-    out: dict[PairT, int] = {}
+def pair_transitions(
+    conn: Connection, source: str, pairs: Iterable[PairT]
+) -> dict[PairT, tuple[int, int | None]]:
+    """(commands so far, held batch the pair queues behind) per pair that has a history."""
+    out: dict[PairT, tuple[int, int | None]] = {}
+    c = pair.c
     for part in chunks(sorted(set(pairs))):
-        q = select(pair.c.course_id, pair.c.group_id, pair.c.user_id, pair.c.transitions).where(
-            pair.c.source == source,
-            tuple_(pair.c.course_id, pair.c.group_id, pair.c.user_id).in_(part),
+        q = select(c.course_id, c.group_id, c.user_id, c.transitions, c.held_batch).where(
+            c.source == source, tuple_(c.course_id, c.group_id, c.user_id).in_(part)
         )
-        out.update({(r[0], r[1], r[2]): r[3] for r in conn.execute(q)})
+        out.update({(r[0], r[1], r[2]): (r[3], r[4]) for r in conn.execute(q)})
     return out
 
 
-def save_transitions(conn: Connection, source: str, counts: dict[PairT, int]) -> None:
+def save_transitions(
+    conn: Connection, source: str, counts: dict[PairT, tuple[int, int | None]]
+) -> None:
     rows = [
-        {"source": source, "course_id": c, "group_id": g, "user_id": u, "transitions": n}
-        for (c, g, u), n in sorted(counts.items())
+        {
+            "source": source,
+            "course_id": c,
+            "group_id": g,
+            "user_id": u,
+            "transitions": n,
+            "held_batch": held,
+        }
+        for (c, g, u), (n, held) in sorted(counts.items())
     ]
-    upsert(conn, pair, rows, ("source", "course_id", "group_id", "user_id"), ("transitions",))
+    keys = ("source", "course_id", "group_id", "user_id")
+    upsert(conn, pair, rows, keys, ("transitions", "held_batch"))

@@ -29,12 +29,12 @@ class PendingRecord(OutboxRecord):
     seq: int
 
 
-def _pack_headers(headers: Headers) -> bytes:
+def pack_headers(headers: Headers) -> bytes:
     # latin-1 maps every byte to one code point, so any header value survives JSON.
     return orjson.dumps([[k, v.decode("latin-1")] for k, v in headers])
 
 
-def _unpack_headers(raw: bytes | None) -> Headers:
+def unpack_headers(raw: bytes | None) -> Headers:
     if not raw:
         return []
     return [(k, v.encode("latin-1")) for k, v in orjson.loads(raw)]
@@ -43,7 +43,7 @@ def _unpack_headers(raw: bytes | None) -> Headers:
 def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
     if records:
         rows = [
-            {"topic": r.topic, "key": r.key, "value": r.value, "headers": _pack_headers(r.headers)}
+            {"topic": r.topic, "key": r.key, "value": r.value, "headers": pack_headers(r.headers)}
             for r in records
         ]
         conn.execute(insert(outbox), rows)
@@ -52,7 +52,7 @@ def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
 def pending(conn: Connection, limit: int) -> list[PendingRecord]:
     q = select(outbox).order_by(outbox.c.seq).limit(limit)
     return [
-        PendingRecord(r.topic, r.key, r.value, _unpack_headers(r.headers), r.seq)
+        PendingRecord(r.topic, r.key, r.value, unpack_headers(r.headers), r.seq)
         for r in conn.execute(q)
     ]
 

@@ -122,6 +122,8 @@ pair = Table(
     Column("group_id", ID, primary_key=True),
     Column("user_id", ID, primary_key=True),
     Column("transitions", Integer, nullable=False),
+    # Set while the pair has commands held by the brake: later ones queue behind them.
+    Column("held_batch", BigInteger, nullable=True),
 )
 
 # Transactional outbox: commands and DLQ records written with the state that caused them.
@@ -153,4 +155,32 @@ counter = Table(
     Column("partition", Integer, primary_key=True),
     Column("name", String(128), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+# Mass-removal brake: removals of one event held for an operator's release or discard.
+held_batch = Table(
+    "held_batch",
+    metadata,
+    Column("id", SEQ, primary_key=True, autoincrement=True),
+    Column("source", SOURCE, nullable=False),
+    Column("cause_event_id", ID, nullable=False),
+    Column("cause_type", String(64), nullable=False),
+    Column("detail", String(1000), nullable=False),  # which group, how many of how many
+    Column("status", String(16), nullable=False),  # held | released | discarded
+    Column("commands", Integer, nullable=False),
+    Index("ux_held_batch_cause", "source", "cause_event_id", unique=True),
+)
+
+held_command = Table(
+    "held_command",
+    metadata,
+    Column("seq", SEQ, primary_key=True, autoincrement=True),
+    Column("batch_id", BigInteger, nullable=False, index=True),
+    Column("course_id", ID, nullable=False),
+    Column("group_id", ID, nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("key", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=True),
+    Column("headers", LargeBinary, nullable=True),
 )

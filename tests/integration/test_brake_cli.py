@@ -1,0 +1,47 @@
+"""The brake through the real console script: a course deletion of 1,000 members is held;
+`segsync held` lists it, `segsync release` publishes it exactly once."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+
+from tests.engine.test_brake import course_with_members, ev
+from tests.integration.test_worker_e2e import TopicFactory, commands, make_env, produce_events
+from tests.support.reference import check, desired
+from tests.support.worker_proc import SEGSYNC, run_until_caught_up
+
+
+def test_held_then_released_exactly_once(
+    kafka_bootstrap: str, topic_factory: TopicFactory, pg_url: str
+) -> None:
+    w = make_env(kafka_bootstrap, topic_factory, pg_url)
+    w.extra.update(SEGSYNC_BRAKE_MAX_REMOVALS="500", SEGSYNC_BRAKE_MAX_SHARE="0.5")
+    history = course_with_members(1000)
+    deletion = ev("del", "lms.course.deleted", 3, course_id="c")
+    produce_events(kafka_bootstrap, w.input_topics, history, random.Random(1))
+    run_until_caught_up(w)
+    produce_events(kafka_bootstrap, w.input_topics, [deletion], random.Random(2))
+    run_until_caught_up(w)
+    assert len(commands(kafka_bootstrap, w.command_topic)) == 1000
+
+    listed = subprocess.run(
+        [SEGSYNC, "held", "--json"], env=w.env(), capture_output=True, text=True, check=True
+    )
+    (batch,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert (batch["cause_event_id"], batch["commands"], batch["status"]) == ("del", 1000, "held")
+
+    out = subprocess.run(
+        [SEGSYNC, "release", str(batch["id"])], env=w.env(), capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    again = subprocess.run(
+        [SEGSYNC, "release", str(batch["id"])], env=w.env(), capture_output=True, text=True
+    )
+    assert again.returncode == 1 and "already released" in again.stderr
+    assert again.stderr.count("\n") == 1
+
+    got = commands(kafka_bootstrap, w.command_topic)
+    assert len(got) == 2000
+    assert check(got, desired([*history, deletion])).violations == []
