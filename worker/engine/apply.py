@@ -27,7 +27,7 @@ from worker.domain.updates import (
     scope_of,
     to_update,
 )
-from worker.engine import recompute
+from worker.engine import bulk, recompute
 from worker.engine.brake import BrakeLimits
 from worker.engine.dlq import dlq_record
 from worker.engine.records import Decoded
@@ -96,12 +96,15 @@ def apply_batch(
     result.commands.extend(
         recompute.user_scopes(conn, scopes.users, batch_causes, cfg.command_topic)
     )
-    for bulk, cause in scopes.bulk.items():
+    by_source: dict[str, dict[BulkScope, Cause]] = defaultdict(dict)
+    for scope, cause in scopes.bulk.items():
+        by_source[scope.source][scope] = cause
+    for source, source_scopes in sorted(by_source.items()):
         result.commands.extend(
-            recompute.bulk_scope(
+            bulk.bulk_scopes(
                 conn,
-                bulk,
-                cause,
+                source,
+                source_scopes,
                 batch_causes,
                 cfg.command_topic,
                 cfg.chunk,

@@ -37,6 +37,15 @@ class BrakeLimits:
     max_share: float = 0.5
     min_removals: int = 50
 
+    def floor(self) -> int:
+        """The fewest removals that could trip a limit: below it no estimate is needed."""
+        floors = []
+        if self.max_removals:
+            floors.append(self.max_removals + 1)
+        if self.max_share:
+            floors.append(max(self.min_removals, 1))
+        return min(floors) if floors else 2**62
+
     def exceeded(self, removals: int, size: int) -> bool:
         if self.max_removals and removals > self.max_removals:
             return True

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 
 from sqlalchemy import Engine
 
-from worker import logs, shutdown
+from worker import logs, observability, shutdown
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.publisher import RecordSink, publish_pending
 from worker.engine.records import InRecord, decode
@@ -85,9 +85,10 @@ class Worker:
         while not self.stopping:
             records = source.poll(self.poll_timeout_ms)
             if records:
-                result = self.apply(records)
-                self.publish()  # step 2
-                self.commit_kafka(source, result.next_offsets)  # step 3
+                with observability.batch(records):
+                    result = self.apply(records)
+                    self.publish()  # step 2
+                    self.commit_kafka(source, result.next_offsets)  # step 3
             else:
                 self.publish()  # another worker's crash may have left rows behind
             if until_caught_up and self.caught_up(source, targets):
@@ -100,11 +101,21 @@ class Worker:
 
         def attempt() -> BatchResult:
             with self.engine.connect() as conn:
-                result = apply_batch(conn, decoded, self.cfg, checkpoint=conn.commit)
+
+                def checkpoint() -> None:
+                    conn.commit()
+                    observability.progress()  # a chunk of a big recompute is progress
+
+                result = apply_batch(conn, decoded, self.cfg, checkpoint=checkpoint)
                 conn.commit()  # step 1
                 return result
 
         result = self.retry("apply batch", attempt)
+        observability.applied(
+            [d.event.event_id if d.event else None for d in decoded],
+            [d.event.event_type if d.event else None for d in decoded],
+            result.counts,
+        )
         for name, n in result.counts.items():
             self.totals[name] = self.totals.get(name, 0) + n
         first, last = records[0], records[-1]
@@ -121,7 +132,9 @@ class Worker:
         return result
 
     def publish(self) -> int:
-        return self.retry("publish outbox", lambda: publish_pending(self.engine, self.sink))
+        n = self.retry("publish outbox", lambda: publish_pending(self.engine, self.sink))
+        observability.published()
+        return n
 
     def commit_kafka(self, source: Input, offsets: dict[TP, int]) -> None:
         try:
@@ -149,5 +162,6 @@ class Worker:
                     msg = f"{what}: gave up after {self.retry_deadline_s:g}s: {exc}"
                     raise FatalError(msg) from exc
                 log.warning("retrying", what=what, error=str(exc).splitlines()[0][:300])
+                observability.retrying(what)
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 5.0)

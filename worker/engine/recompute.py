@@ -1,19 +1,18 @@
-"""Which (link, user) candidates to recompute for a scope, and in what chunks."""
+"""User scopes: the (link, user) candidates one batch's enrolments and memberships touch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
 from worker.domain.transitions import BatchCauses, Cause, Command
-from worker.domain.updates import BulkScope, UserScope
-from worker.engine.brake import BrakeLimits, hold_for
+from worker.domain.updates import UserScope
 from worker.engine.settle import diff, settle
 from worker.store import justify_repo as jr
-from worker.store.facts_repo import chunks
 from worker.store.justify_repo import PairT, UserFilter
+from worker.store.keys import chunks
 
 USERS_PER_QUERY = 400
 
@@ -99,52 +98,3 @@ def _user_chunk(
         return relevant or [c for c, _, _ in w.causes]
 
     return settle(conn, source, d, causes_for, command_topic)
-
-
-def bulk_scope(
-    conn: Connection,
-    scope: BulkScope,
-    cause: Cause,
-    batch_causes: BatchCauses,
-    command_topic: str,
-    chunk: int,
-    checkpoint: Callable[[], None],
-    limits: BrakeLimits | None = None,
-) -> list[Command]:
-    """Set-based recompute over every user the selected links justify or may justify.
-
-    Chunks of `chunk` users in the store's order; between full chunks the caller may commit.
-    """
-    source, sel = scope.source, scope.selector
-    match sel:
-        case ("link", link_id):
-            link_ids = [link_id]
-        case ("segment", segment_id):
-            link_ids = jr.links_where(conn, source, segment_id=segment_id)
-        case ("group", course_id, group_id):
-            link_ids = jr.links_where(conn, source, course_id=course_id, group_id=group_id)
-        case ("course", course_id):
-            link_ids = jr.links_where(conn, source, course_id=course_id)
-    if not link_ids:
-        return []
-    segment_of = {a: s for a, _, s in jr.links_touching_ids(conn, source, link_ids) if s}
-
-    def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:
-        segments = {segment_of[a] for a in links_of_pair if a in segment_of}
-        return [cause, *batch_causes.for_pair(source, p[0], p[1], links_of_pair, segments)]
-
-    hold = hold_for(conn, source, sel, link_ids, cause, limits)
-    commands: list[Command] = []
-    after: str | None = None
-    while True:
-        users = jr.next_users(conn, source, link_ids, after, chunk)
-        if not users:
-            break
-        who = UserFilter(after=after, upto=users[-1])
-        d = diff(jr.truth(conn, source, link_ids, who), jr.existing(conn, source, link_ids, who))
-        commands.extend(settle(conn, source, d, causes_for, command_topic, hold))
-        if len(users) < chunk:
-            break
-        after = users[-1]
-        checkpoint()
-    return commands

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import Table, select, tuple_
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
 from worker.domain.facts import Fact
 from worker.store.db import upsert
+from worker.store.keys import by_keys
 from worker.store.tables import (
     course_deletion,
     enrollment,
@@ -19,9 +20,6 @@ from worker.store.tables import (
     processed_event,
     segment_deletion,
 )
-
-T = TypeVar("T")
-CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
 
 FACT_TABLES: dict[str, tuple[Table, tuple[str, ...]]] = {
     "enrollment": (enrollment, ("source", "course_id", "user_id")),
@@ -35,22 +33,9 @@ MARK_TABLES: dict[str, tuple[Table, tuple[str, ...]]] = {
 }
 
 
-def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _key_in(table: Table, cols: Sequence[str], keys: Sequence[tuple[str, ...]]) -> Any:
-    return tuple_(*(table.c[c] for c in cols)).in_(keys)
-
-
 def seen_events(conn: Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    t = processed_event
-    found: set[tuple[str, str]] = set()
-    for part in chunks(sorted(set(keys))):
-        q = select(t.c.source, t.c.event_id).where(_key_in(t, ("source", "event_id"), part))
-        found.update((r[0], r[1]) for r in conn.execute(q))
-    return found
+    rows = by_keys(conn, processed_event, ("source", "event_id"), keys)
+    return {(r[0], r[1]) for r in rows}
 
 
 def mark_processed(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
@@ -64,14 +49,12 @@ def load_facts(
     table, cols = FACT_TABLES[kind]
     extra = [table.c.course_id, table.c.segment_id, table.c.group_id] if kind == "link" else []
     out: dict[tuple[str, ...], Fact] = {}
-    for part in chunks(sorted(set(keys))):
-        q = select(
-            *(table.c[c] for c in cols), table.c.ev_time, table.c.ev_id, table.c.active, *extra
-        ).where(_key_in(table, cols, part))
-        n = len(cols)
-        for r in conn.execute(q):
-            attrs = (r[n + 3], r[n + 4], r[n + 5]) if kind == "link" and r[n + 3] else None
-            out[tuple(r[:n])] = Fact(r[n], r[n + 1], bool(r[n + 2]), attrs)
+    n = len(cols)
+    for r in by_keys(
+        conn, table, cols, keys, table.c.ev_time, table.c.ev_id, table.c.active, *extra
+    ):
+        attrs = (r[n + 3], r[n + 4], r[n + 5]) if kind == "link" and r[n + 3] else None
+        out[tuple(r[:n])] = Fact(r[n], r[n + 1], bool(r[n + 2]), attrs)
     return out
 
 
@@ -99,11 +82,7 @@ def save_facts(conn: Connection, kind: str, facts: dict[tuple[str, ...], Fact]) 
 
 def load_marks(conn: Connection, kind: str, keys: Iterable[tuple[str, ...]]) -> dict[Any, int]:
     table, cols = MARK_TABLES[kind]
-    out: dict[Any, int] = {}
-    for part in chunks(sorted(set(keys))):
-        q = select(*(table.c[c] for c in cols), table.c.at).where(_key_in(table, cols, part))
-        out.update({tuple(r[:-1]): r[-1] for r in conn.execute(q)})
-    return out
+    return {tuple(r[:-1]): r[-1] for r in by_keys(conn, table, cols, keys, table.c.at)}
 
 
 def save_marks(conn: Connection, kind: str, marks: dict[tuple[str, ...], int]) -> None:

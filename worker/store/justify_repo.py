@@ -11,11 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, tuple_, union
+from sqlalchemy import and_, delete, func, or_, select, union
 from sqlalchemy.engine import Connection
 
 from worker.store.db import upsert
-from worker.store.facts_repo import chunks
+from worker.store.keys import by_keys, chunks
 from worker.store.tables import course_deletion as cd
 from worker.store.tables import enrollment as e
 from worker.store.tables import group_deletion as gd
@@ -86,22 +86,73 @@ def _justified(source: str, link_ids: Sequence[str], *cols: Any) -> Any:
     )
 
 
-def truth(conn: Connection, source: str, link_ids: Sequence[str], who: UserFilter) -> set[Row]:
+def truth(
+    conn: Connection,
+    source: str,
+    link_ids: Sequence[str],
+    who: UserFilter,
+    limit: int | None = None,
+) -> set[Row]:
     q = _justified(source, link_ids, lk.c.link_id, e.c.user_id, lk.c.course_id, lk.c.group_id)
     clause = who.clause(e.c.user_id)
     if clause is not None:
         q = q.where(clause)
+    if limit is not None:
+        q = q.limit(limit)
     return {(r[0], r[1], r[2], r[3]) for r in conn.execute(q)}
 
 
-def existing(conn: Connection, source: str, link_ids: Sequence[str], who: UserFilter) -> set[Row]:
+def existing(
+    conn: Connection,
+    source: str,
+    link_ids: Sequence[str],
+    who: UserFilter,
+    limit: int | None = None,
+) -> set[Row]:
     q = select(j.c.link_id, j.c.user_id, j.c.course_id, j.c.group_id).where(
         j.c.source == source, j.c.link_id.in_(link_ids)
     )
     clause = who.clause(j.c.user_id)
     if clause is not None:
         q = q.where(clause)
+    if limit is not None:
+        q = q.limit(limit)
     return {(r[0], r[1], r[2], r[3]) for r in conn.execute(q)}
+
+
+def links_selected(
+    conn: Connection,
+    source: str,
+    links: Iterable[str],
+    segments: Iterable[str],
+    courses: Iterable[str],
+) -> list[tuple[str, str | None, str | None, str | None]]:
+    """(link_id, course_id, segment_id, group_id) of these links and of every link on these
+    segments or courses, in one query."""
+    ls, ss, cs = sorted(set(links)), sorted(set(segments)), sorted(set(courses))
+    conds = [
+        col.in_(v)
+        for col, v in ((lk.c.link_id, ls), (lk.c.segment_id, ss), (lk.c.course_id, cs))
+        if v
+    ]
+    if not conds:
+        return []
+    q = select(lk.c.link_id, lk.c.course_id, lk.c.segment_id, lk.c.group_id).where(
+        lk.c.source == source, or_(*conds)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(q)]
+
+
+def justification_counts(conn: Connection, source: str, link_ids: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in chunks(sorted(set(link_ids))):
+        q = (
+            select(j.c.link_id, func.count())
+            .where(j.c.source == source, j.c.link_id.in_(part))
+            .group_by(j.c.link_id)
+        )
+        out.update({r[0]: int(r[1]) for r in conn.execute(q)})
+    return out
 
 
 def next_users(
@@ -156,21 +207,21 @@ def justified_in_courses(
     conn: Connection, source: str, user_courses: Iterable[tuple[str, str]]
 ) -> set[tuple[str, str]]:
     """(link_id, user_id) currently justified for these (user, course) pairs."""
-    out: set[tuple[str, str]] = set()
-    for part in chunks(sorted(set(user_courses))):
-        q = select(j.c.link_id, j.c.user_id).where(
-            j.c.source == source, tuple_(j.c.user_id, j.c.course_id).in_(part)
-        )
-        out.update((r[0], r[1]) for r in conn.execute(q))
-    return out
+    keys = ((source, u, c) for u, c in user_courses)
+    rows = by_keys(conn, j, ("source", "user_id", "course_id"), keys, j.c.link_id)
+    return {(r[3], r[1]) for r in rows}
 
 
 def apply_diff(conn: Connection, source: str, inserts: set[Row], deletes: set[Row]) -> None:
     # Deletes first: a moved link's row changes its (course, group) under the same key.
-    for part in chunks(sorted((r[0], r[1]) for r in deletes)):
-        conn.execute(
-            delete(j).where(j.c.source == source, tuple_(j.c.link_id, j.c.user_id).in_(part))
-        )
+    users_of: dict[str, list[str]] = {}
+    for link_id, user, _, _ in sorted(deletes):
+        users_of.setdefault(link_id, []).append(user)
+    for link_id, users in users_of.items():
+        for part in chunks(users):
+            conn.execute(
+                delete(j).where(j.c.source == source, j.c.link_id == link_id, j.c.user_id.in_(part))
+            )
     rows = [
         {"source": source, "link_id": a, "user_id": u, "course_id": c, "group_id": g}
         for a, u, c, g in sorted(inserts)
@@ -183,12 +234,10 @@ PairT = tuple[str, str, str]  # (course_id, group_id, user_id)
 
 def pair_links(conn: Connection, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]:
     out: dict[PairT, set[str]] = {}
-    for part in chunks(sorted(set(pairs))):
-        q = select(j.c.course_id, j.c.group_id, j.c.user_id, j.c.link_id).where(
-            j.c.source == source, tuple_(j.c.course_id, j.c.group_id, j.c.user_id).in_(part)
-        )
-        for r in conn.execute(q):
-            out.setdefault((r[0], r[1], r[2]), set()).add(r[3])
+    keys = ((source, c, g, u) for c, g, u in pairs)
+    cols = ("source", "course_id", "group_id", "user_id")
+    for r in by_keys(conn, j, cols, keys, j.c.link_id):
+        out.setdefault((r[1], r[2], r[3]), set()).add(r[4])
     return out
 
 
@@ -196,14 +245,10 @@ def pair_transitions(
     conn: Connection, source: str, pairs: Iterable[PairT]
 ) -> dict[PairT, tuple[int, int | None]]:
     """(commands so far, held batch the pair queues behind) per pair that has a history."""
-    out: dict[PairT, tuple[int, int | None]] = {}
-    c = pair.c
-    for part in chunks(sorted(set(pairs))):
-        q = select(c.course_id, c.group_id, c.user_id, c.transitions, c.held_batch).where(
-            c.source == source, tuple_(c.course_id, c.group_id, c.user_id).in_(part)
-        )
-        out.update({(r[0], r[1], r[2]): (r[3], r[4]) for r in conn.execute(q)})
-    return out
+    keys = ((source, c, g, u) for c, g, u in pairs)
+    cols = ("source", "course_id", "group_id", "user_id")
+    rows = by_keys(conn, pair, cols, keys, pair.c.transitions, pair.c.held_batch)
+    return {(r[1], r[2], r[3]): (r[4], r[5]) for r in rows}
 
 
 def save_transitions(

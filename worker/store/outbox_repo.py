@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from worker.store.db import upsert
-from worker.store.facts_repo import chunks
+from worker.store.keys import chunks
 from worker.store.tables import counter, input_offset, outbox
 
 Headers = list[tuple[str, bytes]]

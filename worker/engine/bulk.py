@@ -1,0 +1,122 @@
+"""Bulk scopes: link events and segment/group/course deletions, recomputed set-based in SQL.
+
+All of a batch's bulk scopes of one site run as ONE recompute over the union of their links
+(the recompute starts from the stored facts, so merging is exact and saves round trips);
+a scope the mass-removal brake may hold runs on its own, so its removals can be held.
+Big recomputes go in chunks of users in the store's order; the caller may commit between
+chunks (`checkpoint`), and a crash mid-way is continued by re-running the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.engine import Connection
+
+from worker.domain.transitions import BatchCauses, Cause, Command
+from worker.domain.updates import BulkScope, Selector
+from worker.engine.brake import BRAKED_TYPES, BrakeLimits, hold_for
+from worker.engine.settle import CausesFor, diff, settle
+from worker.store import justify_repo as jr
+from worker.store.justify_repo import PairT, UserFilter
+
+LinkRow = tuple[str, str | None, str | None, str | None]  # (link, course, segment, group)
+
+
+def _selected(sel: Selector, rows: Sequence[LinkRow]) -> list[str]:
+    match sel:
+        case ("link", link_id):
+            return [link_id]
+        case ("segment", segment_id):
+            return [r[0] for r in rows if r[2] == segment_id]
+        case ("group", course_id, group_id):
+            return [r[0] for r in rows if r[1] == course_id and r[3] == group_id]
+        case ("course", course_id):
+            return [r[0] for r in rows if r[1] == course_id]
+    raise KeyError(sel)
+
+
+def bulk_scopes(
+    conn: Connection,
+    source: str,
+    scopes: dict[BulkScope, Cause],
+    batch_causes: BatchCauses,
+    command_topic: str,
+    chunk: int,
+    checkpoint: Callable[[], None],
+    limits: BrakeLimits | None,
+) -> list[Command]:
+    sels = [s.selector for s in scopes]
+    rows = jr.links_selected(
+        conn,
+        source,
+        [s[1] for s in sels if s[0] == "link"],
+        [s[1] for s in sels if s[0] == "segment"],
+        [s[1] for s in sels if s[0] in ("group", "course")],
+    )
+    segment_of = {r[0]: r[2] for r in rows if r[2] is not None}
+    links_of = {scope: _selected(scope.selector, rows) for scope in scopes}
+    all_causes = list(scopes.values())
+
+    def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:
+        segments = {segment_of[a] for a in links_of_pair if a in segment_of}
+        found = batch_causes.for_pair(source, p[0], p[1], links_of_pair, segments)
+        return found or all_causes
+
+    alone: list[tuple[BulkScope, Cause, list[str]]] = []
+    merged: set[str] = set()
+    counts = jr.justification_counts(
+        conn, source, sorted({a for v in links_of.values() for a in v})
+    )
+    for scope, cause in scopes.items():
+        links = links_of[scope]
+        at_risk = sum(counts.get(a, 0) for a in links)
+        if limits and cause.event_type in BRAKED_TYPES and at_risk >= limits.floor():
+            alone.append((scope, cause, links))
+        else:
+            merged.update(links)
+    commands: list[Command] = []
+    for scope, cause, links in alone:
+        hold = hold_for(conn, source, scope.selector, links, cause, limits)
+        commands += recompute_links(
+            conn, source, links, causes_for, command_topic, chunk, checkpoint, hold
+        )
+    if merged:
+        commands += recompute_links(
+            conn, source, sorted(merged), causes_for, command_topic, chunk, checkpoint, None
+        )
+    return commands
+
+
+def recompute_links(
+    conn: Connection,
+    source: str,
+    link_ids: Sequence[str],
+    causes_for: CausesFor,
+    command_topic: str,
+    chunk: int,
+    checkpoint: Callable[[], None],
+    hold: int | None,
+) -> list[Command]:
+    if not link_ids:
+        return []
+    everyone = UserFilter()
+    # The common case is small: both sides fit in one chunk, no need to page through users.
+    truth = jr.truth(conn, source, link_ids, everyone, limit=chunk + 1)
+    existing = jr.existing(conn, source, link_ids, everyone, limit=chunk + 1)
+    if len(truth) <= chunk and len(existing) <= chunk:
+        return settle(conn, source, diff(truth, existing), causes_for, command_topic, hold)
+    commands: list[Command] = []
+    after: str | None = None
+    while True:
+        users = jr.next_users(conn, source, link_ids, after, chunk)
+        if not users:
+            break
+        who = UserFilter(after=after, upto=users[-1])
+        d = diff(jr.truth(conn, source, link_ids, who), jr.existing(conn, source, link_ids, who))
+        commands.extend(settle(conn, source, d, causes_for, command_topic, hold))
+        if len(users) < chunk:
+            break
+        after = users[-1]
+        checkpoint()
+    return commands
