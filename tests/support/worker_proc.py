@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ class WorkerEnv:
     input_topics: str
     command_topic: str
     dlq_topic: str
-    group_id: str = "segsync-test"
+    # A group of its own: tests sharing a broker must not share a consumer group.
+    group_id: str = field(default_factory=lambda: f"segsync-test-{uuid.uuid4().hex[:8]}")
     extra: dict[str, str] = field(default_factory=dict)
 
     def env(self, instance_id: str | None = None) -> dict[str, str]:

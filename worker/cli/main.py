@@ -50,6 +50,7 @@ def migrate() -> None:
     guarded(body)
 
 
+import worker.cli.held_cmds  # noqa: E402  (registers the brake's commands)
 import worker.cli.ops_cmds  # noqa: E402, F401  (registers the ops commands)
 
 

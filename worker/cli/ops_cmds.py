@@ -25,6 +25,7 @@ R = TypeVar("R")
 links_app = typer.Typer(
     name="links",
     help="Configured segment-to-group links, kept on the bus.",
+    epilog="Example: segsync links apply config/links.example.yaml --dry-run",
     no_args_is_help=True,
 )
 app.add_typer(links_app, name="links")
@@ -109,6 +110,7 @@ def import_(
         readable=True,
     ),
 ) -> None:
+    """`segsync import` (help text in the decorator)."""
 
     def body() -> None:
         from worker.codec import us_to_rfc3339
@@ -153,6 +155,7 @@ def links_apply(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, publish nothing."),
 ) -> None:
+    """`segsync links apply` (help text in the decorator)."""
 
     def body() -> None:
         from worker.ops.console import say
@@ -184,6 +187,7 @@ def plan(
         None, "--since", help="RFC 3339 time: start at the first record at or after it."
     ),
 ) -> None:
+    """`segsync plan` (help text in the decorator)."""
 
     def body() -> None:
         from worker.ops.console import parse_time, say
@@ -222,6 +226,7 @@ def diff(
     ),
     json_out: bool = typer.Option(False, "--json", help="JSON lines, one per group."),
 ) -> None:
+    """`segsync diff` (help text in the decorator)."""
 
     def body() -> None:
         from worker.cli.ops_render import print_diff
@@ -260,6 +265,7 @@ def diff(
 def status(
     json_out: bool = typer.Option(False, "--json", help="One JSON document, for pipelines."),
 ) -> None:
+    """`segsync status` (help text in the decorator)."""
 
     def body() -> None:
         from worker.cli.ops_render import print_status

@@ -10,7 +10,7 @@ MAX_REASON = 1000  # header size stays bounded whatever the input was
 
 def dlq_record(d: Decoded, dlq_topic: str) -> OutboxRecord:
     rec = d.rec
-    headers = [(k, v if v is not None else b"") for k, v in rec.headers]
+    headers: list[tuple[str, bytes | None]] = list(rec.headers)  # unchanged, nulls included
     headers += [
         ("segsync_error", (d.error or "unknown error")[:MAX_REASON].encode("utf-8", "replace")),
         ("segsync_source_topic", rec.topic.encode()),

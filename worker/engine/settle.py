@@ -98,5 +98,5 @@ def to_record(cmd: Command, topic: str) -> outbox_repo.OutboxRecord:
         caused_by=cmd.caused_by,
         time_us=cmd.time_us,
     )
-    headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+    headers: outbox_repo.Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
     return outbox_repo.OutboxRecord(topic, p.user_id.encode(), value, headers)

@@ -13,7 +13,7 @@ from worker.store.db import upsert
 from worker.store.keys import chunks
 from worker.store.tables import counter, input_offset, outbox
 
-Headers = list[tuple[str, bytes]]
+Headers = Sequence[tuple[str, bytes | None]]  # a Kafka header value may be null
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +31,13 @@ class PendingRecord(OutboxRecord):
 
 def pack_headers(headers: Headers) -> bytes:
     # latin-1 maps every byte to one code point, so any header value survives JSON.
-    return orjson.dumps([[k, v.decode("latin-1")] for k, v in headers])
+    return orjson.dumps([[k, None if v is None else v.decode("latin-1")] for k, v in headers])
 
 
 def unpack_headers(raw: bytes | None) -> Headers:
     if not raw:
         return []
-    return [(k, v.encode("latin-1")) for k, v in orjson.loads(raw)]
+    return [(k, None if v is None else v.encode("latin-1")) for k, v in orjson.loads(raw)]
 
 
 def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
