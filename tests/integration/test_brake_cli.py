@@ -10,7 +10,7 @@ import subprocess
 from tests.engine.test_brake import course_with_members, ev
 from tests.integration.test_worker_e2e import TopicFactory, commands, make_env, produce_events
 from tests.support.reference import check, desired
-from tests.support.worker_proc import SEGSYNC, run_until_caught_up
+from tests.support.worker_proc import SEGSYNC, WorkerEnv, run_until_caught_up
 
 
 def test_held_then_released_exactly_once(
@@ -31,6 +31,7 @@ def test_held_then_released_exactly_once(
     )
     (batch,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert (batch["cause_event_id"], batch["commands"], batch["status"]) == ("del", 1000, "held")
+    assert status(w)[1:] == (1, 1000)
 
     out = subprocess.run(
         [SEGSYNC, "release", str(batch["id"])], env=w.env(), capture_output=True, text=True
@@ -44,4 +45,14 @@ def test_held_then_released_exactly_once(
 
     got = commands(kafka_bootstrap, w.command_topic)
     assert len(got) == 2000
+    assert status(w) == (0, 0, 0)
     assert check(got, desired([*history, deletion])).violations == []
+
+
+def status(w: WorkerEnv) -> tuple[int, int, int]:
+    """(outbox backlog, held batches, held commands) as `segsync status --json` reports them."""
+    out = subprocess.run(
+        [SEGSYNC, "status", "--json"], env=w.env(), capture_output=True, text=True, check=True
+    )
+    doc = json.loads(out.stdout)
+    return doc["outbox_backlog"], doc["held_batches"], doc["held_commands"]

@@ -9,6 +9,7 @@ from typing import NoReturn, TypeVar
 from sqlalchemy import Engine
 
 from worker import logs
+from worker.engine.brake import BrakeLimits
 from worker.errors import ConfigError, FatalError, SegsyncError
 from worker.settings import Settings, load_settings
 from worker.store.db import make_engine
@@ -48,3 +49,11 @@ def open_store(settings: Settings, migrate: bool = True) -> Engine:
         except Exception as exc:
             raise FatalError(f"cannot prepare the state store: {exc}") from exc
     return engine
+
+
+def brake_limits(settings: Settings) -> BrakeLimits | None:
+    """The mass-removal brake's limits from settings; None when every limit is 0 (off)."""
+    limits = BrakeLimits(
+        settings.brake_max_removals, settings.brake_max_share, settings.brake_min_removals
+    )
+    return None if not (limits.max_removals or limits.max_share) else limits

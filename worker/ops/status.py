@@ -23,7 +23,7 @@ from worker.errors import FatalError
 from worker.ops.bus import Reader
 from worker.ops.diff import require_tables
 from worker.settings import Settings
-from worker.store import outbox_repo
+from worker.store import held_repo, outbox_repo
 
 TP = tuple[str, int]
 
@@ -44,6 +44,8 @@ class Status:
     partitions: list[PartitionStatus]
     counters: dict[str, int]
     outbox_backlog: int
+    held_batches: int = 0  # mass-removal brake: batches waiting for release / discard
+    held_commands: int = 0
 
     def to_json(self) -> dict[str, Any]:
         c = self.counters
@@ -64,6 +66,8 @@ class Status:
             },
             "commands": {"add": c.get("commands.add", 0), "remove": c.get("commands.remove", 0)},
             "outbox_backlog": self.outbox_backlog,
+            "held_batches": self.held_batches,
+            "held_commands": self.held_commands,
             "counters": dict(sorted(c.items())),
         }
 
@@ -92,6 +96,8 @@ def collect(settings: Settings, engine: Engine) -> Status:
         stored = outbox_repo.all_offsets(conn, settings.group_id)
         counters = outbox_repo.counter_totals(conn)
         backlog = outbox_repo.backlog(conn)
+        held_batches = len(held_repo.batches(conn, "held"))
+        held_commands = held_repo.held_count(conn)
     reader = Reader(settings)
     try:
         spans = reader.spans(settings.input_topics)
@@ -104,7 +110,7 @@ def collect(settings: Settings, engine: Engine) -> Status:
         position = mine if mine is not None else done if done is not None else span.start
         lag = max(0, span.end - max(position, span.start))
         parts.append(PartitionStatus(tp[0], tp[1], done, mine, span.end, lag))
-    return Status(settings.group_id, parts, counters, backlog)
+    return Status(settings.group_id, parts, counters, backlog, held_batches, held_commands)
 
 
 def _n(value: int | None) -> str:
@@ -140,5 +146,9 @@ def render(status: Status, console: Console) -> None:
     totals.add_row("commands add", f"{doc['commands']['add']:,}")
     totals.add_row("commands remove", f"{doc['commands']['remove']:,}")
     totals.add_row("outbox backlog (unpublished)", f"{status.outbox_backlog:,}")
+    totals.add_row(
+        "held by the brake (segsync held)",
+        f"{status.held_commands:,} commands in {status.held_batches:,} batch(es)",
+    )
     totals.add_row("total lag", f"{doc['lag']:,}")
     console.print(totals)
