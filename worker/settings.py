@@ -62,6 +62,33 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # --- observability (worker/observability): /metrics, /healthz, /readyz on one port ---
+    metrics_port: int = Field(0, ge=0, le=65535)  # 0: no HTTP server
+    metrics_host: str = "0.0.0.0"
+    # /healthz fails when the loop has made no progress for this long while work is pending.
+    liveness_timeout_s: float = Field(300.0, gt=0)
+    # /readyz fails when the outbox has had rows and no successful publish for this long.
+    outbox_stuck_s: float = Field(60.0, gt=0)
+
+    # --- secure connections (worker/adapters/security.py) ---
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # PEM; none: the system's trusted CAs
+    kafka_ssl_certfile: Path | None = None  # PEM client certificate (mutual TLS)
+    kafka_ssl_keyfile: Path | None = None  # PEM client key
+    kafka_ssl_password: SecretStr | None = None  # of an encrypted client key
+    kafka_ssl_check_hostname: bool = True
+    # How long start-up waits for the brokers to answer (and to accept the credentials).
+    kafka_connect_timeout_s: float = Field(30.0, gt=0)
+    database_sslmode: (
+        Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
+    ) = None
+    database_sslrootcert: Path | None = None
+    database_sslcert: Path | None = None
+    database_sslkey: Path | None = None
+
     @field_validator("input_topics", mode="before")
     @classmethod
     def _split_topics(cls, value: Any) -> Any:
@@ -109,13 +136,33 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
         return (init_settings, env_settings, dotenv_settings, toml, file_secret_settings)
 
+    @field_validator(
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "database_sslrootcert",
+        "database_sslcert",
+        "database_sslkey",
+    )
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value.is_file() and os.access(value, os.R_OK)):
+            raise ValueError(f"{value} is not a readable file")
+        return value
+
     def sqlalchemy_url(self) -> str:
-        """The database URL with the secret password merged in (never log the result)."""
-        if self.database_password is None:
+        """The database URL with the secret password and the TLS options merged in (never
+        log the result)."""
+        from worker.adapters.security import postgres_ssl_query
+
+        query = postgres_ssl_query(self) if self.database_url.startswith("postgresql") else {}
+        if self.database_password is None and not query:
             return self.database_url
         from sqlalchemy.engine import make_url
 
-        url = make_url(self.database_url).set(password=self.database_password.get_secret_value())
+        url = make_url(self.database_url).update_query_dict(query)
+        if self.database_password is not None:
+            url = url.set(password=self.database_password.get_secret_value())
         return url.render_as_string(hide_password=False)
 
 

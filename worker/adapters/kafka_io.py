@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -9,7 +10,8 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from worker import logs
+from worker import logs, observability
+from worker.adapters.security import kafka_security_kwargs
 from worker.engine.records import InRecord
 from worker.errors import TransientError
 from worker.settings import Settings
@@ -23,6 +25,7 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return {
         "bootstrap_servers": [b.strip() for b in settings.kafka_bootstrap.split(",")],
         "client_id": settings.client_id,
+        **kafka_security_kwargs(settings),
     }
 
 
@@ -52,6 +55,8 @@ class KafkaInput:
         self.assigned: set[TP] = set()
         self.joined = False
         self.rebalances = 0
+        self._next: dict[TP, int] = {}  # next offset to read, where known (for the lag)
+        self._status_at = 0.0
         self.consumer = KafkaConsumer(
             **client_config(settings),
             group_id=settings.group_id,
@@ -66,12 +71,17 @@ class KafkaInput:
 
     def on_revoked(self, revoked: set[TP]) -> None:
         self.assigned -= revoked
+        for tp in revoked:
+            self._next.pop(tp, None)
+        observability.revoked(revoked, len(self.assigned))
 
     def on_assigned(self, assigned: set[TP]) -> None:
         self.joined = True
         self.rebalances += 1
         self.assigned = set(assigned)
         stored = self._seek_to(assigned)
+        self._next.update({tp: off for tp, off in stored.items() if tp in assigned})
+        observability.assigned(self.assigned)
         fresh = []
         for topic, part in sorted(assigned):
             tp = TopicPartition(topic, part)
@@ -98,7 +108,33 @@ class KafkaInput:
                         r.timestamp,
                     )
                 )
+            if records:
+                self._next[(tp.topic, tp.partition)] = records[-1].offset + 1
+        self._report_status()
         return out
+
+    def _report_status(self, every_s: float = 1.0) -> None:
+        """At most once a second: coordinator reachable, and lag per assigned partition
+        (high watermark from the last fetch minus the next offset to read)."""
+        now = time.monotonic()
+        if now - self._status_at < every_s:
+            return
+        self._status_at = now
+        lags: dict[TP, int] = {}
+        for tp in self.assigned:
+            try:
+                high = self.consumer.highwater(TopicPartition(*tp))
+            except Exception:
+                continue
+            if high is not None and tp in self._next:
+                lags[tp] = high - self._next[tp]
+            elif high == 0:
+                lags[tp] = 0
+        try:
+            broker_ok = not self.consumer._coordinator.coordinator_unknown()
+        except Exception:  # kafka-python internals moved: fall back to "joined"
+            broker_ok = self.joined
+        observability.consumer_status(broker_ok, lags)
 
     def end_offsets(self, topics: Iterable[str]) -> dict[TP, int]:
         tps = [
@@ -131,6 +167,7 @@ class KafkaSink:
 
     def __init__(self, settings: Settings, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s
+        self.command_topic = settings.command_topic
         self.producer = KafkaProducer(
             **client_config(settings),
             acks="all",
@@ -152,6 +189,7 @@ class KafkaSink:
                 f.get(timeout=self.timeout_s)
         except KafkaError as exc:
             raise TransientError(f"publishing to Kafka failed: {exc}") from exc
+        observability.records_published(records, self.command_topic)
 
     def close(self) -> None:
         self.producer.close(timeout=self.timeout_s)

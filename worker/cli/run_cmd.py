@@ -2,49 +2,60 @@
 
 from __future__ import annotations
 
-from worker.cli.common import open_store, settings_and_logs
+from worker import logs, observability
+from worker.cli.common import brake_limits, open_store, settings_and_logs
 from worker.engine.apply import BatchConfig
-from worker.engine.brake import BrakeLimits
 from worker.engine.loop import Worker
 from worker.errors import FatalError
-from worker.settings import Settings
-
-
-def brake_limits(settings: Settings) -> BrakeLimits | None:
-    limits = BrakeLimits(
-        settings.brake_max_removals, settings.brake_max_share, settings.brake_min_removals
-    )
-    return None if not (limits.max_removals or limits.max_share) else limits
 
 
 def run(until_caught_up: bool) -> None:
     from kafka.errors import KafkaError
 
     from worker.adapters.kafka_io import KafkaInput, KafkaSink
+    from worker.adapters.security import check_kafka, describe_kafka
 
     settings = settings_and_logs()
+    logs.protect(settings)
+    # Credentials and certificates first, with one metadata request: a wrong password stops
+    # here with one line, before the store is touched or anything is consumed.
+    check_kafka(settings)
     engine = open_store(settings)
+    try:
+        serving = observability.serve(settings, engine)
+    except OSError as exc:
+        engine.dispose()
+        where = f"{settings.metrics_host}:{settings.metrics_port}"
+        raise FatalError(f"cannot serve metrics on {where}: {exc}") from exc
     cfg = BatchConfig(
         group_id=settings.group_id,
         command_topic=settings.command_topic,
         dlq_topic=settings.dlq_topic,
         chunk=settings.backfill_chunk,
-        brake=brake_limits(settings),
+        brake=brake_limits(settings),  # the mass-removal brake (issue 5)
     )
+    where = describe_kafka(settings)
+    sink = source = None
     try:
-        sink = KafkaSink(settings)
-    except KafkaError as exc:
-        raise FatalError(f"cannot connect to Kafka at {settings.kafka_bootstrap}: {exc}") from exc
-    worker = Worker(engine, sink, cfg, settings.retry_deadline_s, settings.poll_timeout_ms)
-    try:
-        source = KafkaInput(settings, worker.stored_offsets)
-    except KafkaError as exc:
-        raise FatalError(f"cannot connect to Kafka at {settings.kafka_bootstrap}: {exc}") from exc
-    try:
+        try:
+            sink = KafkaSink(settings)
+        except KafkaError as exc:
+            raise FatalError(f"cannot connect to Kafka at {where}: {exc}") from exc
+        worker = Worker(engine, sink, cfg, settings.retry_deadline_s, settings.poll_timeout_ms)
+        try:
+            source = KafkaInput(settings, worker.stored_offsets)
+        except KafkaError as exc:
+            raise FatalError(f"cannot connect to Kafka at {where}: {exc}") from exc
+        observability.started()
         worker.run(source, list(settings.input_topics), until_caught_up=until_caught_up)
         # SIGTERM / SIGINT or caught up: the batch in hand is applied; publish what is owed.
+        observability.stopping()
         worker.publish()
     finally:
-        source.close()
-        sink.close()
+        observability.stopping()
+        if source is not None:
+            source.close()
+        if sink is not None:
+            sink.close()
+        serving.stop()
         engine.dispose()

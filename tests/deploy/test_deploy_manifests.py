@@ -1,0 +1,180 @@
+"""deploy/ cannot run here (no Docker engine, no cluster): what can be checked is checked.
+
+- every YAML and JSON file parses; compose has the services the deployment needs;
+- every SEGSYNC_* name that deploy/ sets is a real setting of worker.settings.Settings;
+- the Dockerfile is multi-stage, slim, non-root, has a HEALTHCHECK, and installs with the
+  commands that the documentation gives (docs/operations.md, and the README if it has any);
+- the Grafana dashboard and Prometheus only use metrics the worker exports;
+- the Helm chart's values are documented and every `.Values.x` a template reads exists;
+  with helm-python-sdk installed (Helm's Go SDK), the chart is linted and rendered too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from worker.observability import metrics
+from worker.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+CHART = DEPLOY / "helm" / "segsync"
+ENV_NAME = re.compile(r"\bSEGSYNC_[A-Z0-9_]+\b")
+NOT_FIELDS = {"SEGSYNC_CONFIG_FILE"}  # read by settings_customise_sources itself
+
+
+def deploy_files() -> list[Path]:
+    return sorted(p for p in DEPLOY.rglob("*") if p.is_file())
+
+
+def plain_yaml_files() -> list[Path]:
+    return [
+        p for p in deploy_files() if p.suffix in (".yaml", ".yml") and "templates" not in p.parts
+    ]
+
+
+@pytest.mark.parametrize("path", plain_yaml_files(), ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_yaml_parses(path: Path) -> None:
+    assert list(yaml.safe_load_all(path.read_text())) != []
+
+
+def test_every_env_var_is_a_real_setting() -> None:
+    fields = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    seen: dict[str, list[str]] = {}
+    for path in deploy_files():
+        for name in ENV_NAME.findall(path.read_text(errors="replace")):
+            seen.setdefault(name, []).append(str(path.relative_to(DEPLOY)))
+    unknown = {n: where for n, where in seen.items() if n not in fields | NOT_FIELDS}
+    assert unknown == {}
+    assert len(seen) >= 15  # the manifests really set settings
+
+
+def test_compose_services() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services: dict[str, Any] = compose["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+    assert services["postgres"]["image"] == "postgres:15"
+    assert services["migrate"]["command"] == ["migrate"]
+    assert services["migrate"]["restart"] == "no"
+    worker = services["worker"]
+    assert worker["deploy"]["replicas"] == 2 and worker["command"] == ["run"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert worker["environment"]["SEGSYNC_METRICS_PORT"] == "9464"
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    [job] = prom["scrape_configs"]
+    assert job["dns_sd_configs"][0]["names"] == ["worker"]
+    assert job["dns_sd_configs"][0]["port"] == 9464
+
+
+def _install_commands(text: str) -> list[str]:
+    """`pip install` / `python -m venv` commands, with the venv path and flags normalised."""
+    out = []
+    for raw in re.findall(r"^(?:RUN\s+)?(\S*(?:pip install|-m venv)[^\n]*)$", text, re.M):
+        cmd = re.sub(r"\S*/bin/pip", "pip", raw)
+        cmd = re.sub(r"\s+-q\b|--no-cache-dir\s*", " ", cmd)
+        out.append(" ".join(cmd.split()))
+    return out
+
+
+def test_dockerfile_is_multistage_slim_nonroot_with_healthcheck() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    assert len(froms) >= 2
+    assert "slim" in re.search(r"PYTHON_IMAGE=(\S+)", text).group(1)  # type: ignore[union-attr]
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and not users[-1].startswith(("root", "0"))
+    assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", text, re.M)
+    assert (DEPLOY / "Dockerfile.dockerignore").exists()
+
+
+def test_dockerfile_installs_as_the_docs_say() -> None:
+    docker = _install_commands((DEPLOY / "Dockerfile").read_text())
+    docs = _install_commands((ROOT / "docs" / "operations.md").read_text())
+    assert docs and docs == docker
+    readme = [c for c in _install_commands((ROOT / "README.md").read_text()) if "-e " not in c]
+    for cmd in readme:  # the README's production install, where it gives one
+        assert cmd in docker
+    # and the developers' install uses the same constraints file
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
+
+
+def _metric_names() -> set[str]:
+    names = set()
+    for family in metrics.REGISTRY.collect():
+        names.add(family.name)
+        names.update(s.name for s in family.samples)
+    for name in list(names):
+        names.update({f"{name}_total", f"{name}_bucket", f"{name}_sum", f"{name}_count"})
+    return names
+
+
+def test_dashboard_uses_only_exported_metrics() -> None:
+    dash = json.loads((DEPLOY / "grafana" / "segsync-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    used = {m for e in exprs for m in re.findall(r"\bsegsync_[a-z_]+", e)}
+    assert used - _metric_names() == set()
+    for needed in ("events_consumed", "consumer_lag", "dlq", "held_removals", "duration"):
+        assert any(needed in m for m in used), needed
+
+
+def test_helm_values_documented_and_used() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2" and chart["name"] == "segsync"
+    values_text = (CHART / "values.yaml").read_text()
+    values = yaml.safe_load(values_text)
+    lines = values_text.splitlines()
+    for i, line in enumerate(lines):  # every top-level key has a comment just above
+        if re.match(r"^[a-zA-Z]\w*:", line):
+            assert i > 0 and lines[i - 1].lstrip().startswith("#"), line
+    for tpl in (CHART / "templates").iterdir():
+        for path in re.findall(r"\.Values\.([\w.]+)", tpl.read_text()):
+            node: Any = values
+            for part in path.split("."):
+                assert isinstance(node, dict) and part in node, f"{tpl.name}: .Values.{path}"
+                node = node[part]
+    kinds = " ".join(p.read_text() for p in (CHART / "templates").glob("*.yaml"))
+    for kind in ("Deployment", "Job", "ConfigMap", "Secret", "ServiceMonitor"):
+        assert f"kind: {kind}" in kinds
+    assert "PodDisruptionBudget" in kinds and '"helm.sh/hook": pre-install' in kinds
+
+
+def test_helm_lint_and_template() -> None:
+    helm = pytest.importorskip("helm_python", reason="helm-python-sdk (Helm's Go SDK) absent")
+    report = helm.lint(str(CHART))
+    assert report["errors"] == [] and all(m["severity"] < 2 for m in report["messages"])
+    overrides = {
+        "secrets": {"values": {"SEGSYNC_DATABASE_PASSWORD": "x"}},
+        "metrics": {"serviceMonitor": {"enabled": True}},
+        "tls": {"existingSecret": "segsync-tls"},
+    }
+    with helm.Chart.load(str(CHART)) as chart:
+        rendered = chart.render(overrides, name="segsync", namespace="lms")
+    docs = [
+        d
+        for name, text in rendered.items()
+        if name.endswith(".yaml")
+        for d in yaml.safe_load_all(text)
+        if d
+    ]
+    by_kind = {d["kind"]: d for d in docs}
+    assert {"Deployment", "Job", "ConfigMap", "Secret", "PodDisruptionBudget"} <= set(by_kind)
+    assert "ServiceMonitor" in by_kind and "Service" in by_kind
+    pod = by_kind["Deployment"]["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    assert {"livenessProbe", "readinessProbe", "startupProbe", "resources"} <= set(c)
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert by_kind["Deployment"]["spec"]["replicas"] == 2
+    fields = {f"{ENV_PREFIX}{n.upper()}" for n in Settings.model_fields}
+    assert set(by_kind["ConfigMap"]["data"]) <= fields
+    job = next(d for d in docs if d["kind"] == "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]

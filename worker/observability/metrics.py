@@ -1,0 +1,182 @@
+"""Prometheus metrics of the worker, on a registry of their own (served by server.py).
+
+Names (all prefixed `segsync_`):
+  events_consumed_total{type,outcome}     outcome: applied, stale, duplicate, dlq, unknown
+                                          (type is "other" for dlq and unknown records)
+  commands_published_total{type,reason}   acknowledged by the brokers (re-publishes count)
+  dlq_published_total                     records acknowledged on the DLQ topic
+  batch_records / batch_duration_seconds  histograms: records per batch, poll-to-commit time
+  event_to_publish_lag_seconds            histogram: a command's cause (LMS time) to its ack
+  consumer_lag_records{topic,partition}   high watermark minus the next offset to read
+  assigned_partitions                     partitions this worker holds
+  outbox_backlog_records / held_removals  sampled from the store every few seconds
+  rebalances_total{kind}                  kind: assigned, revoked
+  retries_total{what}                     transient failures retried (broker, database)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter as Tally
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+
+OUTCOMES = ("applied", "stale", "duplicate", "dlq", "unknown")
+OTHER = "other"
+
+EVENTS = Counter(
+    "segsync_events_consumed",
+    "Input records consumed, by event type and outcome.",
+    ["type", "outcome"],
+    registry=REGISTRY,
+)
+COMMANDS = Counter(
+    "segsync_commands_published",
+    "Group-membership commands acknowledged by the brokers, by type and reason.",
+    ["type", "reason"],
+    registry=REGISTRY,
+)
+DLQ_PUBLISHED = Counter(
+    "segsync_dlq_published", "Records acknowledged on the DLQ topic.", registry=REGISTRY
+)
+BATCH_RECORDS = Histogram(
+    "segsync_batch_records",
+    "Records per polled batch.",
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+    registry=REGISTRY,
+)
+BATCH_SECONDS = Histogram(
+    "segsync_batch_duration_seconds",
+    "Time from a batch's poll to its Kafka offset commit (apply, publish, commit).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+    registry=REGISTRY,
+)
+PUBLISH_LAG = Histogram(
+    "segsync_event_to_publish_lag_seconds",
+    "From the causing event's time (LMS time) to the command's acknowledgement.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400),
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "segsync_consumer_lag_records",
+    "Records between the next offset to read and the high watermark, per partition.",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+ASSIGNED = Gauge(
+    "segsync_assigned_partitions", "Input partitions this worker holds.", registry=REGISTRY
+)
+OUTBOX_BACKLOG = Gauge(
+    "segsync_outbox_backlog_records",
+    "Records in the outbox not yet acknowledged (all workers of the store).",
+    registry=REGISTRY,
+)
+HELD_REMOVALS = Gauge(
+    "segsync_held_removals",
+    "Removal commands held by the mass-removal brake, awaiting an operator.",
+    registry=REGISTRY,
+)
+REBALANCES = Counter(
+    "segsync_rebalances", "Consumer group rebalances seen.", ["kind"], registry=REGISTRY
+)
+RETRIES = Counter(
+    "segsync_retries",
+    "Transient failures retried with backoff, by operation.",
+    ["what"],
+    registry=REGISTRY,
+)
+
+Record = Any  # an outbox record: .topic, .value (bytes)
+
+
+def record_events(event_types: Sequence[str | None], counts: dict[str, int]) -> None:
+    """Count a batch's records by type and outcome.
+
+    `event_types`: the type of each decoded event (None for DLQ and unknown-type records);
+    `counts`: the batch's counters as apply_batch names them (`events.applied.<type>`,
+    `events.stale.<type>`, `events.duplicate`, `events.dlq`, `events.unknown`).
+    Duplicates carry no type there: they are what is left of each type's events once the
+    applied and stale ones are taken away.
+    """
+    left: Tally[str] = Tally(t for t in event_types if t is not None)
+    for name, n in counts.items():
+        if not name.startswith("events.") or not n:
+            continue
+        outcome, _, etype = name.removeprefix("events.").partition(".")
+        if outcome in ("applied", "stale") and etype:
+            EVENTS.labels(etype, outcome).inc(n)
+            left[etype] -= n
+        elif outcome in ("dlq", "unknown"):
+            EVENTS.labels(OTHER, outcome).inc(n)
+    for etype, n in left.items():
+        if n > 0:
+            EVENTS.labels(etype, "duplicate").inc(n)
+
+
+def record_batch(records: int, seconds: float) -> None:
+    BATCH_RECORDS.observe(records)
+    BATCH_SECONDS.observe(seconds)
+
+
+def _parse_time(raw: object) -> float | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def record_published(records: Iterable[Record], command_topic: str, now: float) -> None:
+    """After the acks: count commands by type and reason, observe their lag, count DLQ."""
+    for r in records:
+        if r.topic != command_topic:
+            DLQ_PUBLISHED.inc()
+            continue
+        try:
+            obj = orjson.loads(r.value or b"{}")
+        except orjson.JSONDecodeError:
+            continue
+        data = obj.get("data") if isinstance(obj, dict) else None
+        reason = data.get("reason") if isinstance(data, dict) else None
+        COMMANDS.labels(str(obj.get("type", OTHER)), str(reason or OTHER)).inc()
+        at = _parse_time(obj.get("time"))
+        if at is not None:
+            PUBLISH_LAG.observe(max(0.0, now - at))
+
+
+def record_rebalance(kind: str, assigned: int) -> None:
+    REBALANCES.labels(kind).inc()
+    ASSIGNED.set(assigned)
+
+
+def record_retry(what: str) -> None:
+    RETRIES.labels(what).inc()
+
+
+def set_consumer_lag(lags: dict[tuple[str, int], int]) -> None:
+    for (topic, part), lag in lags.items():
+        CONSUMER_LAG.labels(topic, str(part)).set(max(0, lag))
+
+
+def forget_partitions(partitions: Iterable[tuple[str, int]]) -> None:
+    for topic, part in partitions:
+        with contextlib.suppress(KeyError):
+            CONSUMER_LAG.remove(topic, str(part))
