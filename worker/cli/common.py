@@ -38,6 +38,7 @@ def guarded(fn: Callable[[], R]) -> R:
 def settings_and_logs() -> Settings:
     settings = load_settings()
     logs.configure(settings.log_format, settings.log_level)
+    logs.protect(settings)  # secret values are masked wherever they would appear
     return settings
 
 
