@@ -118,14 +118,19 @@ class Worker:
         )
         for name, n in result.counts.items():
             self.totals[name] = self.totals.get(name, 0) + n
-        first, last = records[0], records[-1]
+        first = records[0]
+        # A batch may span partitions: offsets are those of the first record's partition.
+        same = [
+            r.offset for r in records if (r.topic, r.partition) == (first.topic, first.partition)
+        ]
         log.info(
             "batch applied",
             records=len(records),
+            partitions=len({(r.topic, r.partition) for r in records}),
             topic=first.topic,
             partition=first.partition,
             offset=first.offset,
-            last_offset=last.offset,
+            last_offset=max(same),
             commands=len(result.commands),
             dlq=result.counts.get("events.dlq", 0),
         )
