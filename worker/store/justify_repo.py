@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, union
 from sqlalchemy.engine import Connection
 
+from worker.domain.justify import FactState, LinkState
 from worker.store.db import upsert
 from worker.store.keys import by_keys, chunks
 from worker.store.tables import course_deletion as cd
@@ -118,6 +119,49 @@ def existing(
     if limit is not None:
         q = q.limit(limit)
     return {(r[0], r[1], r[2], r[3]) for r in conn.execute(q)}
+
+
+def link_states(conn: Connection, source: str, link_ids: Sequence[str]) -> dict[str, LinkState]:
+    """Each link's newest event with the deletion marks that may kill it, in one query."""
+    cols = (lk.c.link_id, lk.c.course_id, lk.c.segment_id, lk.c.group_id, lk.c.active)
+    out: dict[str, LinkState] = {}
+    for part in chunks(sorted(set(link_ids))):
+        q = (
+            select(*cols, lk.c.ev_time, cd.c.at, sd.c.at, gd.c.at)
+            .select_from(
+                lk.outerjoin(cd, and_(cd.c.source == lk.c.source, cd.c.course_id == lk.c.course_id))
+                .outerjoin(sd, and_(sd.c.source == lk.c.source, sd.c.segment_id == lk.c.segment_id))
+                .outerjoin(
+                    gd,
+                    and_(
+                        gd.c.source == lk.c.source,
+                        gd.c.course_id == lk.c.course_id,
+                        gd.c.group_id == lk.c.group_id,
+                    ),
+                )
+            )
+            .where(lk.c.source == source, lk.c.link_id.in_(part))
+        )
+        for r in conn.execute(q):
+            out[r[0]] = LinkState(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8])
+    return out
+
+
+def user_facts(
+    conn: Connection, kind: str, source: str, users: Sequence[str], scopes: Sequence[str]
+) -> dict[tuple[str, str], FactState]:
+    """(active, time) of these users' enrolments in these courses (kind "enrollment") or
+    memberships of these segments (kind "membership"), by (course or segment, user)."""
+    table, col = (e, e.c.course_id) if kind == "enrollment" else (m, m.c.segment_id)
+    out: dict[tuple[str, str], FactState] = {}
+    if not scopes:
+        return out
+    for part in chunks(sorted(set(users))):
+        q = select(col, table.c.user_id, table.c.active, table.c.ev_time).where(
+            table.c.source == source, table.c.user_id.in_(part), col.in_(sorted(set(scopes)))
+        )
+        out.update({(r[0], r[1]): (bool(r[2]), r[3]) for r in conn.execute(q)})
+    return out
 
 
 def links_selected(
