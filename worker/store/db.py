@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -61,7 +60,10 @@ def upsert(
     """INSERT … ON CONFLICT over many rows: replace `update` columns, add to `increment` ones."""
     if not rows:
         return
-    ins = (pg_insert if is_postgres(conn) else sqlite_insert)(table)
+    if is_postgres(conn):
+        _pg_upsert(conn, table, rows, keys, update, increment)
+        return
+    ins = sqlite_insert(table)
     if not update and not increment:
         stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
     else:
@@ -69,6 +71,50 @@ def upsert(
         sets.update({c: table.c[c] + ins.excluded[c] for c in increment})
         stmt = ins.on_conflict_do_update(index_elements=list(keys), set_=sets)
     conn.execute(stmt, list(rows))
+
+
+_PG_TYPES = {
+    "VARCHAR": "text",
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "BOOLEAN": "boolean",
+    "BYTEA": "bytea",
+}
+
+
+def _pg_upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str],
+    increment: Sequence[str],
+) -> None:
+    """PostgreSQL: the whole batch as one statement over unnest() of one array per column:
+    one round trip and one plan, whatever the number of rows (executemany costs one
+    statement per row)."""
+    q = conn.dialect.identifier_preparer.quote
+    cols = list(rows[0])
+    types = [_PG_TYPES[table.c[c].type.compile(dialect=conn.dialect).split("(")[0]] for c in cols]
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    name = q(table.name)
+    sql = f"INSERT INTO {name} ({', '.join(map(q, cols))}) SELECT * FROM unnest({arrays}) "
+    conflict = f"ON CONFLICT ({', '.join(map(q, keys))}) "
+    sets = [f"{q(c)} = EXCLUDED.{q(c)}" for c in update]
+    sets += [f"{q(c)} = {name}.{q(c)} + EXCLUDED.{q(c)}" for c in increment]
+    if keys:
+        sql += conflict + (f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING")
+    conn.exec_driver_sql(sql, tuple([r[c] for r in rows] for c in cols))
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Plain INSERT of many rows (one statement on PostgreSQL, executemany on SQLite)."""
+    if not rows:
+        return
+    if is_postgres(conn):
+        _pg_upsert(conn, table, rows, (), (), ())
+    else:
+        conn.execute(table.insert(), list(rows))
 
 
 SERIALIZATION_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected

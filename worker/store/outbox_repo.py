@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
-from worker.store.db import upsert
+from worker.store.db import insert_many, upsert
 from worker.store.keys import chunks
 from worker.store.tables import counter, input_offset, outbox
 
@@ -46,7 +46,7 @@ def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
             {"topic": r.topic, "key": r.key, "value": r.value, "headers": pack_headers(r.headers)}
             for r in records
         ]
-        conn.execute(insert(outbox), rows)
+        insert_many(conn, outbox, rows)
 
 
 def pending(conn: Connection, limit: int) -> list[PendingRecord]:
