@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection
 
 T = TypeVar("T")
@@ -37,11 +37,15 @@ def by_keys(
         grouped[k[0]].append(k)
     n = len(key_cols)
     cols = [table.c[c] for c in key_cols]
+    # Expanding bind parameters: one cached statement, no per-value SQL construction.
+    conds = [cols[0] == bindparam("k0")]
+    conds += [cols[i].in_(bindparam(f"k{i}", expanding=True)) for i in range(1, n)]
+    stmt = select(*cols, *more).where(*conds)
     for first, ks in sorted(grouped.items()):
         for part in chunks(sorted(ks)):
-            conds = [cols[0] == first]
-            conds += [cols[i].in_(sorted({k[i] for k in part})) for i in range(1, n)]
-            for row in conn.execute(select(*cols, *more).where(*conds)):
+            params: dict[str, Any] = {"k0": first}
+            params.update({f"k{i}": sorted({k[i] for k in part}) for i in range(1, n)})
+            for row in conn.execute(stmt, params):
                 values = tuple(row)
                 if values[:n] in wanted:
                     yield values
