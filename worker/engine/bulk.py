@@ -3,8 +3,9 @@
 All of a batch's bulk scopes of one site run as ONE recompute over the union of their links
 (the recompute starts from the stored facts, so merging is exact and saves round trips);
 a scope the mass-removal brake may hold runs on its own, so its removals can be held.
-Big recomputes go in chunks of users in the store's order; the caller may commit between
-chunks (`checkpoint`), and a crash mid-way is continued by re-running the event.
+Every recompute goes in chunks of users in the store's order (one chunk in the common
+case); the caller may commit between chunks (`checkpoint`), and a crash mid-way is
+continued by re-running the event.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import BulkScope, Selector
 from worker.engine.brake import BRAKED_TYPES, BrakeLimits, hold_for
 from worker.engine.settle import CausesFor, diff, settle
+from worker.engine.truth import truth
 from worker.store import justify_repo as jr
 from worker.store.justify_repo import PairT, UserFilter
 
@@ -100,20 +102,17 @@ def recompute_links(
 ) -> list[Command]:
     if not link_ids:
         return []
-    everyone = UserFilter()
-    # The common case is small: both sides fit in one chunk, no need to page through users.
-    truth = jr.truth(conn, source, link_ids, everyone, limit=chunk + 1)
-    existing = jr.existing(conn, source, link_ids, everyone, limit=chunk + 1)
-    if len(truth) <= chunk and len(existing) <= chunk:
-        return settle(conn, source, diff(truth, existing), causes_for, command_topic, hold)
     commands: list[Command] = []
     after: str | None = None
     while True:
         users = jr.next_users(conn, source, link_ids, after, chunk)
         if not users:
             break
-        who = UserFilter(after=after, upto=users[-1])
-        d = diff(jr.truth(conn, source, link_ids, who), jr.existing(conn, source, link_ids, who))
+        candidates = [(a, u) for a in link_ids for u in users]
+        d = diff(
+            truth(conn, source, link_ids, users, candidates),
+            jr.existing(conn, source, link_ids, UserFilter(users=users)),
+        )
         commands.extend(settle(conn, source, d, causes_for, command_topic, hold))
         if len(users) < chunk:
             break

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from worker.domain.justify import justified
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import UserScope
 from worker.engine.settle import diff, settle
+from worker.engine.truth import truth
 from worker.store import justify_repo as jr
-from worker.store.justify_repo import PairT, Row, UserFilter
+from worker.store.justify_repo import PairT, UserFilter
 from worker.store.keys import chunks
 
 USERS_PER_QUERY = 400
@@ -35,33 +35,6 @@ class UserWork:
         course = next(iter(scope.courses), None)
         segment = next(iter(scope.segments), None)
         self.causes.append((cause, course, segment))
-
-
-def _truth(
-    conn: Connection,
-    source: str,
-    link_ids: Sequence[str],
-    users: Sequence[str],
-    candidates: set[tuple[str, str]],
-) -> set[Row]:
-    """The candidates' justification, from the users' own facts (index lookups by user)
-    rather than a join through every enrolment of every course the links touch."""
-    links = jr.link_states(conn, source, link_ids)
-    live = {a: s for a, s in links.items() if s.is_active()}
-    courses = sorted({s.course_id for s in live.values() if s.course_id})
-    segments = sorted({s.segment_id for s in live.values() if s.segment_id})
-    enrolments = jr.user_facts(conn, "enrollment", source, users, courses)
-    memberships = jr.user_facts(conn, "membership", source, users, segments)
-    out: set[Row] = set()
-    for link_id, user in candidates:
-        s = live.get(link_id)
-        if s is None or s.course_id is None or s.segment_id is None or s.group_id is None:
-            continue
-        enr = enrolments.get((s.course_id, user))
-        mem = memberships.get((s.segment_id, user))
-        if justified(s, enr, mem):
-            out.add((link_id, user, s.course_id, s.group_id))
-    return out
 
 
 def user_scopes(
@@ -113,7 +86,7 @@ def _user_chunk(
     link_ids = sorted({a for a, _ in candidates})
     users = [w.user_id for w in ws]
     d = diff(
-        _truth(conn, source, link_ids, users, candidates),
+        truth(conn, source, link_ids, users, candidates),
         jr.existing(conn, source, link_ids, UserFilter(users=users)),
         candidates,
     )

@@ -1,8 +1,7 @@
 """Set-based SQL over links, facts and justifications: who is justified, who was, which pairs.
 
-"Link L justifies user U" when L is active, U is enrolled in L's course and a member of L's
-segment, and no deletion mark at or after the relevant event time kills any of the three.
-This predicate lives in `_justified` only; everything else builds on it.
+"Link L justifies user U" is decided in the pure domain (`worker.domain.justify`) from the
+facts read here; this module only reads and writes rows, by index.
 """
 
 from __future__ import annotations
@@ -48,61 +47,6 @@ class UserFilter:
         return and_(*conds) if conds else None
 
 
-def _justified(source: str, link_ids: Sequence[str], *cols: Any) -> Any:
-    joined = (
-        lk.join(e, and_(e.c.source == lk.c.source, e.c.course_id == lk.c.course_id))
-        .join(
-            m,
-            and_(
-                m.c.source == lk.c.source,
-                m.c.segment_id == lk.c.segment_id,
-                m.c.user_id == e.c.user_id,
-            ),
-        )
-        .outerjoin(cd, and_(cd.c.source == lk.c.source, cd.c.course_id == lk.c.course_id))
-        .outerjoin(sd, and_(sd.c.source == lk.c.source, sd.c.segment_id == lk.c.segment_id))
-        .outerjoin(
-            gd,
-            and_(
-                gd.c.source == lk.c.source,
-                gd.c.course_id == lk.c.course_id,
-                gd.c.group_id == lk.c.group_id,
-            ),
-        )
-    )
-    return (
-        select(*cols)
-        .select_from(joined)
-        .where(
-            lk.c.source == source,
-            lk.c.link_id.in_(link_ids),
-            lk.c.active.is_(True),
-            e.c.active.is_(True),
-            m.c.active.is_(True),
-            # "no deletion at or after the fact's time": the fact must be strictly newer.
-            or_(cd.c.at.is_(None), and_(lk.c.ev_time > cd.c.at, e.c.ev_time > cd.c.at)),
-            or_(sd.c.at.is_(None), and_(lk.c.ev_time > sd.c.at, m.c.ev_time > sd.c.at)),
-            or_(gd.c.at.is_(None), lk.c.ev_time > gd.c.at),
-        )
-    )
-
-
-def truth(
-    conn: Connection,
-    source: str,
-    link_ids: Sequence[str],
-    who: UserFilter,
-    limit: int | None = None,
-) -> set[Row]:
-    q = _justified(source, link_ids, lk.c.link_id, e.c.user_id, lk.c.course_id, lk.c.group_id)
-    clause = who.clause(e.c.user_id)
-    if clause is not None:
-        q = q.where(clause)
-    if limit is not None:
-        q = q.limit(limit)
-    return {(r[0], r[1], r[2], r[3]) for r in conn.execute(q)}
-
-
 def existing(
     conn: Connection,
     source: str,
@@ -110,15 +54,20 @@ def existing(
     who: UserFilter,
     limit: int | None = None,
 ) -> set[Row]:
-    q = select(j.c.link_id, j.c.user_id, j.c.course_id, j.c.group_id).where(
+    base = select(j.c.link_id, j.c.user_id, j.c.course_id, j.c.group_id).where(
         j.c.source == source, j.c.link_id.in_(link_ids)
     )
-    clause = who.clause(j.c.user_id)
-    if clause is not None:
-        q = q.where(clause)
-    if limit is not None:
-        q = q.limit(limit)
-    return {(r[0], r[1], r[2], r[3]) for r in conn.execute(q)}
+    if who.users is not None:  # IN lists of bounded size, whatever the chunk setting
+        parts = [base.where(j.c.user_id.in_(part)) for part in chunks(sorted(set(who.users)))]
+    else:
+        clause = who.clause(j.c.user_id)
+        parts = [base if clause is None else base.where(clause)]
+    out: set[Row] = set()
+    for q in parts:
+        if limit is not None:
+            q = q.limit(limit)
+        out.update((r[0], r[1], r[2], r[3]) for r in conn.execute(q))
+    return out
 
 
 def link_states(conn: Connection, source: str, link_ids: Sequence[str]) -> dict[str, LinkState]:
@@ -202,12 +151,23 @@ def justification_counts(conn: Connection, source: str, link_ids: Sequence[str])
 def next_users(
     conn: Connection, source: str, link_ids: Sequence[str], after: str | None, limit: int
 ) -> list[str]:
-    """The next `limit` users, in the store's order, who are or may become justified."""
+    """The next `limit` users, in the store's order, whom these links justify or might:
+    those with a justification row through them, and everyone with an enrolment row in
+    their courses. A superset is fine (the recompute decides); both sides are ordered
+    index range scans, so paging through 100,000 users stays cheap whatever the planner's
+    statistics say."""
+    courses = select(lk.c.course_id).where(lk.c.source == source, lk.c.link_id.in_(link_ids))
     now = select(j.c.user_id).where(j.c.source == source, j.c.link_id.in_(link_ids))
-    may = _justified(source, link_ids, e.c.user_id)
+    may = select(e.c.user_id).where(
+        e.c.source == source, e.c.course_id.in_(courses.scalar_subquery())
+    )
     if after is not None:
         now, may = now.where(j.c.user_id > after), may.where(e.c.user_id > after)
-    both = union(now, may).subquery()
+    # DISTINCT per side: a user with rows through several links (or enrolments in several
+    # courses) must count once, or a short page would look like the last one.
+    now = now.distinct().order_by(j.c.user_id).limit(limit)
+    may = may.distinct().order_by(e.c.user_id).limit(limit)
+    both = union(now.subquery().select(), may.subquery().select()).subquery()
     q = select(both.c.user_id).order_by(both.c.user_id).limit(limit)
     return [r[0] for r in conn.execute(q)]
 

@@ -1,0 +1,38 @@
+"""The justification of (link, user) candidates, read by index and decided in the domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy.engine import Connection
+
+from worker.domain.justify import justified
+from worker.store import justify_repo as jr
+from worker.store.justify_repo import Row
+
+
+def truth(
+    conn: Connection,
+    source: str,
+    link_ids: Sequence[str],
+    users: Sequence[str],
+    candidates: Iterable[tuple[str, str]],
+) -> set[Row]:
+    """The candidates' justification, from the users' own facts (index lookups by user):
+    cost follows the candidates, not the size of the courses the links touch."""
+    links = jr.link_states(conn, source, link_ids)
+    live = {a: s for a, s in links.items() if s.is_active()}
+    courses = sorted({s.course_id for s in live.values() if s.course_id})
+    segments = sorted({s.segment_id for s in live.values() if s.segment_id})
+    enrolments = jr.user_facts(conn, "enrollment", source, users, courses)
+    memberships = jr.user_facts(conn, "membership", source, users, segments)
+    out: set[Row] = set()
+    for link_id, user in candidates:
+        s = live.get(link_id)
+        if s is None or s.course_id is None or s.segment_id is None or s.group_id is None:
+            continue
+        enr = enrolments.get((s.course_id, user))
+        mem = memberships.get((s.segment_id, user))
+        if justified(s, enr, mem):
+            out.add((link_id, user, s.course_id, s.group_id))
+    return out
