@@ -20,7 +20,7 @@ TEST_ENV := SEGSYNC_TEST_SERVICES=external \
 	SEGSYNC_TEST_PG_URL=postgresql+psycopg://segsync@127.0.0.1:$(TEST_PG_PORT)/segsync
 PYTEST_ARGS ?= -q -m 'not slow'
 
-.PHONY: help venv constraints services-up services-down lint test demo
+.PHONY: help venv constraints services-up services-down lint test demo faults faults-short bench bench-quick
 
 help:
 	@echo "make venv           create/update .venv (pip install -e '.[dev]' -c constraints.txt)"
@@ -30,6 +30,8 @@ help:
 	@echo "make lint           ruff check, ruff format --check, mypy --strict"
 	@echo "make test           lint, then the test suite against real Kafka and PostgreSQL"
 	@echo "make demo           scripts/demo.sh"
+	@echo "make faults         the long fault suite (~45 min; docs/FAULTS.md)"
+	@echo "make bench          the benchmark suite (~15 min; docs/BENCHMARKS.md)"
 
 venv: $(STAMP)
 
@@ -108,3 +110,15 @@ test: $(STAMP) lint
 
 demo: $(STAMP)
 	scripts/demo.sh
+
+faults: $(STAMP)
+	scripts/faults.sh long
+
+faults-short: $(STAMP)
+	scripts/faults.sh short
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(VENV)/bin/python -m bench.run --quick

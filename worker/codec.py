@@ -8,6 +8,8 @@ headers and logs).
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
@@ -210,13 +212,22 @@ def _describe(exc: ValidationError, event_type: str) -> str:
     return _one_line("; ".join(parts))
 
 
+_LONG_DIGITS = re.compile(rb"\d{19,}")  # 2**63 has 19 digits: orjson's exact range ends there
+
+
 def _loads(value: bytes | None, what: str) -> Any:
     if value is None:
         raise InvalidEvent("record has no value")
     try:
+        if _LONG_DIGITS.search(value) is not None:
+            # orjson reads integers beyond 64 bits as floats, losing digits; the contract reads
+            # a JSON integer as its decimal string, so such documents take the exact parser.
+            return json.loads(value)
         return orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         # orjson's message says where and what, never quotes the document.
+        raise InvalidEvent(f"{what} is not JSON: {_one_line(str(exc), 120)}") from None
+    except (ValueError, RecursionError) as exc:
         raise InvalidEvent(f"{what} is not JSON: {_one_line(str(exc), 120)}") from None
 
 

@@ -66,7 +66,15 @@ class KafkaInput:
             max_poll_records=settings.batch_max_records,
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 4),
+            # A subscribed topic without metadata yet is assigned nothing until the next
+            # refresh: refresh every 30 s rather than kafka-python's 5 minutes.
+            metadata_max_age_ms=30_000,
         )
+        # Load the input topics' metadata before joining, so that the first assignment
+        # already covers their partitions (seen once: a join before the metadata, an empty
+        # assignment, and nothing consumed until the next refresh).
+        for topic in settings.input_topics:
+            self.consumer.partitions_for_topic(topic)
         self.consumer.subscribe(list(settings.input_topics), listener=_Listener(self))
 
     def on_revoked(self, revoked: set[TP]) -> None:
@@ -93,7 +101,10 @@ class KafkaInput:
             self.consumer.seek_to_beginning(*fresh)
 
     def poll(self, timeout_ms: int) -> list[InRecord]:
-        batches = self.consumer.poll(timeout_ms=timeout_ms)
+        try:
+            batches = self.consumer.poll(timeout_ms=timeout_ms)
+        except KafkaError as exc:  # e.g. the coordinator unreachable while the broker restarts
+            raise TransientError(f"polling Kafka failed: {exc}") from exc
         out: list[InRecord] = []
         for tp, records in batches.items():
             for r in records:
@@ -137,12 +148,15 @@ class KafkaInput:
         observability.consumer_status(broker_ok, lags)
 
     def end_offsets(self, topics: Iterable[str]) -> dict[TP, int]:
-        tps = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(self.consumer.partitions_for_topic(t) or ())
-        ]
-        ends = self.consumer.end_offsets(tps) if tps else {}
+        try:
+            tps = [
+                TopicPartition(t, p)
+                for t in topics
+                for p in sorted(self.consumer.partitions_for_topic(t) or ())
+            ]
+            ends = self.consumer.end_offsets(tps) if tps else {}
+        except KafkaError as exc:
+            raise TransientError(f"reading end offsets failed: {exc}") from exc
         return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
     def position(self, tp: TP) -> int:

@@ -81,9 +81,12 @@ class Worker:
 
     def run(self, source: Input, topics: list[str], until_caught_up: bool = False) -> None:
         self.publish()
-        targets = source.end_offsets(topics) if until_caught_up else {}
+        targets = (
+            self.retry("end offsets", lambda: source.end_offsets(topics)) if until_caught_up else {}
+        )
         while not self.stopping:
-            records = source.poll(self.poll_timeout_ms)
+            # The broker may be down for a while: retry (bounded by the deadline), never skip.
+            records = self.retry("poll", lambda: source.poll(self.poll_timeout_ms))
             if records:
                 with observability.batch(records):
                     result = self.apply(records)
