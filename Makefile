@@ -6,7 +6,7 @@ SHELL := bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
-CODE := worker schemas tests
+CODE := worker schemas tests bench
 
 # Development / demo services (the scripts' defaults) ...
 KAFKA_PORT ?= 9092
@@ -118,7 +118,8 @@ faults-short: $(STAMP)
 	scripts/faults.sh short
 
 bench: $(STAMP)
-	$(VENV)/bin/python -m bench.run
+	$(VENV)/bin/pip install -q -e '.[dev,bench]'
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
 	$(VENV)/bin/python -m bench.run --quick

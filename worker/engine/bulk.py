@@ -104,6 +104,7 @@ def recompute_links(
         return []
     commands: list[Command] = []
     after: str | None = None
+    analysed = False
     while True:
         users = jr.next_users(conn, source, link_ids, after, chunk)
         if not users:
@@ -118,4 +119,11 @@ def recompute_links(
             break
         after = users[-1]
         checkpoint()
+        if not analysed and conn.dialect.name == "postgresql":
+            # A big recompute fills justification and pair faster than autovacuum samples
+            # them; stale statistics turn the per-chunk lookups into filters over every
+            # row of the group (seen: a 100,000-user backfill taking minutes). Once per
+            # large recompute, refresh them: a sample, cheap, and no lock that blocks writes.
+            conn.exec_driver_sql("ANALYZE justification, pair")
+            analysed = True
     return commands

@@ -1,0 +1,108 @@
+"""The ceiling: a raw kafka-python consume -> produce loop with the worker's own client
+settings and nothing else (no decoding, no database). Run as a subprocess, like the worker:
+
+    SEGSYNC_KAFKA_BOOTSTRAP=... SEGSYNC_INPUT_TOPICS=in SEGSYNC_GROUP_ID=g \\
+        python -m bench.passthrough OUT_TOPIC
+
+Same loop shape as the worker's checkpoint: poll a batch (max_poll_records), send it all,
+wait for every ack (acks=all, idempotent producer), commit the offsets; until the positions
+reach the end offsets read at start. Prints one JSON line with its timings.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+_SHOWN = (
+    "max_poll_records",
+    "fetch_max_bytes",
+    "max_partition_fetch_bytes",
+    "fetch_min_bytes",
+    "fetch_max_wait_ms",
+    "check_crcs",
+    "acks",
+    "linger_ms",
+    "batch_size",
+    "enable_idempotence",
+    "compression_type",
+    "max_in_flight_requests_per_connection",
+)
+
+
+def clients(mark_assigned: list[float]) -> tuple[KafkaConsumer, KafkaProducer, list[str]]:
+    """The worker's adapters build the clients, so the ceiling follows any tuning of theirs."""
+    from worker.adapters.kafka_io import KafkaInput, KafkaSink
+    from worker.settings import load_settings
+
+    settings = load_settings()
+
+    def seek_to(_assigned: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        mark_assigned.append(time.time())
+        return {}  # every partition from the beginning
+
+    sink = KafkaSink(settings)
+    source = KafkaInput(settings, seek_to)
+    return source.consumer, sink.producer, list(settings.input_topics)
+
+
+def config_of(*objs: Any) -> dict[str, Any]:
+    shown: dict[str, Any] = {}
+    for obj in objs:
+        cfg = getattr(obj, "config", {})
+        shown.update({k: cfg[k] for k in _SHOWN if k in cfg})
+    return shown
+
+
+def main(out_topic: str) -> None:
+    started = time.time()
+    assigned_at: list[float] = []
+    consumer, producer, topics = clients(assigned_at)
+    parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+    ends: dict[Any, int] = consumer.end_offsets(parts)
+    n = 0
+    while True:
+        batches = consumer.poll(timeout_ms=200)
+        futures = [
+            producer.send(out_topic, key=r.key, value=r.value, headers=list(r.headers or []))
+            for records in batches.values()
+            for r in records
+        ]
+        if futures:
+            producer.flush(timeout=60)
+            for f in futures:
+                f.get(timeout=60)
+            n += len(futures)
+            consumer.commit(
+                {tp: OffsetAndMetadata(rs[-1].offset + 1, "", -1) for tp, rs in batches.items()}
+            )
+        if assigned_at and all(consumer.position(tp) >= off for tp, off in ends.items()):
+            break
+    done = time.time()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "records": n,
+                "started": started,
+                "assigned": assigned_at[0],
+                "done": done,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "config": config_of(consumer, producer),
+            },
+            default=str,
+        ),
+        flush=True,
+    )
+    consumer.close(autocommit=False)
+    producer.close(timeout=30)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,234 @@
+"""The summary figures, the targets, and the outputs: JSON, markdown table, PNG chart, stdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.config import BENCHMARKS_MD, TARGETS, Ctx
+
+
+def _get(phases: dict[str, Any], phase: str, key: str) -> Any:
+    return phases.get(phase, {}).get(key)
+
+
+def summarise(ctx: Ctx) -> dict[str, Any]:
+    ph = ctx.results.get("phases", {})
+    backfill = _get(ph, "backfill", "seconds")
+    mem_done = _get(ph, "memory", "caught_up")
+    summary = {
+        "ceiling_eps": _get(ph, "ceiling", "eps"),
+        "e2e_pg_eps": _get(ph, "e2e_postgresql", "eps"),
+        "ratio_pg": _get(ph, "e2e_postgresql", "ratio_to_ceiling"),
+        "e2e_sqlite_eps": _get(ph, "e2e_sqlite", "eps"),
+        "cpu_us_per_event": {
+            name: _get(ph, phase, "cpu_us_per_event")
+            for name, phase in (
+                ("ceiling", "ceiling"),
+                ("postgresql", "e2e_postgresql"),
+                ("sqlite", "e2e_sqlite"),
+                ("replay", "replay_postgresql"),
+            )
+        },
+        "ratio_sqlite": _get(ph, "e2e_sqlite", "ratio_to_ceiling"),
+        "latency_p50_ms": _get(ph, "latency", "p50_ms"),
+        "latency_p95_ms": _get(ph, "latency", "p95_ms"),
+        "latency_p99_ms": _get(ph, "latency", "p99_ms"),
+        "latency_sustained": _get(ph, "latency", "sustained"),
+        "backfill_s": backfill,
+        "replay_eps": _get(ph, "replay_postgresql", "eps"),
+        "memory_peak_mb": _get(ph, "memory", "peak_rss_mb") if mem_done else None,
+        "memory_peak_mb_partial": None if mem_done else _get(ph, "memory", "peak_rss_mb"),
+        "memory_users_reached": _get(ph, "memory", "users_reached"),
+    }
+    if not ctx.quick:
+        ctx.results["targets"] = {
+            t.figure: {"target": f"{t.op} {t.value:g} {t.unit}", "met": t.met(summary[t.figure])}
+            for t in TARGETS
+        }
+        if _get(ph, "backfill", "complete") is False:  # not done within the cap: a miss
+            ctx.results["targets"]["backfill_s"]["met"] = False
+    ctx.results["summary"] = summary
+    return summary
+
+
+def _n(x: Any, unit: str = "") -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float) and not x.is_integer():
+        text = f"{x:,.0f}" if abs(x) >= 1000 else f"{x:,.1f}" if abs(x) >= 10 else f"{x:,.2f}"
+    else:
+        text = f"{int(x):,}"
+    return f"{text} {unit}".strip()
+
+
+def _met(ctx: Ctx, figure: str) -> str:
+    got = ctx.results.get("targets", {}).get(figure, {}).get("met")
+    return {True: "✅", False: "❌"}.get(got, "—")
+
+
+def markdown(ctx: Ctx) -> str:
+    r, ph = ctx.results, ctx.results.get("phases", {})
+    m, v, s = r["machine"], r["versions"], r["summary"]
+    lat = ph.get("latency", {})
+    mem = ph.get("memory", {})
+    bf = ph.get("backfill", {})
+    sizes = r["sizes"]
+    git = r.get("git", {})
+    sustained = ""
+    if not lat.get("drained", True):
+        sustained = f" (lower bounds: not caught up {_n(lat.get('drain_after_offer_s'))} s after)"
+    elif not lat.get("sustained", True):
+        sustained = f" (fell behind: caught up {_n(lat.get('drain_after_offer_s'))} s after)"
+    mem_note = (
+        f"{_n(mem.get('peak_rss_mb'), 'MB')} (baseline {_n(mem.get('baseline_rss_mb'), 'MB')})"
+        if mem.get("caught_up")
+        else f"not reached: {_n(mem.get('users_reached'))} users in {_n(mem.get('seconds'))} s, "
+        f"peak {_n(mem.get('peak_rss_mb'), 'MB')}, "
+        f"{_n(mem.get('rss_mb_per_100k_users'))} MB per 100k users "
+        f"→ ≈ {_n(mem.get('extrapolated_peak_rss_mb'), 'MB')} at the target"
+    )
+    bf_note = (
+        _n(bf.get("seconds"), "s")
+        if bf.get("complete")
+        else f"incomplete: {_n(bf.get('adds_seen'))} adds on the topic after "
+        f"{_n(sizes.get('backfill_cap_s'))} s"
+    )
+    rows = [
+        ("kafka-python passthrough (ceiling)", _n(s["ceiling_eps"], "events/s"), "—", "—"),
+        (
+            "segsync end-to-end, PostgreSQL",
+            f"{_n(s['e2e_pg_eps'], 'events/s')} = {_n(s['ratio_pg'])}x ceiling",
+            "≥ 20,000 events/s, ≥ 0.6x",
+            f"{_met(ctx, 'e2e_pg_eps')} {_met(ctx, 'ratio_pg')}",
+        ),
+        (
+            "segsync end-to-end, SQLite",
+            f"{_n(s['e2e_sqlite_eps'], 'events/s')} = {_n(s['ratio_sqlite'])}x ceiling",
+            "—",
+            "—",
+        ),
+        (
+            "CPU per event (worker process only): passthrough / PG / SQLite / replay",
+            " / ".join(_n(v) for v in s["cpu_us_per_event"].values()) + " µs",
+            "—",
+            "—",
+        ),
+        (
+            f"latency p50 / p95 / p99 at {_n(lat.get('offered_rate'))} events/s offered",
+            f"{_n(lat.get('p50_ms'))} / {_n(lat.get('p95_ms'))} / {_n(lat.get('p99_ms'))} ms"
+            + sustained,
+            "p99 ≤ 50 ms",
+            _met(ctx, "latency_p99_ms"),
+        ),
+        (
+            f"backfill: link over {_n(sizes['backfill_users'])} users → last add on topic",
+            bf_note,
+            "< 10 s",
+            _met(ctx, "backfill_s"),
+        ),
+        (
+            "no-op replay (new group, same PostgreSQL store)",
+            _n(s["replay_eps"], "events/s"),
+            "≥ 100,000 events/s",
+            _met(ctx, "replay_eps"),
+        ),
+        (
+            f"peak RSS of the worker, state for {_n(sizes['memory_users'])} users",
+            mem_note,
+            "≤ 250 MB",
+            _met(ctx, "memory_peak_mb"),
+        ),
+    ]
+    dirty = git.get("dirty_worker_files")
+    head = f"`{git.get('head', '?')[:10]}`" + (
+        f" + {dirty} uncommitted files in worker/" if dirty else ""
+    )
+    lines = [
+        f"### {r['timestamp']} — {r['mode']}, N = {_n(sizes['events'])} events — {head}",
+        "",
+        f"Machine: {m['nproc']} x {m['cpu']}, {m['memory_gib']} GiB, load average at start "
+        f"{' / '.join(str(x) for x in m['loadavg_at_start'])} (shared machine: figures are noisy,"
+        " compare the ratios).  ",
+        f"Versions: Python {v['python']} · kafka-python {v['kafka-python']} · SQLAlchemy "
+        f"{v['sqlalchemy']} · psycopg {v['psycopg']} · pydantic {v['pydantic']} · Kafka "
+        f"{v['kafka']} · PostgreSQL {v['postgresql']} · SQLite {v['sqlite']}"
+        + (f" · extra worker env {r['worker_env_extra']}" if r.get("worker_env_extra") else ""),
+        "",
+        "| figure | measured | target | met |",
+        "|---|---|---|---|",
+        *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def append_markdown(ctx: Ctx) -> None:
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n"
+    BENCHMARKS_MD.write_text(text.rstrip("\n") + "\n\n" + markdown(ctx))
+
+
+def write_json(ctx: Ctx, out_dir: Path, name: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    path.write_text(json.dumps(ctx.results, indent=2, default=str) + "\n")
+    return path
+
+
+def chart(ctx: Ctx, path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("  (matplotlib not installed: no chart)")
+        return None
+    s, ph = ctx.results["summary"], ctx.results.get("phases", {})
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    names = ["passthrough", "segsync PG", "segsync SQLite", "replay PG"]
+    keys = ["ceiling_eps", "e2e_pg_eps", "e2e_sqlite_eps", "replay_eps"]
+    vals = [float(s[k] or 0) for k in keys]
+    ax = axes[0]
+    bars = ax.bar(names, vals, color=["#888", "#1f77b4", "#2ca02c", "#9467bd"])
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in vals], fontsize=8)
+    ax.axhline(20_000, color="red", ls="--", lw=1, label="20k target (PG)")
+    if s["ceiling_eps"]:
+        ceiling_line = 0.6 * float(s["ceiling_eps"])
+        ax.axhline(ceiling_line, color="grey", ls=":", lw=1, label="0.6 x passthrough")
+    ax.set_title("Throughput (events/s)")
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+    lat = ph.get("latency", {})
+    ax = axes[1]
+    lnames = ["p50", "p95", "p99", "max"]
+    lvals = [float(lat.get(f"{k}_ms") or 0) for k in lnames]
+    bars = ax.bar(lnames, lvals, color="#ff7f0e")
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in lvals], fontsize=8)
+    ax.axhline(50, color="red", ls="--", lw=1, label="p99 target 50 ms")
+    ax.set_yscale("log")
+    ax.set_title(f"Latency at {lat.get('offered_rate', '?')} events/s (ms, log)")
+    ax.legend(fontsize=8)
+    mem = ph.get("memory", {})
+    ax = axes[2]
+    samples = mem.get("samples") or []
+    total = float(mem.get("events") or 1)
+    users = float(mem.get("target_users") or 0)
+    ax.plot([c / total * users for _, c, _ in samples], [r for _, _, r in samples], color="#d62728")
+    ax.axhline(250, color="red", ls="--", lw=1, label="250 MB target")
+    ax.set_xlabel("users in the store")
+    ax.set_ylim(bottom=0)
+    ax.ticklabel_format(axis="x", style="plain")
+    ax.set_title("Worker RSS (MB)")
+    ax.legend(fontsize=8)
+    fig.suptitle(f"segsync benchmarks {ctx.results['timestamp']} ({ctx.results['mode']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def print_figures(ctx: Ctx) -> None:
+    print()
+    print(markdown(ctx))
