@@ -7,11 +7,13 @@ duplicates, replays and any delivery order land in the same place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
+V = TypeVar("V")
 
 
 class Verdict(Enum):
@@ -48,47 +50,36 @@ def compare_mark(new_at: int, stored_at: int | None) -> Verdict:
 
 
 @dataclass(slots=True)
-class Folded(Generic[K]):
-    """Result of folding a batch into stored facts: what to write and what to re-examine."""
+class Folded(Generic[K, V]):
+    """Result of folding a batch into stored values: what to write and what to re-examine."""
 
-    write: dict[K, Fact]  # facts that changed (to be stored)
-    touched: dict[K, Fact]  # changed or re-applied: their consequences must be recomputed
+    write: dict[K, V]  # values that changed (to be stored)
+    touched: dict[K, V]  # changed or re-applied: their consequences must be recomputed
     verdicts: list[Verdict]  # one per input event, in input order
 
 
-def fold(stored: dict[K, Fact], events: list[tuple[K, Fact]]) -> Folded[K]:
-    """Fold a batch of (key, candidate fact) into the stored facts, newest wins."""
+def _fold(
+    stored: dict[K, V], events: list[tuple[K, V]], judge: Callable[[V, V | None], Verdict]
+) -> Folded[K, V]:
     current = dict(stored)
-    result: Folded[K] = Folded({}, {}, [])
-    for key, fact in events:
-        verdict = compare(fact.stamp, current[key].stamp if key in current else None)
+    result: Folded[K, V] = Folded({}, {}, [])
+    for key, value in events:
+        verdict = judge(value, current.get(key))
         result.verdicts.append(verdict)
         if verdict is Verdict.NEWER:
-            current[key] = fact
-            result.write[key] = fact
-            result.touched[key] = fact
+            current[key] = value
+            result.write[key] = value
+            result.touched[key] = value
         elif verdict is Verdict.SAME:
-            result.touched[key] = fact
+            result.touched[key] = value
     return result
 
 
-@dataclass(slots=True)
-class FoldedMarks(Generic[K]):
-    write: dict[K, int]
-    touched: dict[K, int]
-    verdicts: list[Verdict]
+def fold(stored: dict[K, Fact], events: list[tuple[K, Fact]]) -> Folded[K, Fact]:
+    """Fold a batch of (key, candidate fact) into the stored facts, newest (time, id) wins."""
+    return _fold(stored, events, lambda new, cur: compare(new.stamp, cur.stamp if cur else None))
 
 
-def fold_marks(stored: dict[K, int], events: list[tuple[K, int]]) -> FoldedMarks[K]:
-    current = dict(stored)
-    result: FoldedMarks[K] = FoldedMarks({}, {}, [])
-    for key, at in events:
-        verdict = compare_mark(at, current.get(key))
-        result.verdicts.append(verdict)
-        if verdict is Verdict.NEWER:
-            current[key] = at
-            result.write[key] = at
-            result.touched[key] = at
-        elif verdict is Verdict.SAME:
-            result.touched[key] = at
-    return result
+def fold_marks(stored: dict[K, int], events: list[tuple[K, int]]) -> Folded[K, int]:
+    """Fold deletion times into the stored marks, the latest wins."""
+    return _fold(stored, events, compare_mark)
