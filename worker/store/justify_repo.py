@@ -172,13 +172,6 @@ def next_users(
     return [r[0] for r in conn.execute(q)]
 
 
-def links_where(conn: Connection, source: str, **equal: str) -> list[str]:
-    q = select(lk.c.link_id).where(lk.c.source == source)
-    for col, value in equal.items():
-        q = q.where(lk.c[col] == value)
-    return [r[0] for r in conn.execute(q)]
-
-
 def links_touching(
     conn: Connection, source: str, courses: Iterable[str], segments: Iterable[str]
 ) -> list[tuple[str, str | None, str | None]]:
@@ -191,19 +184,6 @@ def links_touching(
                 lk.c.source == source, col.in_(part)
             )
             out.extend((r[0], r[1], r[2]) for r in conn.execute(q))
-    return out
-
-
-def links_touching_ids(
-    conn: Connection, source: str, link_ids: Sequence[str]
-) -> list[tuple[str, str | None, str | None]]:
-    """(link_id, course_id, segment_id) of these links."""
-    out: list[tuple[str, str | None, str | None]] = []
-    for part in chunks(sorted(set(link_ids))):
-        q = select(lk.c.link_id, lk.c.course_id, lk.c.segment_id).where(
-            lk.c.source == source, lk.c.link_id.in_(part)
-        )
-        out.extend((r[0], r[1], r[2]) for r in conn.execute(q))
     return out
 
 
