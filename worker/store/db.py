@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event, make_url
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -24,8 +24,23 @@ def make_engine(url: str) -> Engine:
         isolation_level="SERIALIZABLE",
         pool_pre_ping=True,
         pool_size=3,
-        connect_args={"connect_timeout": 10},
+        connect_args={"connect_timeout": 10, "options": pg_options(url)},
     )
+
+
+# psycopg prepares a statement after its 5th execution, and PostgreSQL then may switch to a
+# generic plan that cannot see the values: for `user_id IN (…1,000 values…) AND course_id IN
+# (…)` that plan filters every row of the source against the list (2–3 s instead of 18 ms,
+# measured on a 190,000-row enrolment table). Custom plans per execution keep the index.
+PG_SESSION_OPTIONS = "-c plan_cache_mode=force_custom_plan"
+
+
+def pg_options(url: str) -> str:
+    """The session options for PostgreSQL, after any `options=` the URL already carries."""
+    given = make_url(url).query.get("options")
+    if isinstance(given, tuple):
+        given = " ".join(given)
+    return f"{given} {PG_SESSION_OPTIONS}" if given else PG_SESSION_OPTIONS
 
 
 def _sqlite_setup(engine: Engine) -> None:
