@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     # --- the project's own ---
     database_password: SecretStr | None = None  # merged into the URL, never logged
-    batch_max_records: int = Field(1000, ge=1, le=100_000)
+    batch_max_records: int = Field(5000, ge=1, le=100_000)
     poll_timeout_ms: int = Field(200, ge=1, le=60_000)
     backfill_chunk: int = Field(5000, ge=1, le=1_000_000)
     retry_deadline_s: float = Field(120.0, gt=0)

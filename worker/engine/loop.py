@@ -5,6 +5,8 @@ Checkpoint order, every batch (why: docs/adr/0001-offsets-in-the-store-and-outbo
                      database transaction (apply_batch);
   2. publish       — the outbox, oldest first, acks=all; rows deleted after the acks;
   3. offset commit — the same offsets to Kafka, for lag tools only.
+A big recompute (a link over 100,000 users) commits chunk by chunk; each chunk commit is
+followed by its publish, and the input offsets are part of the batch's last commit only.
 A crash between any two steps is repaired at start-up: seek to the store's offsets and
 publish the outbox before consuming anything.
 """
@@ -106,7 +108,11 @@ class Worker:
             with self.engine.connect() as conn:
 
                 def checkpoint() -> None:
+                    # A chunk of a big recompute: its state and commands are committed (step
+                    # 1), then its commands go out (step 2) while the next chunk is computed;
+                    # the input offset moves only once the whole batch is done (step 3).
                     conn.commit()
+                    self.publish()
                     observability.progress()  # a chunk of a big recompute is progress
 
                 result = apply_batch(conn, decoded, self.cfg, checkpoint=checkpoint)

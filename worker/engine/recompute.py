@@ -15,7 +15,7 @@ from worker.store import justify_repo as jr
 from worker.store.justify_repo import PairT, UserFilter
 from worker.store.keys import chunks
 
-USERS_PER_QUERY = 400
+USERS_PER_QUERY = 2000
 
 
 @dataclass(slots=True)

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from worker.store import pg
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -30,7 +32,7 @@ def make_engine(url: str) -> Engine:
 
 # psycopg prepares a statement after its 5th execution, and PostgreSQL then may switch to a
 # generic plan that cannot see the values: for `user_id IN (…1,000 values…) AND course_id IN
-# (…)` that plan filters every row of the source against the list (2–3 s instead of 18 ms,
+# (…)` that plan filters every row of the source against the list (2-3 s instead of 18 ms,
 # measured on a 190,000-row enrolment table). Custom plans per execution keep the index.
 PG_SESSION_OPTIONS = "-c plan_cache_mode=force_custom_plan"
 
@@ -88,15 +90,6 @@ def upsert(
     conn.execute(stmt, list(rows))
 
 
-_PG_TYPES = {
-    "VARCHAR": "text",
-    "BIGINT": "bigint",
-    "INTEGER": "integer",
-    "BOOLEAN": "boolean",
-    "BYTEA": "bytea",
-}
-
-
 def _pg_upsert(
     conn: Connection,
     table: Table,
@@ -108,18 +101,10 @@ def _pg_upsert(
     """PostgreSQL: the whole batch as one statement over unnest() of one array per column:
     one round trip and one plan, whatever the number of rows (executemany costs one
     statement per row)."""
-    q = conn.dialect.identifier_preparer.quote
-    cols = list(rows[0])
-    types = [_PG_TYPES[table.c[c].type.compile(dialect=conn.dialect).split("(")[0]] for c in cols]
-    arrays = ", ".join(f"%s::{t}[]" for t in types)
-    name = q(table.name)
-    sql = f"INSERT INTO {name} ({', '.join(map(q, cols))}) SELECT * FROM unnest({arrays}) "
-    conflict = f"ON CONFLICT ({', '.join(map(q, keys))}) "
-    sets = [f"{q(c)} = EXCLUDED.{q(c)}" for c in update]
-    sets += [f"{q(c)} = {name}.{q(c)} + EXCLUDED.{q(c)}" for c in increment]
-    if keys:
-        sql += conflict + (f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING")
-    conn.exec_driver_sql(sql, tuple([r[c] for r in rows] for c in cols))
+    cols = tuple(rows[0])
+    sql = pg.upsert_sql(table.name, cols, tuple(keys), tuple(update), tuple(increment))
+    params = tuple(pg.array([r[c] for r in rows], pg.col_type(table.name, c)) for c in cols)
+    conn.exec_driver_sql(sql, params)
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy import and_, delete, func, or_, select, union
 from sqlalchemy.engine import Connection
 
 from worker.domain.justify import FactState, LinkState
-from worker.store.db import upsert
+from worker.store import justify_pg as pgj
+from worker.store.db import is_postgres, upsert
 from worker.store.keys import by_keys, chunks
 from worker.store.tables import course_deletion as cd
 from worker.store.tables import enrollment as e
@@ -54,6 +55,8 @@ def existing(
     who: UserFilter,
     limit: int | None = None,
 ) -> set[Row]:
+    if who.users is not None and limit is None and is_postgres(conn):
+        return pgj.existing_users(conn, source, link_ids, who.users)
     base = select(j.c.link_id, j.c.user_id, j.c.course_id, j.c.group_id).where(
         j.c.source == source, j.c.link_id.in_(link_ids)
     )
@@ -72,6 +75,8 @@ def existing(
 
 def link_states(conn: Connection, source: str, link_ids: Sequence[str]) -> dict[str, LinkState]:
     """Each link's newest event with the deletion marks that may kill it, in one query."""
+    if is_postgres(conn):
+        return pgj.link_states(conn, source, link_ids)
     cols = (lk.c.link_id, lk.c.course_id, lk.c.segment_id, lk.c.group_id, lk.c.active)
     out: dict[str, LinkState] = {}
     for part in chunks(sorted(set(link_ids))):
@@ -105,6 +110,8 @@ def user_facts(
     out: dict[tuple[str, str], FactState] = {}
     if not scopes:
         return out
+    if is_postgres(conn):
+        return pgj.user_facts(conn, kind, source, users, scopes)
     for part in chunks(sorted(set(users))):
         q = select(col, table.c.user_id, table.c.active, table.c.ev_time).where(
             table.c.source == source, table.c.user_id.in_(part), col.in_(sorted(set(scopes)))
@@ -177,6 +184,8 @@ def links_touching(
 ) -> list[tuple[str, str | None, str | None]]:
     """(link_id, course_id, segment_id) of every link on one of these courses or segments."""
     cs, ss = sorted(set(courses)), sorted(set(segments))
+    if is_postgres(conn):
+        return pgj.links_touching(conn, source, cs, ss)
     out: list[tuple[str, str | None, str | None]] = []
     for col, values in ((lk.c.course_id, cs), (lk.c.segment_id, ss)):
         for part in chunks(values):
@@ -198,6 +207,9 @@ def justified_in_courses(
 
 def apply_diff(conn: Connection, source: str, inserts: set[Row], deletes: set[Row]) -> None:
     # Deletes first: a moved link's row changes its (course, group) under the same key.
+    if is_postgres(conn) and deletes:
+        pgj.delete_rows(conn, source, sorted((a, u) for a, u, _, _ in deletes))
+        deletes = set()
     users_of: dict[str, list[str]] = {}
     for link_id, user, _, _ in sorted(deletes):
         users_of.setdefault(link_id, []).append(user)

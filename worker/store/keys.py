@@ -1,8 +1,9 @@
 """Fetch rows by many composite keys in a way every planner turns into index scans.
 
-A row-value IN list (`(a, b, c) IN ((…), …)`) of hundreds of keys makes PostgreSQL fall back
-to a sequential scan. Instead: equality on the leading column and one IN list per other
-column (an index scan with array keys), then the exact key filter in Python.
+A row-value IN list (`(a, b, c) IN ((…), …)`) of hundreds of keys makes a planner fall back
+to a sequential scan. PostgreSQL joins the unnested keys against the index (`pg.by_keys`);
+SQLite gets equality on the leading column and one IN list per other column (an index scan
+with array keys), then the exact key filter in Python.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection
+
+from worker.store import pg
 
 T = TypeVar("T")
 CHUNK = 1000
@@ -30,8 +33,11 @@ def by_keys(
     keys: Iterable[tuple[Any, ...]],
     *more: Any,
 ) -> Iterator[tuple[Any, ...]]:
-    """Rows (key columns first, then `more`) whose key is one of `keys`."""
+    """Rows (key columns first, then `more`, columns of `table`) whose key is one of `keys`."""
     wanted = set(keys)
+    if conn.dialect.name == "postgresql":
+        yield from pg.by_keys(conn, table, key_cols, wanted, [m.name for m in more])
+        return
     grouped: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
     for k in wanted:
         grouped[k[0]].append(k)
