@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.services import RUN_DIR
+from tests.support.worker_proc import WorkerEnv
 
 BIN = Path(sys.executable).parent
 SEGSYNC = str(BIN / "segsync")
@@ -33,24 +34,19 @@ class Spec:
     profile: tuple[str, Path] | None = None  # ("pyinstrument" | "py-spy", output file)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSYNC_")}
-        env.update(
-            SEGSYNC_KAFKA_BOOTSTRAP=self.bootstrap,
-            SEGSYNC_DATABASE_URL=self.database_url,
-            SEGSYNC_INPUT_TOPICS=self.input_topics,
-            SEGSYNC_COMMAND_TOPIC=self.command_topic,
-            SEGSYNC_DLQ_TOPIC=self.dlq_topic,
-            SEGSYNC_GROUP_ID=self.group_id,
-            SEGSYNC_LOG_FORMAT="json",
-            SEGSYNC_LOG_LEVEL="info",
-            SEGSYNC_CONFIG_FILE="/nonexistent/segsync.toml",
-            SEGSYNC_RETRY_DEADLINE_S="60",
-            # The mass-removal brake holds big removals for an operator: off in benchmarks.
-            SEGSYNC_BRAKE_MAX_REMOVALS="0",
-            SEGSYNC_BRAKE_MAX_SHARE="0",
+        """The tests' worker environment (brake off, JSON logs, no settings file) with the
+        worker's own session timeout and info-level logs (the timings come from them)."""
+        worker = WorkerEnv(
+            bootstrap=self.bootstrap,
+            database_url=self.database_url,
+            input_topics=self.input_topics,
+            command_topic=self.command_topic,
+            dlq_topic=self.dlq_topic,
+            group_id=self.group_id,
+            extra={"SEGSYNC_LOG_LEVEL": "info", **self.extra},
+            session_timeout_ms=None,
         )
-        env.update(self.extra)
-        return env
+        return worker.env()
 
     def argv(self, until_caught_up: bool) -> list[str]:
         args = ["run", "--until-caught-up"] if until_caught_up else ["run"]

@@ -24,8 +24,12 @@ class WorkerEnv:
     # A group of its own: tests sharing a broker must not share a consumer group.
     group_id: str = field(default_factory=lambda: f"segsync-test-{uuid.uuid4().hex[:8]}")
     extra: dict[str, str] = field(default_factory=dict)
+    # Short, so that rebalance tests do not wait; None: the worker's default.
+    session_timeout_ms: int | None = 6000
 
     def env(self, instance_id: str | None = None) -> dict[str, str]:
+        """The environment of one worker process (also the benchmarks' workers): this
+        process's variables without any SEGSYNC_* of its own, then these settings."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSYNC_")}
         env.update(
             SEGSYNC_KAFKA_BOOTSTRAP=self.bootstrap,
@@ -34,7 +38,6 @@ class WorkerEnv:
             SEGSYNC_COMMAND_TOPIC=self.command_topic,
             SEGSYNC_DLQ_TOPIC=self.dlq_topic,
             SEGSYNC_GROUP_ID=self.group_id,
-            SEGSYNC_SESSION_TIMEOUT_MS="6000",
             SEGSYNC_RETRY_DEADLINE_S="60",
             SEGSYNC_LOG_FORMAT="json",
             SEGSYNC_CONFIG_FILE="/nonexistent/segsync.toml",
@@ -43,6 +46,8 @@ class WorkerEnv:
             SEGSYNC_BRAKE_MAX_REMOVALS="0",
             SEGSYNC_BRAKE_MAX_SHARE="0",
         )
+        if self.session_timeout_ms is not None:
+            env["SEGSYNC_SESSION_TIMEOUT_MS"] = str(self.session_timeout_ms)
         if instance_id:
             env["SEGSYNC_INSTANCE_ID"] = instance_id
         env.update(self.extra)
