@@ -17,10 +17,10 @@ from sqlalchemy.engine import Connection
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import BulkScope, Selector
 from worker.engine.brake import BRAKED_TYPES, BrakeLimits, hold_for
-from worker.engine.settle import CausesFor, diff, settle
-from worker.engine.truth import truth
+from worker.engine.settle import CausesFor, settle
+from worker.engine.truth import truth_diff
 from worker.store import justify_repo as jr
-from worker.store.justify_repo import PairT, UserFilter
+from worker.store.justify_repo import PairT
 
 LinkRow = tuple[str, str | None, str | None, str | None]  # (link, course, segment, group)
 
@@ -109,11 +109,7 @@ def recompute_links(
         users = jr.next_users(conn, source, link_ids, after, chunk)
         if not users:
             break
-        candidates = [(a, u) for a in link_ids for u in users]
-        d = diff(
-            truth(conn, source, link_ids, users, candidates),
-            jr.existing(conn, source, link_ids, UserFilter(users=users)),
-        )
+        d = truth_diff(conn, source, link_ids, users)  # every link with every user
         commands.extend(settle(conn, source, d, causes_for, command_topic, hold))
         if len(users) < chunk:
             break

@@ -9,10 +9,10 @@ from sqlalchemy.engine import Connection
 
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import UserScope
-from worker.engine.settle import diff, settle
-from worker.engine.truth import truth
+from worker.engine.settle import settle
+from worker.engine.truth import truth_diff
 from worker.store import justify_repo as jr
-from worker.store.justify_repo import PairT, UserFilter
+from worker.store.justify_repo import PairT
 from worker.store.keys import chunks
 
 USERS_PER_QUERY = 2000
@@ -85,11 +85,7 @@ def _user_chunk(
         return []
     link_ids = sorted({a for a, _ in candidates})
     users = [w.user_id for w in ws]
-    d = diff(
-        truth(conn, source, link_ids, users, candidates),
-        jr.existing(conn, source, link_ids, UserFilter(users=users)),
-        candidates,
-    )
+    d = truth_diff(conn, source, link_ids, users, sorted(candidates))
     by_user = {w.user_id: w for w in ws}
 
     def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:

@@ -1,5 +1,5 @@
-"""The justification reads and writes of `justify_repo`, as fixed PostgreSQL statements over
-arrays (see `pg`): one statement per call where SQLite needs one per chunk or per link."""
+"""PostgreSQL statements of `justify_repo` and the engine over arrays (see `pg`): the links of
+changed courses and segments, many row deletions, and the truth-and-diff of candidates."""
 
 from __future__ import annotations
 
@@ -7,33 +7,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
-from worker.domain.justify import FactState, LinkState
 from worker.store.pg import array, rows
 
 Row = tuple[str, str, str, str]  # (link_id, user_id, course_id, group_id)
 
-EXISTING_USERS = (
-    "SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM unnest(%s::text[]) AS u(user_id)"
-    " JOIN justification j ON j.source = %s AND j.user_id = u.user_id"
-    " WHERE j.link_id = ANY(%s::text[])"
-)
-LINK_STATES = (
-    "SELECT l.link_id, l.course_id, l.segment_id, l.group_id, l.active, l.ev_time,"
-    " cd.at, sd.at, gd.at FROM link l"
-    " LEFT JOIN course_deletion cd ON cd.source = l.source AND cd.course_id = l.course_id"
-    " LEFT JOIN segment_deletion sd ON sd.source = l.source AND sd.segment_id = l.segment_id"
-    " LEFT JOIN group_deletion gd ON gd.source = l.source AND gd.course_id = l.course_id"
-    " AND gd.group_id = l.group_id"
-    " WHERE l.source = %s AND l.link_id = ANY(%s::text[])"
-)
-USER_FACTS = {
-    kind: (
-        f"SELECT f.{col}, f.user_id, f.active, f.ev_time FROM unnest(%s::text[]) AS u(user_id)"
-        f" JOIN {kind} f ON f.source = %s AND f.user_id = u.user_id"
-        f" WHERE f.{col} = ANY(%s::text[])"
-    )
-    for kind, col in (("enrollment", "course_id"), ("membership", "segment_id"))
-}
 LINKS_TOUCHING = (
     "SELECT link_id, course_id, segment_id FROM link"
     " WHERE source = %s AND (course_id = ANY(%s::text[]) OR segment_id = ANY(%s::text[]))"
@@ -42,29 +19,6 @@ DELETE_ROWS = (
     "DELETE FROM justification j USING unnest(%s::text[], %s::text[]) AS d(link_id, user_id)"
     " WHERE j.source = %s AND j.link_id = d.link_id AND j.user_id = d.user_id"
 )
-
-
-def existing_users(
-    conn: Connection, source: str, link_ids: Sequence[str], users: Sequence[str]
-) -> set[Row]:
-    got = rows(conn, EXISTING_USERS, (array(sorted(set(users))), source, array(link_ids)))
-    return {(r[0], r[1], r[2], r[3]) for r in got}
-
-
-def link_states(conn: Connection, source: str, link_ids: Sequence[str]) -> dict[str, LinkState]:
-    got = rows(conn, LINK_STATES, (source, array(sorted(set(link_ids)))))
-    return {
-        r[0]: LinkState(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8]) for r in got
-    }
-
-
-def user_facts(
-    conn: Connection, kind: str, source: str, users: Sequence[str], scopes: Sequence[str]
-) -> dict[tuple[str, str], FactState]:
-    got = rows(
-        conn, USER_FACTS[kind], (array(sorted(set(users))), source, array(sorted(set(scopes))))
-    )
-    return {(r[0], r[1]): (bool(r[2]), r[3]) for r in got}
 
 
 def links_touching(
@@ -79,3 +33,74 @@ def delete_rows(conn: Connection, source: str, pairs: Sequence[tuple[str, str]])
     conn.exec_driver_sql(
         DELETE_ROWS, (array([a for a, _ in pairs]), array([u for _, u in pairs]), source)
     )
+
+
+# The justification rule of `worker.domain.justify.justified`, over many (link, user)
+# candidates at once, and the difference with the stored rows: only the rows that change
+# come back to Python. The rule stays written once in the domain for SQLite; both paths run
+# the same reference tests, and tests/integration/test_truth_sql.py compares them directly.
+# From the candidates to the facts: explicit (link, user) pairs go by the link's keys; "every
+# link with every user" starts from each user's own rows (ix_*_user), so that its cost follows
+# the users' facts and not the number of links times users.
+_PAIRS = {
+    "c": "SELECT DISTINCT link_id, user_id"
+    " FROM unnest(%(links)s::text[], %(users)s::text[]) AS c(link_id, user_id)",
+    "t": "SELECT c.link_id, c.user_id, l.course_id, l.group_id FROM c"
+    " JOIN link l ON l.source = %(source)s AND l.link_id = c.link_id"
+    " JOIN enrollment e"
+    " ON e.source = l.source AND e.course_id = l.course_id AND e.user_id = c.user_id",
+    "x": "SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM c JOIN justification j"
+    " ON j.source = %(source)s AND j.link_id = c.link_id AND j.user_id = c.user_id",
+}
+_CROSS = {
+    "c": "SELECT DISTINCT user_id FROM unnest(%(users)s::text[]) AS c(user_id)",
+    "t": "SELECT l.link_id, c.user_id, l.course_id, l.group_id FROM c"
+    " JOIN enrollment e ON e.source = %(source)s AND e.user_id = c.user_id"
+    " JOIN link l ON l.source = e.source AND l.course_id = e.course_id"
+    " AND l.link_id = ANY(%(links)s::text[])",
+    "x": "SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM c JOIN justification j"
+    " ON j.source = %(source)s AND j.user_id = c.user_id AND j.link_id = ANY(%(links)s::text[])",
+}
+TRUTH_DIFF = """
+WITH c AS ({c}), t AS (
+  {t}
+  JOIN membership m
+    ON m.source = l.source AND m.segment_id = l.segment_id AND m.user_id = c.user_id
+  LEFT JOIN course_deletion cd ON cd.source = l.source AND cd.course_id = l.course_id
+  LEFT JOIN segment_deletion sd ON sd.source = l.source AND sd.segment_id = l.segment_id
+  LEFT JOIN group_deletion gd
+    ON gd.source = l.source AND gd.course_id = l.course_id AND gd.group_id = l.group_id
+  WHERE l.active AND l.group_id IS NOT NULL AND e.active AND m.active
+    AND (cd.at IS NULL OR (l.ev_time > cd.at AND e.ev_time > cd.at))
+    AND (sd.at IS NULL OR (l.ev_time > sd.at AND m.ev_time > sd.at))
+    AND (gd.at IS NULL OR l.ev_time > gd.at)
+), x AS ({x})
+SELECT true, * FROM (SELECT * FROM t EXCEPT SELECT * FROM x) AS ins
+UNION ALL
+SELECT false, * FROM (SELECT * FROM x EXCEPT SELECT * FROM t) AS del
+"""
+
+
+def truth_diff(
+    conn: Connection,
+    source: str,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    links: Sequence[str] = (),
+    users: Sequence[str] = (),
+) -> tuple[set[Row], set[Row]]:
+    """(rows to insert, rows to delete) of justification for these (link_id, user_id) `pairs`,
+    or when `pairs` is None for every link of `links` with every user of `users`."""
+    if pairs is not None:
+        sql = _TRUTH_PAIRS
+        params = {"links": array([a for a, _ in pairs]), "users": array([u for _, u in pairs])}
+    else:
+        sql, params = _TRUTH_CROSS, {"links": array(links), "users": array(users)}
+    inserts: set[Row] = set()
+    deletes: set[Row] = set()
+    for r in conn.exec_driver_sql(sql, {**params, "source": source}):
+        (inserts if r[0] else deletes).add((r[1], r[2], r[3], r[4]))
+    return inserts, deletes
+
+
+_TRUTH_PAIRS = TRUTH_DIFF.format(**_PAIRS)
+_TRUTH_CROSS = TRUTH_DIFF.format(**_CROSS)

@@ -55,8 +55,6 @@ def existing(
     who: UserFilter,
     limit: int | None = None,
 ) -> set[Row]:
-    if who.users is not None and limit is None and is_postgres(conn):
-        return pgj.existing_users(conn, source, link_ids, who.users)
     base = select(j.c.link_id, j.c.user_id, j.c.course_id, j.c.group_id).where(
         j.c.source == source, j.c.link_id.in_(link_ids)
     )
@@ -75,8 +73,6 @@ def existing(
 
 def link_states(conn: Connection, source: str, link_ids: Sequence[str]) -> dict[str, LinkState]:
     """Each link's newest event with the deletion marks that may kill it, in one query."""
-    if is_postgres(conn):
-        return pgj.link_states(conn, source, link_ids)
     cols = (lk.c.link_id, lk.c.course_id, lk.c.segment_id, lk.c.group_id, lk.c.active)
     out: dict[str, LinkState] = {}
     for part in chunks(sorted(set(link_ids))):
@@ -110,8 +106,6 @@ def user_facts(
     out: dict[tuple[str, str], FactState] = {}
     if not scopes:
         return out
-    if is_postgres(conn):
-        return pgj.user_facts(conn, kind, source, users, scopes)
     for part in chunks(sorted(set(users))):
         q = select(col, table.c.user_id, table.c.active, table.c.ev_time).where(
             table.c.source == source, table.c.user_id.in_(part), col.in_(sorted(set(scopes)))
