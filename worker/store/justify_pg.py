@@ -97,7 +97,7 @@ def truth_diff(
         sql, params = _TRUTH_CROSS, {"links": array(links), "users": array(users)}
     inserts: set[Row] = set()
     deletes: set[Row] = set()
-    for r in conn.exec_driver_sql(sql, {**params, "source": source}):
+    for r in rows(conn, sql, {**params, "source": source}):
         (inserts if r[0] else deletes).add((r[1], r[2], r[3], r[4]))
     return inserts, deletes
 

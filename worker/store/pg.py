@@ -9,7 +9,7 @@ SQLAlchemy Core statements in the repositories; both paths are run by the same t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -35,6 +35,13 @@ def array(values: Sequence[Any], pg_type: str = "text") -> str:
     """A PostgreSQL array literal, built in one pass (psycopg's generic list dumper costs
     several times more per element); the statement casts it (`%s::text[]`)."""
     if pg_type == "text":
+        try:
+            # Common case, one C-level join: no NULLs (join raises) and nothing to escape.
+            joined = '","'.join(values)
+        except TypeError:
+            joined = None
+        if joined is not None and "\\" not in joined and joined.count('"') == 2 * (len(values) - 1):
+            return '{"' + joined + '"}' if values else "{}"
         parts = ["NULL" if v is None else _text(v) for v in values]
     elif pg_type == "bytea":
         parts = ["NULL" if v is None else '"\\\\x' + bytes(v).hex() + '"' for v in values]
@@ -77,17 +84,22 @@ def by_keys(
     over the unnested keys, every leading value in the same statement."""
     sql = _by_keys_sql(table.name, tuple(key_cols), tuple(more))
     keys = sorted(wanted)
-    for i in range(0, len(keys), chunk):
-        part = keys[i : i + chunk]
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
         params = tuple(
-            array([k[i] for k in part], col_type(table.name, c)) for i, c in enumerate(key_cols)
+            array([k[n] for k in part], col_type(table.name, c)) for n, c in enumerate(key_cols)
         )
-        for row in conn.exec_driver_sql(sql, params):
-            yield tuple(row)
+        yield from rows(conn, sql, params)
 
 
-def rows(conn: Connection, sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))]
+def rows(conn: Connection, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    """Every row as a plain tuple. SQLAlchemy executes (and wraps any error, which the retry
+    logic reads); the rows come straight from psycopg's cursor, without a Row object each."""
+    result = conn.exec_driver_sql(sql, params)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 @cache
