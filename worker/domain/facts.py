@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -22,9 +22,9 @@ class Verdict(Enum):
     STALE = "stale"  # older than the stored fact: no effect
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """The newest event of one fact. `attrs` is (course, segment, group) for links."""
+class Fact(NamedTuple):
+    """The newest event of one fact. `attrs` is (course, segment, group) for links.
+    (A NamedTuple, not a frozen dataclass: one is built per event and per stored row.)"""
 
     time_us: int
     event_id: str

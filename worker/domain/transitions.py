@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 # A fixed namespace: command ids must be the same on every machine and in every run.
 COMMAND_NAMESPACE = uuid.UUID("5c3e2a0e-8d1b-4a57-9a51-3b7d4c1f0e2a")
@@ -28,8 +28,7 @@ class PairKey:
     user_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class Cause:
+class Cause(NamedTuple):
     """The event behind a change; `order` is its position in the batch (later wins)."""
 
     event_id: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from worker.domain.facts import Fact
 from worker.domain.transitions import Cause
@@ -12,16 +12,14 @@ FactKind = Literal["enrollment", "membership", "link"]
 MarkKind = Literal["segment", "group", "course"]
 
 
-@dataclass(frozen=True, slots=True)
-class FactUpdate:
+class FactUpdate(NamedTuple):
     kind: FactKind
     key: tuple[str, ...]  # (source, course, user) | (source, segment, user) | (source, link)
     fact: Fact
     cause: Cause
 
 
-@dataclass(frozen=True, slots=True)
-class MarkUpdate:
+class MarkUpdate(NamedTuple):
     kind: MarkKind
     key: tuple[str, ...]  # (source, segment) | (source, course, group) | (source, course)
     at: int
