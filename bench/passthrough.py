@@ -2,7 +2,8 @@
 settings and nothing else (no decoding, no database). Run as a subprocess, like the worker:
 
     SEGSYNC_KAFKA_BOOTSTRAP=... SEGSYNC_INPUT_TOPICS=in SEGSYNC_GROUP_ID=g \\
-        python -m bench.passthrough OUT_TOPIC
+        python -m bench.passthrough OUT_TOPIC     # consume -> produce
+        python -m bench.passthrough -             # consume only: the no-op replay's ceiling
 
 Same loop shape as the worker's checkpoint: poll a batch (max_poll_records), send it all,
 wait for every ack (acks=all, idempotent producer), commit the offsets; until the positions
@@ -60,7 +61,7 @@ def config_of(*objs: Any) -> dict[str, Any]:
     return shown
 
 
-def main(out_topic: str) -> None:
+def main(out_topic: str | None) -> None:
     started = time.time()
     assigned_at: list[float] = []
     consumer, producer, topics = clients(assigned_at)
@@ -69,16 +70,20 @@ def main(out_topic: str) -> None:
     n = 0
     while True:
         batches = consumer.poll(timeout_ms=200)
-        futures = [
-            producer.send(out_topic, key=r.key, value=r.value, headers=list(r.headers or []))
-            for records in batches.values()
-            for r in records
-        ]
-        if futures:
+        if out_topic is None:
+            got = sum(len(records) for records in batches.values())
+        else:
+            futures = [
+                producer.send(out_topic, key=r.key, value=r.value, headers=list(r.headers or []))
+                for records in batches.values()
+                for r in records
+            ]
             producer.flush(timeout=60)
             for f in futures:
                 f.get(timeout=60)
-            n += len(futures)
+            got = len(futures)
+        if got:
+            n += got
             consumer.commit(
                 {tp: OffsetAndMetadata(rs[-1].offset + 1, "", -1) for tp, rs in batches.items()}
             )
@@ -105,4 +110,4 @@ def main(out_topic: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(None if sys.argv[1] == "-" else sys.argv[1])

@@ -104,6 +104,7 @@ def run_phases(suite: Suite) -> None:
     step = suite.step
     step("history", lambda: throughput.produce_history(ctx))
     step("ceiling", lambda: throughput.ceiling(ctx), needs=("history",))
+    step("ceiling_consume", lambda: throughput.ceiling(ctx, consume_only=True), needs=("history",))
     step("e2e_postgresql", lambda: throughput.e2e(ctx, "postgresql"), needs=("ceiling",))
     step("replay_postgresql", lambda: throughput.replay(ctx), needs=("e2e_postgresql",))
     step("e2e_sqlite", lambda: throughput.e2e(ctx, "sqlite"), needs=("ceiling",))

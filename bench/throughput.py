@@ -32,11 +32,15 @@ def produce_history(ctx: Ctx) -> None:
     )
 
 
-def ceiling(ctx: Ctx) -> dict[str, Any]:
-    spec = ctx.spec("sqlite:///unused.sqlite", "bench-passthrough", PASS, "passthrough.log")
+def ceiling(ctx: Ctx, consume_only: bool = False) -> dict[str, Any]:
+    """The passthrough (consume -> produce), or with `consume_only` the same loop without the
+    producer: what kafka-python itself allows a reader that writes (almost) nothing, as the
+    no-op replay does."""
+    name = "ceiling_consume" if consume_only else "ceiling"
+    spec = ctx.spec("sqlite:///unused.sqlite", f"bench-{name}", PASS, f"{name}.log")
     env = dict(spec.env(), PYTHONPATH=str(ROOT))
     done = subprocess.run(
-        [sys.executable, "-m", "bench.passthrough", PASS],
+        [sys.executable, "-m", "bench.passthrough", "-" if consume_only else PASS],
         env=env,
         cwd=RUN_DIR,
         capture_output=True,
@@ -51,7 +55,7 @@ def ceiling(ctx: Ctx) -> dict[str, Any]:
     records = int(d["records"])
     steady = float(d["done"]) - float(d["assigned"])
     return ctx.phase(
-        "ceiling",
+        name,
         {
             "events": records,
             "steady_s": round(steady, 2),
