@@ -13,13 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, insert
 
+from tests.support.scenario_kit import migrated
 from worker.engine.settle import diff
 from worker.engine.truth import truth
 from worker.store import justify_pg
 from worker.store import justify_repo as jr
-from worker.store.db import make_engine
-from worker.store.justify_repo import UserFilter
-from worker.store.migrate import upgrade
 from worker.store.tables import (
     course_deletion,
     enrollment,
@@ -103,10 +101,8 @@ TABLES = [link, enrollment, membership, course_deletion, segment_deletion, group
 
 @pytest.fixture
 def engine(pg_url: str) -> Iterator[Engine]:
-    eng = make_engine(pg_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
+    with migrated(pg_url) as engine:
+        yield engine
 
 
 @settings(
@@ -131,7 +127,7 @@ def test_sql_rule_equals_domain_rule(
                 conn.execute(insert(table), store[table.name])
         link_ids = sorted({a for a, _ in candidates})
         users = sorted({u for _, u in candidates})
-        existing = jr.existing(conn, SRC, link_ids, UserFilter(users=users))
+        existing = jr.existing(conn, SRC, link_ids, users)
         want = diff(truth(conn, SRC, link_ids, users, candidates), existing, set(candidates))
         inserts, deletes = justify_pg.truth_diff(conn, SRC, candidates)
         assert (inserts, deletes) == (want.inserts, want.deletes)

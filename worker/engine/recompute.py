@@ -85,7 +85,7 @@ def _user_chunk(
         return []
     link_ids = sorted({a for a, _ in candidates})
     users = [w.user_id for w in ws]
-    d = truth_diff(conn, source, link_ids, users, sorted(candidates))
+    d = truth_diff(conn, source, link_ids, users, list(candidates))
     by_user = {w.user_id: w for w in ws}
 
     def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:

@@ -16,7 +16,7 @@ from worker.engine.settle import Diff, diff
 from worker.store import justify_pg
 from worker.store import justify_repo as jr
 from worker.store.db import is_postgres
-from worker.store.justify_repo import Row, UserFilter
+from worker.store.justify_repo import Row
 
 
 def truth_diff(
@@ -33,7 +33,7 @@ def truth_diff(
             return Diff(*justify_pg.truth_diff(conn, source, links=link_ids, users=users))
         return Diff(*justify_pg.truth_diff(conn, source, candidates))
     pairs = [(a, u) for a in link_ids for u in users] if candidates is None else candidates
-    existing = jr.existing(conn, source, link_ids, UserFilter(users=users))
+    existing = jr.existing(conn, source, link_ids, users)
     return diff(truth(conn, source, link_ids, users, pairs), existing, set(pairs))
 
 

@@ -7,8 +7,6 @@ facts read here; this module only reads and writes rows, by index.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, union
 from sqlalchemy.engine import Connection
@@ -16,6 +14,7 @@ from sqlalchemy.engine import Connection
 from worker.domain.justify import FactState, LinkState
 from worker.store import justify_pg as pgj
 from worker.store.db import is_postgres, upsert
+from worker.store.justify_pg import Row as Row  # (link_id, user_id, course_id, group_id)
 from worker.store.keys import by_keys, chunks
 from worker.store.tables import course_deletion as cd
 from worker.store.tables import enrollment as e
@@ -26,47 +25,17 @@ from worker.store.tables import membership as m
 from worker.store.tables import pair
 from worker.store.tables import segment_deletion as sd
 
-Row = tuple[str, str, str, str]  # (link_id, user_id, course_id, group_id)
-
-
-@dataclass(frozen=True, slots=True)
-class UserFilter:
-    """Either an explicit user list or a half-open range (after, upto] in the store's order."""
-
-    users: Sequence[str] | None = None
-    after: str | None = None
-    upto: str | None = None
-
-    def clause(self, col: Any) -> Any:
-        if self.users is not None:
-            return col.in_(self.users)
-        conds = []
-        if self.after is not None:
-            conds.append(col > self.after)
-        if self.upto is not None:
-            conds.append(col <= self.upto)
-        return and_(*conds) if conds else None
-
 
 def existing(
-    conn: Connection,
-    source: str,
-    link_ids: Sequence[str],
-    who: UserFilter,
-    limit: int | None = None,
+    conn: Connection, source: str, link_ids: Sequence[str], users: Sequence[str]
 ) -> set[Row]:
+    """The stored justification rows of these links for these users."""
     base = select(j.c.link_id, j.c.user_id, j.c.course_id, j.c.group_id).where(
         j.c.source == source, j.c.link_id.in_(link_ids)
     )
-    if who.users is not None:  # IN lists of bounded size, whatever the chunk setting
-        parts = [base.where(j.c.user_id.in_(part)) for part in chunks(sorted(set(who.users)))]
-    else:
-        clause = who.clause(j.c.user_id)
-        parts = [base if clause is None else base.where(clause)]
     out: set[Row] = set()
-    for q in parts:
-        if limit is not None:
-            q = q.limit(limit)
+    for part in chunks(sorted(set(users))):  # IN lists of bounded size
+        q = base.where(j.c.user_id.in_(part))
         out.update((r[0], r[1], r[2], r[3]) for r in conn.execute(q))
     return out
 
@@ -201,17 +170,20 @@ def justified_in_courses(
 
 def apply_diff(conn: Connection, source: str, inserts: set[Row], deletes: set[Row]) -> None:
     # Deletes first: a moved link's row changes its (course, group) under the same key.
-    if is_postgres(conn) and deletes:
-        pgj.delete_rows(conn, source, sorted((a, u) for a, u, _, _ in deletes))
-        deletes = set()
-    users_of: dict[str, list[str]] = {}
-    for link_id, user, _, _ in sorted(deletes):
-        users_of.setdefault(link_id, []).append(user)
-    for link_id, users in users_of.items():
-        for part in chunks(users):
-            conn.execute(
-                delete(j).where(j.c.source == source, j.c.link_id == link_id, j.c.user_id.in_(part))
-            )
+    if is_postgres(conn):
+        if deletes:
+            pgj.delete_rows(conn, source, sorted((a, u) for a, u, _, _ in deletes))
+    else:
+        users_of: dict[str, list[str]] = {}
+        for link_id, user, _, _ in sorted(deletes):
+            users_of.setdefault(link_id, []).append(user)
+        for link_id, users in users_of.items():
+            for part in chunks(users):
+                conn.execute(
+                    delete(j).where(
+                        j.c.source == source, j.c.link_id == link_id, j.c.user_id.in_(part)
+                    )
+                )
     rows = [
         {"source": source, "link_id": a, "user_id": u, "course_id": c, "group_id": g}
         for a, u, c, g in sorted(inserts)

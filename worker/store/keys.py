@@ -16,6 +16,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import Connection
 
 from worker.store import pg
+from worker.store.db import is_postgres
 
 T = TypeVar("T")
 CHUNK = 1000
@@ -35,7 +36,7 @@ def by_keys(
 ) -> Iterator[tuple[Any, ...]]:
     """Rows (key columns first, then `more`, columns of `table`) whose key is one of `keys`."""
     wanted = set(keys)
-    if conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         yield from pg.by_keys(conn, table, key_cols, wanted, [m.name for m in more])
         return
     grouped: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
