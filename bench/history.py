@@ -17,21 +17,23 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from tests.support.event_types import (
+    COURSE_DEL,
+    ENROL,
+    GROUP_DEL,
+    JOIN,
+    LEAVE,
+    LINK,
+    SEG_DEL,
+    UNENROL,
+    UNLINK,
+)
+
 T0_US = 1_750_000_000_000_000  # all event times are T0 + offsets, in microseconds
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Header = tuple[str, bytes]
 Record = tuple[bytes, bytes, list[Header]]  # key, value, headers
-
-ENROL = "lms.enrollment.created"
-UNENROL = "lms.enrollment.deleted"
-JOIN = "lms.segment.member.added"
-LEAVE = "lms.segment.member.removed"
-LINK = "lms.segment_group_link.created"
-UNLINK = "lms.segment_group_link.deleted"
-SEG_DEL = "lms.segment.deleted"
-GROUP_DEL = "lms.group.deleted"
-COURSE_DEL = "lms.course.deleted"
 
 # Relative weights of the event types after the initial links.
 MIX: dict[str, float] = {

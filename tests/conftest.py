@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.kafka_io import TopicFactory, create_topic, delete_topics, unique_topic_name
+from tests.support.kafka_io import TopicFactory, delete_topics, topic_maker
 from tests.support.services import ServiceError, Services, create_database, drop_database
 
 _SERVICE_FIXTURES = frozenset(
@@ -89,14 +89,7 @@ def pg_server_url(services: Services) -> str:
 @pytest.fixture
 def topic_factory(kafka_admin: Any) -> Iterator[TopicFactory]:
     created: list[str] = []
-
-    def make(name_prefix: str = "t", partitions: int = 3) -> str:
-        name = unique_topic_name(name_prefix)
-        create_topic(kafka_admin, name, partitions)
-        created.append(name)
-        return name
-
-    yield make
+    yield topic_maker(kafka_admin, created)
     delete_topics(kafka_admin, created)
 
 

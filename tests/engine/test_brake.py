@@ -4,8 +4,6 @@ commands queues later ones behind them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 
@@ -14,8 +12,6 @@ from tests.support.reference import Ev, check, desired
 from worker.engine.apply import BatchConfig
 from worker.engine.brake import BrakeLimits
 from worker.store import held_repo
-from worker.store.db import make_engine
-from worker.store.migrate import upgrade
 
 BRAKED = BatchConfig(
     group_id=CFG.group_id,
@@ -48,14 +44,6 @@ def course_with_members(n: int) -> list[Ev]:
         out.append(ev(f"e{u}", "lms.enrollment.created", 2, user_id=u, course_id="c"))
         out.append(ev(f"m{u}", "lms.segment.member.added", 2, user_id=u, segment_id="S"))
     return out
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_course_deletion_of_1000_is_held_then_released_once(store: Engine) -> None:

@@ -4,9 +4,7 @@ multi-site histories, shuffled, duplicated, in random batch sizes, on SQLite and
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -19,16 +17,6 @@ from tests.support.engine_harness import (
 )
 from tests.support.histories import random_history, shuffled_with_duplicates
 from tests.support.reference import check, desired
-from worker.store.db import make_engine
-from worker.store.migrate import upgrade
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @settings(

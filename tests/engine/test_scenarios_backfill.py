@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.support.engine_harness import apply_in_batches, records_of
+from tests.support.event_types import ENROL
 from tests.support.reference import Ev
-from tests.support.scenario_kit import ENROL, Lms, Run, migrated, remove
+from tests.support.scenario_kit import Lms, Run, migrated, remove
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import decode
 

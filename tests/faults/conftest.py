@@ -14,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 from kafka.admin import KafkaAdminClient
 
 from tests.support.faults_services import FaultKafka, FaultPg
-from tests.support.kafka_io import TopicFactory, create_topic, delete_topics, unique_topic_name
+from tests.support.kafka_io import TopicFactory, delete_topics, topic_maker
 from tests.support.services import ServiceError, create_database, drop_database
 
 _FAULT_FIXTURES = frozenset({"fault_kafka", "fault_pg", "fault_pg_url", "fault_topics"})
@@ -31,32 +32,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
-def fault_kafka() -> Iterator[FaultKafka]:
-    svc = FaultKafka()
+S = TypeVar("S", FaultKafka, FaultPg)
+
+
+def _running(svc: S, what: str) -> Iterator[S]:
+    """Start one of the suite's own services for the session; fail (never skip) if it cannot."""
     try:
         svc.start()
     except ServiceError as exc:
         svc.close()
-        pytest.fail(f"the fault suite's own broker did not start:\n{exc}", pytrace=False)
+        pytest.fail(f"the fault suite's own {what} did not start:\n{exc}", pytrace=False)
     try:
         yield svc
     finally:
         svc.close()
+
+
+@pytest.fixture(scope="session")
+def fault_kafka() -> Iterator[FaultKafka]:
+    yield from _running(FaultKafka(), "broker")
 
 
 @pytest.fixture(scope="session")
 def fault_pg() -> Iterator[FaultPg]:
-    svc = FaultPg()
-    try:
-        svc.start()
-    except ServiceError as exc:
-        svc.close()
-        pytest.fail(f"the fault suite's own PostgreSQL did not start:\n{exc}", pytrace=False)
-    try:
-        yield svc
-    finally:
-        svc.close()
+    yield from _running(FaultPg(), "PostgreSQL")
 
 
 @pytest.fixture
@@ -76,15 +75,8 @@ def fault_pg_url(fault_pg: FaultPg) -> Iterator[str]:
 def fault_topics(fault_kafka: FaultKafka) -> Iterator[TopicFactory]:
     admin = KafkaAdminClient(bootstrap_servers=fault_kafka.bootstrap, client_id="faults-admin")
     created: list[str] = []
-
-    def make(name_prefix: str = "t", partitions: int = 3) -> str:
-        name = unique_topic_name(name_prefix)
-        create_topic(admin, name, partitions)
-        created.append(name)
-        return name
-
     try:
-        yield make
+        yield topic_maker(admin, created)
     finally:
         fault_kafka.resume()
         delete_topics(admin, created)

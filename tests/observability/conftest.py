@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.kafka_io import TopicFactory, create_topic, delete_topics, unique_topic_name
+from tests.support.kafka_io import TopicFactory, delete_topics, topic_maker
 from tests.support.secure_kafka import SecureBroker, SecureKafka
 from tests.support.services import ServiceError
 
@@ -52,12 +52,5 @@ def secure_admin(secure_broker: SecureBroker) -> Iterator[Any]:
 @pytest.fixture
 def secure_topics(secure_admin: Any) -> Iterator[TopicFactory]:
     created: list[str] = []
-
-    def make(name_prefix: str = "t", partitions: int = 3) -> str:
-        name = unique_topic_name(name_prefix)
-        create_topic(secure_admin, name, partitions)
-        created.append(name)
-        return name
-
-    yield make
+    yield topic_maker(secure_admin, created)
     delete_topics(secure_admin, created)

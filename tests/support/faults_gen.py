@@ -22,19 +22,20 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from tests.support.event_types import (
+    COURSE_DEL,
+    ENROL,
+    GROUP_DEL,
+    LEAVE,
+    LINK,
+    SEG_DEL,
+    UNENROL,
+    UNLINK,
+)
+from tests.support.event_types import JOIN as ADD
 from tests.support.histories import T0, key_of, to_record
 from tests.support.kafka_io import Record
 from tests.support.reference import Ev
-
-ENROL = "lms.enrollment.created"
-UNENROL = "lms.enrollment.deleted"
-ADD = "lms.segment.member.added"
-LEAVE = "lms.segment.member.removed"
-LINK = "lms.segment_group_link.created"
-UNLINK = "lms.segment_group_link.deleted"
-SEG_DEL = "lms.segment.deleted"
-GROUP_DEL = "lms.group.deleted"
-COURSE_DEL = "lms.course.deleted"
 
 WEIGHTS: dict[str, float] = {
     ENROL: 10,

@@ -43,6 +43,19 @@ def create_topic(
     admin.wait_for_topics([name], timeout_ms=int(timeout_s * 1000))
 
 
+def topic_maker(admin: KafkaAdminClient, created: list[str]) -> TopicFactory:
+    """A topic factory on `admin`; every name it makes is appended to `created` (for the
+    fixture's teardown, `delete_topics`)."""
+
+    def make(name_prefix: str = "t", partitions: int = 3) -> str:
+        name = unique_topic_name(name_prefix)
+        create_topic(admin, name, partitions)
+        created.append(name)
+        return name
+
+    return make
+
+
 def delete_topics(admin: KafkaAdminClient, names: Sequence[str]) -> None:
     """Best effort: a test that already failed must not fail again at teardown."""
     if not names:

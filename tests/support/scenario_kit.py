@@ -15,6 +15,17 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine
 
 from tests.support.engine_harness import CFG, apply_in_batches, outbox_commands, records_of
+from tests.support.event_types import (
+    COURSE_DEL,
+    ENROL,
+    GROUP_DEL,
+    JOIN,
+    LEAVE,
+    LINK,
+    SEG_DEL,
+    UNENROL,
+    UNLINK,
+)
 from tests.support.reference import Ev, Pair, check, desired
 from worker.domain.transitions import PairKey, command_id
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
@@ -25,16 +36,6 @@ from worker.store.migrate import upgrade
 
 T0 = 1_700_000_000_000_000  # microseconds
 SEC = 1_000_000
-
-ENROL = "lms.enrollment.created"
-UNENROL = "lms.enrollment.deleted"
-JOIN = "lms.segment.member.added"
-LEAVE = "lms.segment.member.removed"
-LINK = "lms.segment_group_link.created"
-UNLINK = "lms.segment_group_link.deleted"
-SEG_DEL = "lms.segment.deleted"
-GRP_DEL = "lms.group.deleted"
-CRS_DEL = "lms.course.deleted"
 
 
 @contextmanager
@@ -102,10 +103,10 @@ class Lms:
         return self.ev(SEG_DEL, at, id_, segment_id=segment)
 
     def grp_del(self, course: str, group: str, at: float, id_: str | None = None) -> Ev:
-        return self.ev(GRP_DEL, at, id_, course_id=course, group_id=group)
+        return self.ev(GROUP_DEL, at, id_, course_id=course, group_id=group)
 
     def crs_del(self, course: str, at: float, id_: str | None = None) -> Ev:
-        return self.ev(CRS_DEL, at, id_, course_id=course)
+        return self.ev(COURSE_DEL, at, id_, course_id=course)
 
 
 class Cmd(NamedTuple):

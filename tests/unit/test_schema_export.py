@@ -80,3 +80,10 @@ def test_main_check_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert json.loads((tmp_path / "lms.course.deleted.schema.json").read_text())["title"] == (
         "lms.course.deleted"
     )
+
+
+def test_the_generators_short_names_are_the_schema_types() -> None:
+    from tests.support import event_types
+
+    assert len(set(event_types.ALL)) == len(event_types.ALL)
+    assert set(event_types.ALL) == KNOWN_TYPES

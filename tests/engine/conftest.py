@@ -1,0 +1,17 @@
+"""The engine tests' store: a migrated database of the parametrised backend (SQLite and
+PostgreSQL, see `db_url` in tests/conftest.py), disposed after the test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.support.scenario_kit import migrated
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Engine]:
+    with migrated(db_url) as engine:
+        yield engine
