@@ -1,6 +1,7 @@
 """deploy/ cannot run here (no Docker engine, no cluster): what can be checked is checked.
 
-- every YAML and JSON file parses; compose has the services the deployment needs;
+- every YAML and JSON file parses; compose has the services the deployment needs, and
+  Kafka's and PostgreSQL's data directories lie inside named volumes (read from the file);
 - every SEGSYNC_* name that deploy/ sets is a real setting of worker.settings.Settings;
 - the Dockerfile is multi-stage, slim, non-root, has a HEALTHCHECK, and installs with the
   commands that the documentation gives (docs/operations.md, and the README if it has any);
@@ -178,3 +179,36 @@ def test_helm_lint_and_template() -> None:
     job = next(d for d in docs if d["kind"] == "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+
+
+def _mounted_volume(service: dict[str, Any], path: str, declared: set[str]) -> str | None:
+    """The named volume (declared at the top level) whose mount holds `path`, if any."""
+    for mount in service.get("volumes", []):
+        source, _, rest = mount.partition(":") if isinstance(mount, str) else ("", "", "")
+        target = rest.split(":", 1)[0]
+        if source in declared and (path == target or path.startswith(target.rstrip("/") + "/")):
+            return source
+    return None
+
+
+# Where each stateful image keeps its data (the images' documented defaults, when the
+# setting is absent): apache/kafka's log.dirs defaults to /tmp/kraft-combined-logs.
+DATA_DIRS = {
+    "kafka": ("KAFKA_LOG_DIRS", "/tmp/kraft-combined-logs"),
+    "postgres": ("PGDATA", "/var/lib/postgresql/data"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DATA_DIRS))
+def test_compose_keeps_data_in_volumes(name: str) -> None:
+    """A static check (no Docker engine here): the directories where Kafka and PostgreSQL
+    write their data lie inside a named volume, so `down` / `up` keeps topics, offsets and
+    state together (Kafka in /tmp and PostgreSQL in a volume: topics back at offset 0 while
+    the store still holds the old offsets)."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    declared = set(compose["volumes"])
+    service = compose["services"][name]
+    variable, default = DATA_DIRS[name]
+    dirs = str(service.get("environment", {}).get(variable, default)).split(",")
+    for path in dirs:
+        assert _mounted_volume(service, path.strip(), declared), f"{name}: {path} not in a volume"
