@@ -195,7 +195,13 @@ class KafkaSink:
     def send_all(self, records: list[PendingRecord]) -> None:
         try:
             futures = [
-                self.producer.send(r.topic, key=r.key, value=r.value, headers=list(r.headers))
+                self.producer.send(
+                    r.topic,
+                    key=r.key,
+                    value=r.value,
+                    headers=list(r.headers),
+                    timestamp_ms=r.timestamp_ms,
+                )
                 for r in records
             ]
             self.producer.flush(timeout=self.timeout_s)

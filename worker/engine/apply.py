@@ -29,7 +29,7 @@ from worker.domain.updates import (
 )
 from worker.engine import bulk, recompute
 from worker.engine.brake import BrakeLimits
-from worker.engine.dlq import dlq_record
+from worker.engine.dlq import DlqLimit, dead_letters, dlq_record
 from worker.engine.records import Decoded
 from worker.store import facts_repo as fr
 from worker.store import outbox_repo
@@ -42,6 +42,7 @@ class BatchConfig:
     dlq_topic: str
     chunk: int = 5000
     brake: BrakeLimits | None = None  # None: the mass-removal brake is off
+    dlq_limit: DlqLimit | None = None  # None: no DLQ flood halt
 
 
 @dataclass(slots=True)
@@ -64,15 +65,14 @@ def apply_batch(
         per_partition[(d.rec.topic, d.rec.partition, name)] += 1
         result.counts[name] += 1
 
-    dlq: list[outbox_repo.OutboxRecord] = []
+    bad: list[Decoded] = []
     fresh: list[Decoded] = []
     in_batch: set[tuple[str, str]] = set()
     for d in items:
         key = (d.rec.topic, d.rec.partition)
         result.next_offsets[key] = max(result.next_offsets.get(key, 0), d.rec.offset + 1)
         if d.error is not None:
-            dlq.append(dlq_record(d, cfg.dlq_topic))
-            count(d, "events.dlq")
+            bad.append(d)
         elif d.unknown_type is not None:
             count(d, "events.unknown")
         elif d.event is not None:
@@ -82,6 +82,11 @@ def apply_batch(
             else:
                 in_batch.add(ev_key)
                 fresh.append(d)
+    # First, before any chunk commit: a DLQ flood stops the batch with nothing written.
+    to_dlq, _ = dead_letters(conn, bad, cfg.dlq_limit)
+    fresh_ids = {id(d) for d in to_dlq}
+    for d in bad:
+        count(d, "events.dlq" if id(d) in fresh_ids else "events.dlq_repeat")
     seen = fr.seen_events(conn, in_batch)
     new: list[Decoded] = []
     for d in fresh:
@@ -113,7 +118,7 @@ def apply_batch(
             )
         )
 
-    outbox_repo.add(conn, dlq)
+    outbox_repo.add(conn, [dlq_record(d, cfg.dlq_topic) for d in to_dlq])
     fr.mark_processed(conn, ((d.event.source, d.event.event_id) for d in new if d.event))
     for c in result.commands:
         result.counts[f"commands.{c.kind}"] += 1

@@ -1,11 +1,41 @@
-"""A record that cannot be processed goes to the DLQ unchanged, with headers saying why."""
+"""Records that cannot be processed: what goes to the DLQ, once per store, and the flood halt.
+
+A DLQ copy keeps the original key, value, headers (null values included) and timestamp, with
+headers saying why. Each input record is dead-lettered once per store (by topic, partition and
+offset, with a digest of its content): a replay under a new consumer group dead-letters nothing
+again. When more than `max_share` of the last `window` records (offsets) of a partition would
+be dead-lettered, the batch stops before anything is committed (like arroyo's DlqLimit): a
+producer-side schema break halts the sync instead of emptying a stream into the DLQ. The window
+is counted from the store's dead letters, so a restart meets the same flood and halts again.
+"""
 
 from __future__ import annotations
 
-from worker.engine.records import Decoded
+import hashlib
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from worker.engine.records import Decoded, InRecord
+from worker.errors import FatalError
+from worker.store import dead_letter_repo
 from worker.store.outbox_repo import OutboxRecord
 
 MAX_REASON = 1000  # header size stays bounded whatever the input was
+TP = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DlqLimit:
+    max_share: float  # 0: no limit
+    window: int
+
+
+class DlqFlood(FatalError):
+    """Too many records of one partition cannot be processed: stop before committing them."""
 
 
 def dlq_record(d: Decoded, dlq_topic: str) -> OutboxRecord:
@@ -17,4 +47,62 @@ def dlq_record(d: Decoded, dlq_topic: str) -> OutboxRecord:
         ("segsync_source_partition", str(rec.partition).encode()),
         ("segsync_source_offset", str(rec.offset).encode()),
     ]
-    return OutboxRecord(dlq_topic, rec.key, rec.value, headers)
+    stamp = rec.timestamp_ms if rec.timestamp_ms >= 0 else None
+    return OutboxRecord(dlq_topic, rec.key, rec.value, headers, timestamp_ms=stamp)
+
+
+def digest(rec: InRecord) -> bytes:
+    """Content digest: tells a record from another at the same offset of a re-created topic."""
+    h = hashlib.blake2b(digest_size=16)
+    for part in (rec.key, rec.value):
+        h.update(b"\x00" if part is None else b"\x01%d:" % len(part) + part)
+    for name, value in rec.headers:
+        raw = name.encode("utf-8", "replace")
+        h.update(b"%d:" % len(raw) + raw)
+        h.update(b"\x00" if value is None else b"\x01%d:" % len(value) + value)
+    return h.digest()
+
+
+def dead_letters(
+    conn: Connection, bad: Sequence[Decoded], limit: DlqLimit | None
+) -> tuple[list[Decoded], int]:
+    """Of the batch's unprocessable records, those to dead-letter now (not yet dead-lettered
+    in this store), and how many were dead-lettered before. Remembers the new ones; raises
+    DlqFlood, before anything is written, if a partition's window overflows."""
+    by_tp: dict[TP, list[Decoded]] = defaultdict(list)
+    for d in bad:
+        by_tp[(d.rec.topic, d.rec.partition)].append(d)
+    window = limit.window if limit is not None and limit.max_share > 0 else 0
+    fresh: list[Decoded] = []
+    remember: list[tuple[str, int, int, bytes]] = []
+    for tp, items in sorted(by_tp.items()):
+        offsets = [d.rec.offset for d in items]
+        lo, hi = min(offsets), max(offsets)
+        known = dead_letter_repo.in_range(conn, tp, max(0, lo - max(window, 1) + 1), hi)
+        for d in items:
+            dig = digest(d.rec)
+            if known.get(d.rec.offset) != dig:
+                fresh.append(d)
+                remember.append((*tp, d.rec.offset, dig))
+        if window and limit is not None:
+            _check_window(tp, sorted(set(known) | set(offsets)), offsets, limit, items)
+    dead_letter_repo.record(conn, remember)
+    return fresh, len(bad) - len(fresh)
+
+
+def _check_window(
+    tp: TP, all_bad: list[int], batch_bad: list[int], limit: DlqLimit, items: Sequence[Decoded]
+) -> None:
+    allowed = int(limit.max_share * limit.window)
+    for off in batch_bad:
+        # Dead letters among the `window` offsets ending at this one.
+        n = bisect_right(all_bad, off) - bisect_left(all_bad, off - limit.window + 1)
+        if n > allowed:
+            first = all_bad[bisect_left(all_bad, off - limit.window + 1)]
+            reason = next((d.error for d in items if d.error), None) or "unknown error"
+            raise DlqFlood(
+                f"DLQ flood on {tp[0]}:{tp[1]}: {n} of the last {limit.window} records "
+                f"(offsets {first}..{off}) cannot be processed, more than "
+                f"SEGSYNC_DLQ_MAX_SHARE={limit.max_share:g}; nothing from this batch was "
+                f"committed; first reason: {reason[:200]}"
+            )

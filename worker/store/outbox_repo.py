@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 from sqlalchemy import delete, func, select
@@ -22,6 +22,8 @@ class OutboxRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers
+    # Kafka record timestamp; None: the producer's clock (commands). DLQ copies keep theirs.
+    timestamp_ms: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,13 @@ def unpack_headers(raw: bytes | None) -> Headers:
 def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
     if records:
         rows = [
-            {"topic": r.topic, "key": r.key, "value": r.value, "headers": pack_headers(r.headers)}
+            {
+                "topic": r.topic,
+                "key": r.key,
+                "value": r.value,
+                "headers": pack_headers(r.headers),
+                "timestamp_ms": r.timestamp_ms,
+            }
             for r in records
         ]
         insert_many(conn, outbox, rows)
@@ -52,7 +60,9 @@ def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
 def pending(conn: Connection, limit: int) -> list[PendingRecord]:
     q = select(outbox).order_by(outbox.c.seq).limit(limit)
     return [
-        PendingRecord(r.topic, r.key, r.value, unpack_headers(r.headers), r.seq)
+        PendingRecord(
+            r.topic, r.key, r.value, unpack_headers(r.headers), r.seq, timestamp_ms=r.timestamp_ms
+        )
         for r in conn.execute(q)
     ]
 

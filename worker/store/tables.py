@@ -135,6 +135,20 @@ outbox = Table(
     Column("key", LargeBinary, nullable=True),
     Column("value", LargeBinary, nullable=True),
     Column("headers", LargeBinary, nullable=True),
+    # The record's own timestamp (DLQ copies keep the original's); null: the producer's clock.
+    Column("timestamp_ms", BigInteger, nullable=True),
+)
+
+# Input records dead-lettered so far, once per store whatever the consumer group (a replay
+# dead-letters nothing again); also the DLQ flood window's memory across restarts.
+# `digest` tells a record apart from another one at the same offset of a re-created topic.
+dead_letter = Table(
+    "dead_letter",
+    metadata,
+    Column("topic", String(249), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("offset", BigInteger, primary_key=True),
+    Column("digest", LargeBinary, nullable=False),
 )
 
 # Next input offset per (consumer group, topic, partition): the source of truth for seeking.

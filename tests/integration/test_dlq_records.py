@@ -1,0 +1,92 @@
+"""What the DLQ receives, through the real console script against the real broker: the
+original record's key, value, headers (null values included) and timestamp; once per store;
+records too big to dead-letter whole cut, never fatal (issue 12, items 1, 2, 10, 11, 12)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaProducer
+
+from tests.support.kafka_io import consume_all
+from tests.support.worker_proc import WorkerEnv, run_until_caught_up
+
+TopicFactory = Callable[..., str]
+T_MS = 1_700_000_000_000  # a record timestamp far from "now"
+
+
+def make_env(kafka_bootstrap: str, topic_factory: TopicFactory, db_url: str) -> WorkerEnv:
+    return WorkerEnv(
+        bootstrap=kafka_bootstrap,
+        database_url=db_url,
+        input_topics=topic_factory("in", 2),
+        command_topic=topic_factory("cmd", 1),
+        dlq_topic=topic_factory("dlq", 1),
+    )
+
+
+def produce_at(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, int, int]]) -> None:
+    """(key, value, partition, timestamp_ms) each, in order, acks=all."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    try:
+        futures = [
+            producer.send(topic, key=k, value=v, partition=p, timestamp_ms=ts)
+            for k, v, p, ts in records
+        ]
+        producer.flush(timeout=30)
+        for f in futures:
+            f.get(timeout=30)
+    finally:
+        producer.close(timeout=10)
+
+
+def poison(i: int) -> bytes:
+    return f"not json {i}".encode()
+
+
+def good_event(i: int, **extra: Any) -> bytes:
+    body = {
+        "specversion": "1.0",
+        "id": f"ok-{i}",
+        "source": "site-a",
+        "type": "lms.enrollment.created",
+        "time": "2023-11-14T22:13:20Z",
+        "data": {"user_id": f"u{i}", "course_id": "c1"},
+        **extra,
+    }
+    return json.dumps(body).encode()
+
+
+def test_dlq_copies_keep_the_record_timestamp(
+    kafka_bootstrap: str, topic_factory: TopicFactory, db_url: str
+) -> None:
+    w = make_env(kafka_bootstrap, topic_factory, db_url)
+    records = [(b"k", poison(i), i % 2, T_MS + i * 1000) for i in range(4)]
+    records.append((b"k", good_event(9), 0, T_MS))
+    produce_at(kafka_bootstrap, w.input_topics, records)
+    run_until_caught_up(w)
+    dlq = consume_all(kafka_bootstrap, w.dlq_topic)
+    assert sorted((r.value, r.timestamp) for r in dlq) == sorted(
+        (v, ts) for _, v, _, ts in records[:4]
+    )
+
+
+def test_a_replay_on_the_same_store_dead_letters_nothing_again(
+    kafka_bootstrap: str, topic_factory: TopicFactory, db_url: str
+) -> None:
+    w = make_env(kafka_bootstrap, topic_factory, db_url)
+    records = [(b"k", poison(i), i % 2, T_MS) for i in range(7)]
+    records += [(b"k", good_event(i), i % 2, T_MS) for i in range(20)]
+    produce_at(kafka_bootstrap, w.input_topics, records)
+    run_until_caught_up(w)
+    assert len(consume_all(kafka_bootstrap, w.dlq_topic)) == 7
+    w.group_id += "-replay"  # a new group on the same store reads everything again
+    run_until_caught_up(w)
+    assert len(consume_all(kafka_bootstrap, w.dlq_topic)) == 7
+    # A new record after the replay still goes to the DLQ, once.
+    produce_at(kafka_bootstrap, w.input_topics, [(b"k", poison(99), 0, T_MS)])
+    run_until_caught_up(w)
+    dlq = consume_all(kafka_bootstrap, w.dlq_topic)
+    assert sorted(r.value for r in dlq) == sorted([poison(i) for i in range(7)] + [poison(99)])
