@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # at once instead of waiting for the session timeout.
     instance_id: str | None = None
     client_id: str = "segsync"
+    # The producer's largest request (kafka-python's max_request_size): a DLQ copy bigger
+    # than this, or than the DLQ topic's max.message.bytes, has its value cut.
+    kafka_max_request_bytes: int = Field(1_048_576, ge=65_536, le=100 * 1024 * 1024)
     # Mass-removal brake (0 disables a limit; all 0 disables the brake).
     brake_max_removals: int = Field(500, ge=0)
     brake_max_share: float = Field(0.5, ge=0, le=1)

@@ -24,7 +24,9 @@ Record = tuple[bytes | None, bytes | None, Sequence[Header]]
 class TopicFactory(Protocol):
     """The `topic_factory` fixture: creates a uniquely named topic, returns its name."""
 
-    def __call__(self, name_prefix: str = "t", partitions: int = 3) -> str: ...
+    def __call__(
+        self, name_prefix: str = "t", partitions: int = 3, configs: dict[str, str] | None = None
+    ) -> str: ...
 
 
 def unique_topic_name(name_prefix: str = "t") -> str:
@@ -32,12 +34,19 @@ def unique_topic_name(name_prefix: str = "t") -> str:
 
 
 def create_topic(
-    admin: KafkaAdminClient, name: str, partitions: int = 3, timeout_s: float = 30
+    admin: KafkaAdminClient,
+    name: str,
+    partitions: int = 3,
+    timeout_s: float = 30,
+    configs: dict[str, str] | None = None,
 ) -> None:
     """Create `name` with an explicit partition count (the test broker never auto-creates)
-    and wait until every partition has a leader."""
+    and topic `configs` (e.g. max.message.bytes), and wait until every partition has a leader."""
+    spec: dict[str, Any] = {"num_partitions": partitions, "replication_factor": 1}
+    if configs:
+        spec["configs"] = configs
     admin.create_topics(
-        {name: {"num_partitions": partitions, "replication_factor": 1}},
+        {name: spec},
         timeout_ms=int(timeout_s * 1000),
     )
     admin.wait_for_topics([name], timeout_ms=int(timeout_s * 1000))
@@ -47,9 +56,11 @@ def topic_maker(admin: KafkaAdminClient, created: list[str]) -> TopicFactory:
     """A topic factory on `admin`; every name it makes is appended to `created` (for the
     fixture's teardown, `delete_topics`)."""
 
-    def make(name_prefix: str = "t", partitions: int = 3) -> str:
+    def make(
+        name_prefix: str = "t", partitions: int = 3, configs: dict[str, str] | None = None
+    ) -> str:
         name = unique_topic_name(name_prefix)
-        create_topic(admin, name, partitions)
+        create_topic(admin, name, partitions, configs=configs)
         created.append(name)
         return name
 

@@ -7,18 +7,20 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from kafka.structs import OffsetAndMetadata
 
 from worker import logs, observability
 from worker.adapters.security import kafka_security_kwargs
+from worker.engine.dlq import fit, is_dead_letter, without_nulls
 from worker.engine.records import InRecord
 from worker.errors import TransientError
 from worker.settings import Settings
-from worker.store.outbox_repo import PendingRecord
+from worker.store.outbox_repo import OutboxRecord, PendingRecord
 
 TP = tuple[str, int]
 log = logs.get("segsync.kafka")
+_MIN_BUDGET = 4096  # below this, a refusal is not about the record's size
 
 
 def client_config(settings: Settings) -> dict[str, Any]:
@@ -177,39 +179,65 @@ class KafkaInput:
 
 
 class KafkaSink:
-    """Idempotent producer with acks=all; `send_all` returns only when every record is acked."""
+    """Idempotent producer with acks=all; `send_all` returns only when every record is acked.
+
+    A DLQ copy too big for the producer is cut to fit before it is sent; when the broker still
+    refuses one as too large (the DLQ topic's max.message.bytes is lower), the next attempt
+    cuts to half that size, so an oversized record never stops the worker. kafka-python
+    cannot send a null header value: a DLQ copy carries it empty, named in a header."""
 
     def __init__(self, settings: Settings, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s
         self.command_topic = settings.command_topic
-        self.producer = KafkaProducer(
-            **client_config(settings),
+        self.config = client_config(settings)
+        self.max_request = settings.kafka_max_request_bytes
+        self.dlq_budget = self.max_request  # lowered when the broker refuses a DLQ copy
+        self.producer = self._producer()
+
+    def _producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            **self.config,
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
             batch_size=256 * 1024,
             max_in_flight_requests_per_connection=5,
             compression_type=None,
+            max_request_size=self.max_request,
         )
 
     def send_all(self, records: list[PendingRecord]) -> None:
         try:
-            futures = [
-                self.producer.send(
-                    r.topic,
-                    key=r.key,
-                    value=r.value,
-                    headers=list(r.headers),
-                    timestamp_ms=r.timestamp_ms,
-                )
-                for r in records
-            ]
+            futures = [self._send(r) for r in records]
             self.producer.flush(timeout=self.timeout_s)
             for f in futures:
                 f.get(timeout=self.timeout_s)
+        except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
+            # Only a DLQ copy can be this big (commands are bounded): the DLQ topic takes less
+            # than the producer may send. The idempotent producer is unusable after such a
+            # refusal: start a new one and publish again with half the budget (duplicates of
+            # records acked before are harmless: ids are deterministic).
+            self.dlq_budget = max(_MIN_BUDGET, min(self.dlq_budget, self.max_request) // 2)
+            log.warning(
+                "a DLQ record was refused as too large: cutting to fit", budget=self.dlq_budget
+            )
+            self.producer.close(timeout=0)
+            self.producer = self._producer()
+            raise TransientError(f"publishing to Kafka failed: {exc}") from exc
         except KafkaError as exc:
             raise TransientError(f"publishing to Kafka failed: {exc}") from exc
         observability.records_published(records, self.command_topic)
+
+    def _send(self, r: OutboxRecord) -> Any:
+        if is_dead_letter(r):
+            r = fit(without_nulls(r), self.dlq_budget)
+        return self.producer.send(
+            r.topic,
+            key=r.key,
+            value=r.value,
+            headers=list(r.headers),
+            timestamp_ms=r.timestamp_ms,
+        )
 
     def close(self) -> None:
         self.producer.close(timeout=self.timeout_s)

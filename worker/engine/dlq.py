@@ -106,3 +106,58 @@ def _check_window(
                 f"SEGSYNC_DLQ_MAX_SHARE={limit.max_share:g}; nothing from this batch was "
                 f"committed; first reason: {reason[:200]}"
             )
+
+
+TRUNCATED = "segsync_truncated"  # on a cut DLQ copy: the original value's length in bytes
+_RECORD_OVERHEAD = 61 + 21 + 3 * 5  # batch header, record overhead, varints of the lengths
+_MARGIN = 512  # what a size estimate may miss (attribute bytes, a later header's varints)
+
+
+def is_dead_letter(rec: OutboxRecord) -> bool:
+    return any(name == "segsync_error" for name, _ in rec.headers)
+
+
+def wire_size(rec: OutboxRecord) -> int:
+    """An upper bound of the record's size in a one-record batch on the wire."""
+    size = _RECORD_OVERHEAD + len(rec.key or b"") + len(rec.value or b"")
+    for name, value in rec.headers:
+        size += 10 + len(name.encode("utf-8", "replace")) + len(value or b"")
+    return size
+
+
+def fit(rec: OutboxRecord, budget: int) -> OutboxRecord:
+    """A DLQ copy that fits `budget` bytes: unchanged if it does, else with its value cut
+    (a prefix) and a `segsync_truncated` header giving the original length. Original
+    headers that alone exceed the budget are dropped last to first (the segsync_* ones
+    stay), and a key that does is cut, so the copy always goes out."""
+    if wire_size(rec) + _MARGIN <= budget:
+        return rec
+    value = rec.value or b""
+    headers = [*rec.headers, (TRUNCATED, str(len(value)).encode())]
+    cut = OutboxRecord(rec.topic, rec.key, b"", headers, timestamp_ms=rec.timestamp_ms)
+    room = budget - _MARGIN - wire_size(cut)
+    theirs = [h for h in headers if not h[0].startswith("segsync_")]
+    ours = [h for h in headers if h[0].startswith("segsync_")]
+    while room < 0 and theirs:
+        name, raw = theirs.pop()
+        room += 10 + len(name.encode("utf-8", "replace")) + len(raw or b"")
+    key = rec.key
+    if room < 0 and key:  # a key of about the budget itself: the last thing to give up
+        key = key[: max(0, len(key) + room)]
+        room = 0
+    kept = None if rec.value is None else value[: max(0, room)]
+    return OutboxRecord(rec.topic, key, kept, theirs + ours, timestamp_ms=rec.timestamp_ms)
+
+
+NULL_HEADERS = "segsync_null_headers"  # positions of original headers whose value was null
+
+
+def without_nulls(rec: OutboxRecord) -> OutboxRecord:
+    """The DLQ copy as kafka-python can send it: a null header value becomes empty, and
+    `segsync_null_headers` lists the 0-based positions of those headers ("0,3")."""
+    nulls = [i for i, (_, value) in enumerate(rec.headers) if value is None]
+    if not nulls:
+        return rec
+    headers: list[tuple[str, bytes | None]] = [(k, v or b"") for k, v in rec.headers]
+    headers.append((NULL_HEADERS, ",".join(map(str, nulls)).encode()))
+    return OutboxRecord(rec.topic, rec.key, rec.value, headers, timestamp_ms=rec.timestamp_ms)
