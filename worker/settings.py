@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     brake_max_removals: int = Field(500, ge=0)
     brake_max_share: float = Field(0.5, ge=0, le=1)
     brake_min_removals: int = Field(50, ge=0)
+    # DLQ flood halt (contract): more than this share of the last `dlq_window` records of a
+    # partition would be dead-lettered -> exit 1 before committing them; 0 turns it off.
+    dlq_max_share: float = Field(0.5, ge=0, le=1)
+    dlq_window: int = Field(1000, ge=1, le=1_000_000)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from worker import logs
 from worker.engine.brake import BrakeLimits
+from worker.engine.dlq import DlqLimit
 from worker.errors import ConfigError, FatalError, SegsyncError
 from worker.settings import Settings, load_settings
 from worker.store.db import make_engine
@@ -58,3 +59,10 @@ def brake_limits(settings: Settings) -> BrakeLimits | None:
         settings.brake_max_removals, settings.brake_max_share, settings.brake_min_removals
     )
     return None if not (limits.max_removals or limits.max_share) else limits
+
+
+def dlq_limit(settings: Settings) -> DlqLimit | None:
+    """The DLQ flood halt's limit from settings; None when the share is 0 (off)."""
+    if not settings.dlq_max_share:
+        return None
+    return DlqLimit(settings.dlq_max_share, settings.dlq_window)

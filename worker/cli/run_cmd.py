@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from worker import logs, observability
-from worker.cli.common import brake_limits, open_store, settings_and_logs
+from worker.cli.common import brake_limits, dlq_limit, open_store, settings_and_logs
 from worker.engine.apply import BatchConfig
 from worker.engine.loop import Worker
 from worker.errors import FatalError
@@ -33,6 +33,7 @@ def run(until_caught_up: bool) -> None:
         dlq_topic=settings.dlq_topic,
         chunk=settings.backfill_chunk,
         brake=brake_limits(settings),  # the mass-removal brake (issue 5)
+        dlq_limit=dlq_limit(settings),  # the DLQ flood halt
     )
     where = describe_kafka(settings)
     sink = source = None
