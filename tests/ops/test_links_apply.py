@@ -143,29 +143,71 @@ def test_lms_deleting_a_configured_link_is_repaired(ops: Ops) -> None:
     assert out == ["create site-a cfg-a: course=c1 segment=S1 group=g1"]
 
 
-def test_bad_files_are_usage_errors(ops: Ops) -> None:
-    cases = {
-        "broken.yaml": ("sources: [unclosed", "not valid YAML"),
-        "shape.yaml": ("links: []\n", "expected a mapping with one key, sources"),
-        "keys.yaml": (
-            "sources:\n  s:\n    - {id: a, course: c}\n",
-            "sources.s[0]: expected exactly",
-        ),
-        "twice.yaml": (
-            "sources:\n  s:\n    - {id: a, course: c, segment: s, group: g}\n"
-            "    - {id: a, course: c, segment: s, group: h}\n",
-            "sources.s[1]: link id 'a' declared twice",
-        ),
-        "empty-id.yaml": (
-            "sources:\n  s:\n    - {id: '', course: c, segment: s, group: g}\n",
-            "sources.s[0].id: id is empty",
-        ),
-    }
-    for name, (text, reason) in cases.items():
-        path = ops.file(name, text)
+def test_ids_are_the_text_written_not_yaml_numbers(ops: Ops) -> None:
+    # YAML 1.1 would read these as 65, 8, 31, 750, 1000 and 12: links to other courses.
+    v = ops.file(
+        "links.yaml",
+        "sources:\n"
+        "  site-a:\n"
+        "    - {id: 0101, course: 0101, segment: 010, group: 0x1F}\n"
+        "    - id: 12:30\n"
+        "      course: 1_000\n"
+        "      segment: +12\n"
+        "      group: 1e3\n"
+        "  0777:\n"
+        "    - {id: 'quoted', course: \"0101\", segment: 7, group: true}\n",
+    )
+    out = ops.segsync("links", "apply", str(v)).stdout.splitlines()
+    assert out == [
+        "create 0777 quoted: course=0101 segment=7 group=true",
+        "create site-a 0101: course=0101 segment=010 group=0x1F",
+        "create site-a 12:30: course=1_000 segment=+12 group=1e3",
+    ]
+    published = {(e["source"], e["data"]["link_id"]): e["data"] for _, e in link_events(ops)}
+    assert published[("site-a", "0101")]["course_id"] == "0101"
+    assert published[("site-a", "12:30")]["course_id"] == "1_000"
+    assert published[("0777", "quoted")]["group_id"] == "true"
+
+
+SITE = "sources:\n  s:\n    - {id: a, course: c, segment: s, group: g}\n"
+
+
+BAD_FILES: list[tuple[str, int, str]] = [
+    ("sources: [unclosed", 1, "not valid YAML"),
+    ("links: []\n", 1, "expected a mapping with one key, sources"),
+    (SITE + "extra: 1\n", 4, "extra: unknown key"),
+    ("sources:\n  s:\n    - {id: a, course: c}\n", 3, "sources.s[0].segment: missing"),
+    (SITE + "    - {id: b, course: c, segment: s, group: g, grup: h}\n", 4, "grup: unknown"),
+    (SITE + "    - {id: a, course: c, segment: s, group: h}\n", 4, "id 'a' declared twice"),
+    ("sources:\n  s:\n    - {id: '', course: c, segment: s, group: g}\n", 3, "id: is empty"),
+    ("sources:\n  s:\n    - {id: a, course: ~, segment: s, group: g}\n", 3, "got nothing"),
+    ("sources:\n  s:\n    - {id: a, course: [1], segment: s, group: g}\n", 3, "a list"),
+    ("sources:\n  s:\n    - id: a\n      course: " + "c" * 129 + "\n", 4, "longer than 128"),
+    ("sources:\n  s: {id: a}\n", 2, "sources.s: expected a list"),
+    # A key written twice: YAML's "last one wins" would silently drop the first.
+    (
+        SITE + "  t: []\n  s:\n    - {id: b, course: c, segment: s, group: g}\n",
+        5,
+        "sources.s: key written twice (first at line 2)",
+    ),
+    (
+        "sources:\n  s:\n    - {id: a, course: c, segment: s, group: g, course: d}\n",
+        3,
+        "sources.s[0].course: key written twice (first at line 3)",
+    ),
+    ("sources: {}\nsources: {}\n", 2, "sources: key written twice (first at line 1)"),
+]
+
+
+def test_bad_files_are_refused_with_file_and_line(ops: Ops) -> None:
+    for i, (text, line, reason) in enumerate(BAD_FILES):
+        path = ops.file(f"bad-{i}.yaml", text)
         proc = ops.segsync("links", "apply", str(path), rc=2)
-        assert proc.stderr.startswith(f"segsync: {path}"), proc.stderr
-        assert reason in proc.stderr, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1
+        assert proc.stderr.startswith(f"segsync: {path}:{line}: "), (text, proc.stderr)
+        assert reason in proc.stderr, (text, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert ops.inputs() == []
+
+
+def test_help_has_an_example(ops: Ops) -> None:
     assert "Example: segsync links apply" in ops.segsync("links", "apply", "--help").stdout

@@ -19,17 +19,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
-
-import yaml
+from typing import Final, Literal
 
 from worker.codec import time_to_us
 from worker.engine.records import InRecord, decode
-from worker.errors import ConfigError
-from worker.ops import console
+from worker.ops import console, links_file
 from worker.ops.bus import Publisher, Reader, cloud_event
-from worker.ops.csvio import check_id
-from worker.ops.importer import check_source
 from worker.settings import Settings
 from worker.store.outbox_repo import OutboxRecord
 
@@ -76,48 +71,13 @@ class Change:
 
 
 def load_file(path: Path) -> dict[LinkKey, Attrs]:
-    """The links F declares, validated; a problem is one line naming where it is."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(doc, dict) or set(doc) != {"sources"} or not isinstance(doc["sources"], dict):
-        raise ConfigError(f"{path}: expected a mapping with one key, sources: {{<source>: [...]}}")
-    out: dict[LinkKey, Attrs] = {}
-    for source, items in doc["sources"].items():
-        where = f"{path}: sources.{source}"
-        try:
-            check_source(str(source))
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        if items is None:
-            continue
-        if not isinstance(items, list):
-            raise ConfigError(f"{where}: expected a list of links")
-        for i, item in enumerate(items):
-            link_id, attrs = _link(f"{where}[{i}]", item)
-            if (str(source), link_id) in out:
-                raise ConfigError(f"{where}[{i}]: link id {link_id!r} declared twice")
-            out[(str(source), link_id)] = attrs
-    return out
-
-
-def _link(where: str, item: Any) -> tuple[str, Attrs]:
-    fields = ("id", "course", "segment", "group")
-    if not isinstance(item, dict) or set(item) != set(fields):
-        raise ConfigError(f"{where}: expected exactly the keys {', '.join(fields)}")
-    values: list[str] = []
-    for name in fields:
-        value = item[name]
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ConfigError(f"{where}.{name}: expected a string or an integer")
-        problem = check_id(str(value), name)
-        if problem is not None:
-            raise ConfigError(f"{where}.{name}: {problem}")
-        values.append(str(value))
-    return values[0], (values[1], values[2], values[3])
+    """The links F declares, validated; a problem is one line naming file:line."""
+    doc = links_file.load(path)
+    return {
+        (source, item.id): (item.course, item.segment, item.group)
+        for source, items in doc.sources.items()
+        for item in items or ()
+    }
 
 
 def scan_bus(settings: Settings) -> BusView:
