@@ -1,17 +1,24 @@
-"""One small threaded HTTP server: /metrics (Prometheus text), /healthz and /readyz (JSON,
-200 or 503). Runs on daemon threads next to the loop; stopping it closes the socket."""
+"""One small threaded HTTP server: /metrics (Prometheus), /healthz and /readyz (JSON, 200 or
+503). Runs on daemon threads next to the loop; stopping it closes the socket.
+
+/metrics is prometheus_client's own WSGI exposition (text or OpenMetrics as the scraper's
+Accept asks, gzip when accepted, `name[]` filters); this server only frames its answer
+(Content-Length, so connections stay alive) and answers HEAD on every path."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import make_wsgi_app
 
 from worker.observability import metrics
 from worker.observability.health import LoopState
+
+_EXPOSITION = make_wsgi_app(metrics.REGISTRY)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -19,30 +26,58 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        self._answer(head=False)
+
+    def do_HEAD(self) -> None:
+        self._answer(head=True)
+
+    def _answer(self, head: bool) -> None:
+        path, _, query = self.path.partition("?")
         if path == "/metrics":
-            self._send(200, generate_latest(metrics.REGISTRY), CONTENT_TYPE_LATEST)
+            code, headers, body = self._exposition(query)
         elif path in ("/healthz", "/livez"):
-            self._verdict(*self.server.state.live())
+            code, headers, body = _verdict(*self.server.state.live())
         elif path == "/readyz":
-            self._verdict(*self.server.state.ready())
+            code, headers, body = _verdict(*self.server.state.ready())
         else:
-            self._send(404, b"not found: try /metrics, /healthz or /readyz\n", "text/plain")
-
-    def _verdict(self, ok: bool, detail: dict[str, Any]) -> None:
-        body = orjson.dumps({"status": "ok" if ok else "fail", **detail}) + b"\n"
-        self._send(200 if ok else 503, body, "application/json")
-
-    def _send(self, code: int, body: bytes, content_type: str) -> None:
+            body = b"not found: try /metrics, /healthz or /readyz\n"
+            code, headers = 404, [("Content-Type", "text/plain")]
         self.send_response(code)
-        self.send_header("Content-Type", content_type)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
-        self.wfile.write(body)
+        if not head:
+            self.wfile.write(body)
+
+    def _exposition(self, query: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        environ = {
+            "REQUEST_METHOD": "GET",  # HEAD too: same headers, the body is dropped above
+            "PATH_INFO": "/metrics",
+            "QUERY_STRING": query,
+            "HTTP_ACCEPT": self.headers.get("Accept", ""),
+            "HTTP_ACCEPT_ENCODING": self.headers.get("Accept-Encoding", ""),
+        }
+        answer: list[Any] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], *_: Any
+        ) -> Callable[..., Any]:
+            answer[:] = [int(status.split(" ", 1)[0]), headers]
+            return lambda _data: None
+
+        body = b"".join(_EXPOSITION(environ, start_response))
+        code, headers = answer
+        return code, [*headers, ("Vary", "Accept, Accept-Encoding")], body
 
     def log_message(self, format: str, *args: Any) -> None:
         """Probes every few seconds: no access log."""
+
+
+def _verdict(ok: bool, detail: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    body = orjson.dumps({"status": "ok" if ok else "fail", **detail}) + b"\n"
+    return 200 if ok else 503, [("Content-Type", "application/json")], body
 
 
 class _Server(ThreadingHTTPServer):
