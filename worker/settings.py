@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # partition would be dead-lettered -> exit 1 before committing them; 0 turns it off.
     dlq_max_share: float = Field(0.5, ge=0, le=1)
     dlq_window: int = Field(1000, ge=1, le=1_000_000)
+    # An event dated more than this after its record's timestamp goes to the DLQ (contract).
+    max_future_s: int = Field(86_400, ge=0)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -34,6 +34,7 @@ def run(until_caught_up: bool) -> None:
         chunk=settings.backfill_chunk,
         brake=brake_limits(settings),  # the mass-removal brake (issue 5)
         dlq_limit=dlq_limit(settings),  # the DLQ flood halt
+        max_future_s=settings.max_future_s,
     )
     where = describe_kafka(settings)
     sink = source = None

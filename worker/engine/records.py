@@ -39,3 +39,21 @@ def decode(rec: InRecord) -> Decoded:
     data = {k: v for k, v in ev.data.__dict__.items() if isinstance(v, str)}
     view = EventView(ev.source, ev.id, ev.type, time_to_us(ev.time), data)
     return Decoded(rec, event=view)
+
+
+def not_too_far_ahead(d: Decoded, max_future_s: int | None) -> Decoded:
+    """An event whose `time` is more than `max_future_s` after its record's timestamp cannot
+    be processed: one LMS node with a wrong clock must not pin a fact forever."""
+    if d.event is None or max_future_s is None or d.rec.timestamp_ms < 0:
+        return d
+    ahead_us = d.event.time_us - d.rec.timestamp_ms * 1000
+    if ahead_us <= max_future_s * 1_000_000:
+        return d
+    ahead = (
+        f"{ahead_us / 86_400e6:,.1f} days" if ahead_us >= 86_400e6 else f"{ahead_us / 1e6:,.0f} s"
+    )
+    reason = (
+        f"time is {ahead} after the record timestamp "
+        f"(more than SEGSYNC_MAX_FUTURE_S={max_future_s})"
+    )
+    return Decoded(d.rec, error=reason)

@@ -66,6 +66,7 @@ def run_plan(settings: Settings, since_us: int | None, out: BinaryIO) -> PlanRes
         command_topic=settings.command_topic,
         dlq_topic=settings.dlq_topic,
         chunk=settings.backfill_chunk,
+        max_future_s=settings.max_future_s,  # the worker's rule for events dated too far ahead
     )
     result = PlanResult()
     reader = Reader(settings, max_poll_records=settings.batch_max_records)
