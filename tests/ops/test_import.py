@@ -118,6 +118,20 @@ def test_import_then_live_events_older_and_newer(ops: Ops) -> None:
     assert stale == {"lms.enrollment.deleted": 1, "lms.segment.member.removed": 1}
 
 
+def test_spaces_around_fields_are_stripped(ops: Ops) -> None:
+    # An export written by hand or by a spreadsheet: "U1 , C1" is user U1 in course C1.
+    padded = ops.file("e.csv", "user_id , course_id\nU1 , C1\n\tU 2\t, C1\n")
+    ops.segsync("import", "--source", SOURCE, "--time", T, "--enrolments", str(padded))
+    data = sorted(
+        (e["data"]["user_id"], e["data"]["course_id"])
+        for e in map(json.loads, (r.value for r in ops.inputs()))
+    )
+    assert data == [("U 2", "C1"), ("U1", "C1")]
+    assert "Spaces and tabs around each field are stripped" in " ".join(
+        ops.segsync("import", "--help").stdout.split()
+    )
+
+
 GOOD = "user_id,segment_id\nu1,S1\n"
 
 
@@ -128,6 +142,7 @@ GOOD = "user_id,segment_id\nu1,S1\n"
         (GOOD + 'u2,S1\n"u3\nstill u3",S1\n"u4"x,S1\n', 6, "malformed CSV"),
         (GOOD + 'u2,"S1\n', 3, "malformed CSV (unexpected end of data)"),
         (GOOD + "u2,\n", 3, "segment_id is empty"),
+        (GOOD + "  ,S1\n", 3, "user_id is empty"),
         (GOOD.encode() + b"u\xff2,S1\n", 3, "not valid UTF-8"),
         (GOOD + "u2," + "S" * 129 + "\n", 3, "longer than 128 characters"),
         ("user,segment_id\nu1,S1\n", 1, "header has no column 'user_id'"),

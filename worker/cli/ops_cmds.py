@@ -75,8 +75,10 @@ def _run(body: Callable[[], R]) -> R:
     "import",
     help="Bootstrap from an LMS's CSV exports: publish the equivalent created/added events."
     "\n\nEvery file is checked completely first: a bad row stops with file:line: reason and "
-    "nothing is published. Ids come from the content, so importing the same files twice "
-    "changes nothing; live events newer than --time win over the snapshot.",
+    "nothing is published. Spaces and tabs around each field are stripped (`U1 , C1` is "
+    "user U1 in course C1); blanks inside an id are kept. Ids come from the content, so "
+    "importing the same files twice changes nothing; live events newer than --time win over "
+    "the snapshot.",
     epilog="Example: segsync import --source moodle.example.edu --time 2024-05-01T00:00:00Z "
     "--enrolments enrolments.csv --segment-members cohort_members.csv --links links.csv",
 )
@@ -216,7 +218,8 @@ def diff(
     groups: Path = typer.Option(
         ...,
         "--groups",
-        help="CSV export of actual memberships course_id,group_id,user_id.",
+        help="CSV export of actual memberships course_id,group_id,user_id (spaces around "
+        "fields are stripped).",
         exists=True,
         dir_okay=False,
         readable=True,

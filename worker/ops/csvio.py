@@ -1,5 +1,9 @@
 """Streaming reader for LMS CSV exports: header row, UTF-8 with or without BOM, quoted fields.
 
+Spaces and tabs around a field are stripped (`U1 , C1` is user `U1` in course `C1`: an id
+never starts or ends with blanks in an LMS export, and a hand-edited file often has them);
+blanks inside an id are kept.
+
 A file is read line by line (a 2 GB export never sits in memory). The first malformed row
 stops the read with `file:line: reason`, where line is the physical line the record starts on.
 """
@@ -15,6 +19,7 @@ from worker.errors import SegsyncError
 from worker.ops.console import Progress
 
 BOM = b"\xef\xbb\xbf"
+BLANKS = " \t"
 
 
 class CsvProblem(SegsyncError):
@@ -87,7 +92,7 @@ def rows(
                 raise CsvProblem(
                     f"{name}:{start}: expected {len(header)} fields, got {len(record)}"
                 )
-            values = tuple(record[i] for i in where)
+            values = tuple(record[i].strip(BLANKS) for i in where)
             for value, column in zip(values, columns, strict=True):
                 problem = check_id(value, column)
                 if problem is not None:
