@@ -3,18 +3,23 @@ run, every pair alternates and agrees with the reference (contract guarantee 3).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import ProgrammingError
 
 from tests.integration.test_worker_e2e import TopicFactory, commands, make_env, produce_events
-from tests.support.histories import random_history, shuffled_with_duplicates
+from tests.support.histories import random_history, shuffled_with_duplicates, to_record
+from tests.support.kafka_io import produce
 from tests.support.reference import check, desired
-from tests.support.worker_proc import run_until_caught_up, start, stop
+from tests.support.worker_proc import WorkerEnv, run_until_caught_up, start, stop, wait_until
 
 
 def crash_loop(
@@ -71,27 +76,98 @@ def test_kill9_loop_long(
     crash_loop(kafka_bootstrap, topic_factory, pg_url, tmp_path / "worker.log", 200, seed=3)
 
 
+def _log_lines(path: Path, message: str) -> list[dict[str, Any]]:
+    """The JSON log lines of one worker whose message is `message`, in order."""
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(d, dict) and d.get("event") == message:
+            out.append(d)
+    return out
+
+
+def _assignments(path: Path) -> list[set[str]]:
+    return [set(d["partitions"]) for d in _log_lines(path, "partitions assigned")]
+
+
+def _stored_offsets(w: WorkerEnv) -> dict[str, int]:
+    engine = create_engine(w.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT topic, partition, next_offset FROM input_offset WHERE group_id = :g"),
+                {"g": w.group_id},
+            )
+            return {f"{r[0]}:{r[1]}": int(r[2]) for r in rows}
+    except ProgrammingError:  # the worker has not created its tables yet
+        return {}
+    finally:
+        engine.dispose()
+
+
+def _produce(bootstrap: str, w: WorkerEnv, events: list[Any], rng: random.Random) -> dict[str, int]:
+    """Produce and return each partition's end offset (next offset) after it."""
+    metas = produce(bootstrap, w.input_topics, [to_record(e, rng.random() < 0.3) for e in events])
+    ends: dict[str, int] = {}
+    for m in metas:
+        key = f"{m.topic}:{m.partition}"
+        ends[key] = max(ends.get(key, 0), m.offset + 1)
+    return ends
+
+
 def test_two_workers_with_rebalances(
     kafka_bootstrap: str, topic_factory: TopicFactory, pg_url: str, tmp_path: Path
 ) -> None:
+    """Partitions really move mid-stream: worker a holds all four, b joins and the two split
+    them (each applies batches of its own), a leaves with events of its partitions still
+    unread, and b takes those partitions over from the offsets a stored and reads them to
+    the end. The commands still agree with the reference."""
     rng = random.Random(8)
     w = make_env(kafka_bootstrap, topic_factory, pg_url)
     w.input_topics = topic_factory("in4", 4)
+    every = {f"{w.input_topics}:{p}" for p in range(4)}
     history = random_history(rng, 2400, sources=2, users=40, courses=3, segments=3, links=5)
     delivered = shuffled_with_duplicates(rng, history, 0.05)
     third = len(delivered) // 3
-    log = tmp_path / "workers.log"
-    produce_events(kafka_bootstrap, w.input_topics, delivered[:third], rng)
-    a = start(w, instance_id="a", log=log)
-    time.sleep(2)
-    b = start(w, instance_id="b", log=log)  # joins: partitions move mid-stream
-    produce_events(kafka_bootstrap, w.input_topics, delivered[third : 2 * third], rng)
-    time.sleep(3)
-    assert stop(a) == 0, log.read_text()[-3000:]  # leaves: its partitions move to b
-    produce_events(kafka_bootstrap, w.input_topics, delivered[2 * third :], rng)
-    time.sleep(2)
-    assert stop(b) == 0, log.read_text()[-3000:]
-    run_until_caught_up(w, instance_id="a")
+    log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
+    ends = _produce(kafka_bootstrap, w, delivered[:third], rng)
+    a = start(w, instance_id="a", log=log_a)
+    b = None
+    try:
+        assert wait_until(lambda: _stored_offsets(w) == ends, 60), log_a.read_text()[-3000:]
+        assert _assignments(log_a)[-1] == every  # a alone: all four partitions
+
+        b = start(w, instance_id="b", log=log_b)  # joins: the group splits the partitions
+        assert wait_until(
+            lambda: bool(_assignments(log_b)) and _assignments(log_b)[-1] != set(), 60
+        ), log_b.read_text()[-3000:]
+        assert wait_until(lambda: _assignments(log_a)[-1] != every, 30)
+        held_a, held_b = _assignments(log_a)[-1], _assignments(log_b)[-1]
+        assert held_a and held_b and held_a | held_b == every and not held_a & held_b
+        batches_b = len(_log_lines(log_b, "batch applied"))
+        ends.update(_produce(kafka_bootstrap, w, delivered[third : 2 * third], rng))
+        assert wait_until(lambda: _stored_offsets(w) == ends, 60)
+        assert len(_log_lines(log_b, "batch applied")) > batches_b  # b consumed its share
+
+        assert stop(a) == 0, log_a.read_text()[-3000:]  # leaves with its partitions ...
+        left_at = _stored_offsets(w)
+        ends.update(_produce(kafka_bootstrap, w, delivered[2 * third :], rng))
+        unread = {tp for tp in held_a if ends[tp] > left_at[tp] > 0}
+        assert unread, (left_at, ends)  # ... events of them still to read, from mid-stream
+        # b takes them over (after the session timeout: a is a static member) ...
+        assert wait_until(lambda: _assignments(log_b)[-1] == every, 60), log_b.read_text()[-3000:]
+        takeover = _log_lines(log_b, "partitions assigned")[-1]
+        # ... resuming exactly where a stopped, and reads them to the end.
+        assert {tp: takeover["resume"][tp] for tp in held_a} == {tp: left_at[tp] for tp in held_a}
+        assert wait_until(lambda: _stored_offsets(w) == ends, 60)
+        assert stop(b) == 0, log_b.read_text()[-3000:]
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                stop(proc, signal.SIGKILL)
     verdict = check(commands(kafka_bootstrap, w.command_topic), desired(history))
     assert verdict.violations == []
-    assert "partitions assigned" in log.read_text()
+    assert verdict.unique_commands > 20
