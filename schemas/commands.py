@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal, get_args
+from urllib.parse import quote
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -34,8 +35,10 @@ REMOVE_TYPE: Final = "lms.group.member.remove"
 # Ids in commands are the ids of input events, already read as strings.
 CommandId = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH)]
 
-# '[\s\S]' rather than '.': ids are arbitrary strings and may hold newlines.
-SUBJECT_PATTERN: Final = r"^course/[\s\S]+/group/[\s\S]+/user/[\s\S]+$"
+# Each id is percent-encoded as a URI path segment, so no id part holds a '/'.
+SUBJECT_PATTERN: Final = r"^course/[^/]+/group/[^/]+/user/[^/]+$"
+# RFC 3986 pchar: unreserved characters (never quoted) plus these stay as they are.
+_PCHAR_SAFE: Final = "!$&'()*+,;=:@"
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -76,6 +79,14 @@ class GroupCommand(_Strict):
         return self
 
 
+def path_segment(value: str) -> str:
+    """An id percent-encoded as a URI path segment (UTF-8): `/` is %2F, `%` is %25."""
+    return quote(value, safe=_PCHAR_SAFE)
+
+
 def subject_of(course_id: str, group_id: str, user_id: str) -> str:
-    """The command `subject` of a (course, group, user) triple."""
-    return f"course/{course_id}/group/{group_id}/user/{user_id}"
+    """The command `subject` of a (course, group, user) triple: one subject names one pair."""
+    return (
+        f"course/{path_segment(course_id)}/group/{path_segment(group_id)}"
+        f"/user/{path_segment(user_id)}"
+    )

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 import orjson
 from pydantic import ValidationError
 
-from schemas.commands import ADD_TYPE, REASONS, REMOVE_TYPE
+from schemas.commands import ADD_TYPE, REASONS, REMOVE_TYPE, subject_of
 from schemas.events import KNOWN_TYPES, LMS_EVENT_ADAPTER, SOURCE_MAX_LENGTH, LmsEvent
 from worker.errors import InvalidEvent, UnknownEventType
 
@@ -79,7 +79,7 @@ def encode_command(
             "id": command_id,
             "source": source,
             "type": event_type,
-            "subject": f"course/{course_id}/group/{group_id}/user/{user_id}",
+            "subject": subject_of(course_id, group_id, user_id),
             "time": us_to_rfc3339(time_us),
             "datacontenttype": "application/json",
             "data": {

@@ -15,6 +15,7 @@ from typing import Any
 from tests.support.histories import random_history, shuffled_with_duplicates, to_record
 from tests.support.kafka_io import consume_all, produce
 from tests.support.reference import Ev, check, desired
+from tests.support.subjects import segment
 from tests.support.worker_proc import WorkerEnv, run_until_caught_up
 
 TopicFactory = Callable[..., str]
@@ -54,7 +55,8 @@ def test_history_through_kafka(
     assert verdict.unique_commands > 20  # the history really exercised the engine
     for c in got:  # keyed by user_id, structured mode, subject as the contract says
         d = c["data"]
-        assert c["subject"] == f"course/{d['course_id']}/group/{d['group_id']}/user/{d['user_id']}"
+        ids = (d["course_id"], d["group_id"], d["user_id"])
+        assert c["subject"] == "course/{}/group/{}/user/{}".format(*map(segment, ids))
     assert consume_all(kafka_bootstrap, w.dlq_topic) == []
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.ops.conftest import Ops
 from tests.support.scenario_kit import Lms
+from tests.support.subjects import segment as seg_enc
 
 Row = tuple[str, str, str]  # (course, group, user)
 
@@ -90,7 +91,7 @@ def test_diff_finds_planted_drift_and_publish_closes_it(ops_db: Ops) -> None:
         by_pair[pair] = c
         assert c["id"].startswith("resync:") and d["caused_by"] == "resync"
         assert c["source"] == "site-a"
-        assert c["subject"] == f"course/{pair[0]}/group/{pair[1]}/user/{pair[2]}"
+        assert c["subject"] == "course/{}/group/{}/user/{}".format(*map(seg_enc, pair[:3]))
     assert {p for p, c in by_pair.items() if c["type"] == "lms.group.member.add"} == missing
     assert {p for p, c in by_pair.items() if c["type"] == "lms.group.member.remove"} == extra
     assert by_pair[("c1", "g1", "u1")]["data"]["link_ids"] == ["L1", "L2"]

@@ -27,6 +27,7 @@ from tests.support.event_types import (
     UNLINK,
 )
 from tests.support.reference import Ev, Pair, check, desired
+from tests.support.subjects import segment
 from worker.domain.transitions import PairKey, command_id
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.records import InRecord, decode
@@ -148,7 +149,7 @@ def check_shapes(commands: Sequence[dict[str, Any]]) -> None:
         d = cmd["data"]
         p = pair_of(cmd)
         assert cmd["specversion"] == "1.0"
-        assert cmd["subject"] == f"course/{p[1]}/group/{p[2]}/user/{p[3]}"
+        assert cmd["subject"] == "course/{}/group/{}/user/{}".format(*map(segment, p[1:]))
         assert set(d) == {"course_id", "group_id", "user_id", "link_ids", "reason", "caused_by"}
         assert list(d["link_ids"]) == sorted(set(d["link_ids"]))
         n = before.get(p, 0)

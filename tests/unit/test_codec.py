@@ -391,7 +391,7 @@ def test_encoded_command_validates_and_round_trips(kind: str) -> None:
     raw = command(kind=kind, link_ids=("l1",))
     cmd = GroupCommand.model_validate_json(raw)
     assert cmd.type == f"lms.group.member.{kind}"
-    assert cmd.subject == "course/c/1/group/g1/user/u1"
+    assert cmd.subject == "course/c%2F1/group/g1/user/u1"
     assert (cmd.id, cmd.source, cmd.datacontenttype) == (
         "cmd-1",
         "moodle.example.org",
@@ -420,7 +420,7 @@ def test_encode_rejects_unknown_kind_or_reason() -> None:
 
 def test_command_subject_must_match_its_data() -> None:
     payload = orjson.loads(command())
-    payload["subject"] = "course/c/group/1/g1/user/u1"
+    payload["subject"] = "course/c/1/group/g1/user/u1"  # not percent-encoded
     with pytest.raises(ValidationError, match="subject"):
         GroupCommand.model_validate(payload)
 
