@@ -1,7 +1,8 @@
 """The one frozen settings object. Names and defaults of the first six are fixed by the contract.
 
 Sources, highest first: environment variables, a `.env` file in the working directory, then
-the TOML settings file (`config/segsync.toml` or the path in `SEGSYNC_CONFIG_FILE`).
+the TOML settings file (`config/segsync.toml` or the path in `SEGSYNC_CONFIG_FILE`), in
+which an unknown key is an error (worker/settings_files.py).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from worker.errors import ConfigError
+from worker.settings_files import CONFIG_FILE_VARIABLE, StrictTomlSource, unknown_variables
 
 ENV_PREFIX = "SEGSYNC_"
 DEFAULT_CONFIG_FILE = Path("config/segsync.toml")
@@ -141,8 +142,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = Path(os.environ.get(f"{ENV_PREFIX}CONFIG_FILE", DEFAULT_CONFIG_FILE))
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+        config_file = Path(os.environ.get(CONFIG_FILE_VARIABLE, DEFAULT_CONFIG_FILE))
+        toml = StrictTomlSource(settings_cls, config_file)  # unknown keys are errors
         return (init_settings, env_settings, dotenv_settings, toml, file_secret_settings)
 
     @field_validator(
@@ -183,3 +184,8 @@ def load_settings(**overrides: Any) -> Settings:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
         raise ConfigError(f"invalid setting {ENV_PREFIX}{field.upper()}: {err['msg']}") from None
+
+
+def unknown_environment() -> list[str]:
+    """`SEGSYNC_` variables (environment, `.env`) that are no setting: for a warning."""
+    return unknown_variables(Settings.model_fields, ENV_PREFIX)

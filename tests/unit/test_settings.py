@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -80,3 +81,57 @@ def test_bad_setting_stops_the_cli_with_one_line(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "SEGSYNC_KAFKA_BOOTSTRAP" in proc.stderr
+
+
+def segsync(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The console script in `tmp_path` (its config/ and .env), with a SQLite store there."""
+    base = {"PATH": "/usr/bin:/bin", "SEGSYNC_LOG_FORMAT": "json"}
+    return subprocess.run(
+        [SEGSYNC, *args],
+        env={**base, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("toml", "first_line"),
+    [
+        (
+            'group_id = "g"\nkafka_bootstrapp = "k:9092"\n',
+            "segsync: config/segsync.toml:2: unknown setting 'kafka_bootstrapp' "
+            "(did you mean 'kafka_bootstrap'?)",
+        ),
+        ("[kafka]\nbootstrap = 'k:9092'\n", "segsync: config/segsync.toml:1: unknown setting"),
+        (
+            'SEGSYNC_GROUP_ID = "g"\n',
+            "segsync: config/segsync.toml:1: unknown setting 'SEGSYNC_GROUP_ID' "
+            "(did you mean 'group_id'?)",
+        ),
+        ('group_id = "g\n', "segsync: config/segsync.toml:1: not valid TOML: "),
+    ],
+)
+def test_unknown_key_in_the_settings_file_stops_start_up(
+    tmp_path: Path, toml: str, first_line: str
+) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "segsync.toml").write_text(toml)
+    proc = segsync(tmp_path, "migrate")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(first_line) and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "segsync.sqlite").exists()  # stopped before touching anything
+
+
+def test_unknown_segsync_variables_are_a_warning(tmp_path: Path) -> None:
+    # The environment is shared: Kubernetes adds SEGSYNC_SERVICE_HOST for a Service "segsync".
+    (tmp_path / ".env").write_text("SEGSYNC_GROUP_IDD=g\nOTHER_TOOL=1\n")
+    proc = segsync(tmp_path, "migrate", SEGSYNC_KAFKA_BOOTSTRAPP="k:9092", OTHER="x")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [json.loads(x) for x in proc.stderr.splitlines() if "not a setting" in x]
+    assert line["level"] == "warning"
+    assert line["variables"] == [
+        "SEGSYNC_GROUP_IDD (did you mean 'SEGSYNC_GROUP_ID'?)",
+        "SEGSYNC_KAFKA_BOOTSTRAPP (did you mean 'SEGSYNC_KAFKA_BOOTSTRAP'?)",
+    ]

@@ -12,7 +12,7 @@ from worker import logs
 from worker.engine.brake import BrakeLimits
 from worker.engine.dlq import DlqLimit
 from worker.errors import ConfigError, FatalError, SegsyncError
-from worker.settings import Settings, load_settings
+from worker.settings import Settings, load_settings, unknown_environment
 from worker.store.db import make_engine
 from worker.store.migrate import upgrade_locked
 
@@ -40,6 +40,10 @@ def settings_and_logs() -> Settings:
     settings = load_settings()
     logs.configure(settings.log_format, settings.log_level)
     logs.protect(settings)  # secret values are masked wherever they would appear
+    unknown = unknown_environment()
+    if unknown:
+        # Not an error: the environment is shared (Kubernetes adds SEGSYNC_SERVICE_HOST...).
+        logs.get("segsync").warning("ignored: not a setting", variables=unknown)
     return settings
 
 
