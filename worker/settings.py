@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     # The producer's largest request (kafka-python's max_request_size): a DLQ copy bigger
     # than this, or than the DLQ topic's max.message.bytes, has its value cut.
     kafka_max_request_bytes: int = Field(1_048_576, ge=65_536, le=100 * 1024 * 1024)
-    # Mass-removal brake (0 disables a limit; all 0 disables the brake).
+    # Mass-removal brake: `brake_enabled=false` turns it off. 0 disables one limit (the
+    # absolute one, or the share); min_removals is the share limit's floor, not a limit.
+    brake_enabled: bool = True
     brake_max_removals: int = Field(500, ge=0)
     brake_max_share: float = Field(0.5, ge=0, le=1)
     brake_min_removals: int = Field(50, ge=0)

@@ -56,3 +56,55 @@ def status(w: WorkerEnv) -> tuple[int, int, int]:
     )
     doc = json.loads(out.stdout)
     return doc["outbox_backlog"], doc["held_batches"], doc["held_commands"]
+
+
+def test_brake_enabled_false_turns_it_off(
+    kafka_bootstrap: str, topic_factory: TopicFactory, db_url: str
+) -> None:
+    """README: SEGSYNC_BRAKE_ENABLED=false is the one way to turn the brake off. Limits of 0
+    (MAX_REMOVALS, MIN_REMOVALS) leave the share limit on: one member of one is held."""
+    w = make_env(kafka_bootstrap, topic_factory, db_url)
+    trip_on_first = {
+        "SEGSYNC_BRAKE_MAX_REMOVALS": "0",
+        "SEGSYNC_BRAKE_MIN_REMOVALS": "0",
+        "SEGSYNC_BRAKE_MAX_SHARE": "0.5",
+    }
+    history = [
+        ev(
+            f"L{c}",
+            "lms.segment_group_link.created",
+            1,
+            link_id=f"L{c}",
+            course_id=c,
+            segment_id="S",
+            group_id="g",
+        )
+        for c in ("c1", "c2")
+    ]
+    history += [ev("m", "lms.segment.member.added", 1, user_id="u", segment_id="S")]
+    history += [
+        ev(f"e{c}", "lms.enrollment.created", 1, user_id="u", course_id=c) for c in ("c1", "c2")
+    ]
+    rng = random.Random(3)
+    produce_events(kafka_bootstrap, w.input_topics, history, rng)
+    run_until_caught_up(w)
+    assert len(commands(kafka_bootstrap, w.command_topic)) == 2  # u added to g of c1 and c2
+
+    # The limits alone hold the removal of the only member of c1's group ...
+    w.extra.update(trip_on_first)
+    unlink_c1 = ev("d1", "lms.segment_group_link.deleted", 2, link_id="Lc1")
+    produce_events(kafka_bootstrap, w.input_topics, [unlink_c1], rng)
+    run_until_caught_up(w)
+    assert status(w)[1:] == (1, 1)
+    assert len(commands(kafka_bootstrap, w.command_topic)) == 2
+
+    # ... and with the switch off, the same kind of removal is published.
+    w.extra.update(SEGSYNC_BRAKE_ENABLED="false")
+    unlink_c2 = ev("d2", "lms.segment_group_link.deleted", 2, link_id="Lc2")
+    produce_events(kafka_bootstrap, w.input_topics, [unlink_c2], rng)
+    run_until_caught_up(w)
+    got = commands(kafka_bootstrap, w.command_topic)
+    assert [(c["type"], c["data"]["course_id"]) for c in got[2:]] == [
+        ("lms.group.member.remove", "c2")
+    ]
+    assert status(w)[1:] == (1, 1)  # c1's removal still waits for an operator

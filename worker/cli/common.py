@@ -58,7 +58,10 @@ def open_store(settings: Settings, migrate: bool = True) -> Engine:
 
 
 def brake_limits(settings: Settings) -> BrakeLimits | None:
-    """The mass-removal brake's limits from settings; None when every limit is 0 (off)."""
+    """The mass-removal brake's limits from settings; None when it is off (switched off, or
+    both of its limits 0)."""
+    if not settings.brake_enabled:
+        return None
     limits = BrakeLimits(
         settings.brake_max_removals, settings.brake_max_share, settings.brake_min_removals
     )
