@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -135,6 +135,23 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
+    @model_validator(mode="after")
+    def _topics_apart(self) -> Settings:
+        # A DLQ on the input topic dead-letters its own copies for ever (one bad record
+        # became 240 growing copies in 10 s); commands on the input or the DLQ topic are read
+        # back as events or lost among dead letters. Each role needs its own topic.
+        roles = [("input_topics", t) for t in self.input_topics]
+        roles += [("command_topic", self.command_topic), ("dlq_topic", self.dlq_topic)]
+        seen: dict[str, str] = {}
+        for field, topic in roles:
+            other = seen.setdefault(topic, field)
+            if other != field:
+                raise ValueError(
+                    f"{ENV_PREFIX}{field.upper()} and {ENV_PREFIX}{other.upper()} "
+                    f"both name topic {topic!r}: each must have a topic of its own"
+                )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -184,7 +201,11 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a rule over several settings: its message names them
+            raise ConfigError(
+                f"invalid settings: {err['msg'].removeprefix('Value error, ')}"
+            ) from None
+        field = str(err["loc"][0])
         raise ConfigError(f"invalid setting {ENV_PREFIX}{field.upper()}: {err['msg']}") from None
 
 

@@ -15,8 +15,6 @@ from worker.store import held_repo
 
 BRAKED = BatchConfig(
     group_id=CFG.group_id,
-    command_topic=CFG.command_topic,
-    dlq_topic=CFG.dlq_topic,
     chunk=100,
     brake=BrakeLimits(max_removals=500, max_share=0.5, min_removals=50),
 )

@@ -16,7 +16,7 @@ from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import decode
 
 N = 1000
-CHUNK = BatchConfig(group_id="g", command_topic="cmd", dlq_topic="dlq", chunk=100)
+CHUNK = BatchConfig(group_id="g", chunk=100)
 USERS = [f"user-{i:04d}" for i in range(N)]
 
 

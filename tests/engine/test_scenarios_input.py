@@ -148,7 +148,7 @@ def test_unknown_type_is_skipped_and_counted_not_dead_lettered(run: Run) -> None
     assert result.counts["events.unknown"] == 2
     assert result.counts["events.dlq"] == 0
     assert result.commands == []
-    assert outbox_rows(run.engine, "dlq") == [] and outbox_rows(run.engine, "cmd") == []
+    assert outbox_rows(run.engine, "dlq") == [] and outbox_rows(run.engine, "command") == []
     # In a batch with real events, these are applied around them.
     result, good = _setup_then(run, [_at(OFFSET + i, r) for i, r in enumerate(unknown)])
     assert result.counts["events.unknown"] == 2 and result.counts["events.dlq"] == 0

@@ -21,7 +21,7 @@ def test_migrate_and_round_trip(db_url: str) -> None:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None and current_revision(engine) == head
     assert set(metadata.tables) <= set(inspect(engine).get_table_names())
-    record = outbox_repo.OutboxRecord("t", b"k", b"\x00\xffvalue", [("h", b"\x00\xfe")])
+    record = outbox_repo.OutboxRecord("command", b"k", b"\x00\xffvalue", [("h", b"\x00\xfe")])
     with engine.connect() as conn:
         outbox_repo.add(conn, [record])
         outbox_repo.save_offsets(conn, "g", {("in", 2): 42})
@@ -30,8 +30,8 @@ def test_migrate_and_round_trip(db_url: str) -> None:
         conn.commit()
     with engine.connect() as conn:
         (got,) = outbox_repo.pending(conn, 10)
-        assert (got.topic, got.key, got.value, got.headers) == (
-            "t",
+        assert (got.destination, got.key, got.value, got.headers) == (
+            "command",
             b"k",
             b"\x00\xffvalue",
             [("h", b"\x00\xfe")],

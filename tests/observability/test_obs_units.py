@@ -134,7 +134,7 @@ def test_sampler_reads_backlog_without_locking_sqlite(tmp_path: Path, clock: Clo
     upgrade_locked(engine)
     state = LoopState(clock=clock)
     with engine.connect() as conn:  # a writer holds the write lock meanwhile
-        conn.execute(text("INSERT INTO outbox (topic) VALUES ('t')"))
+        conn.execute(text("INSERT INTO outbox (destination) VALUES ('command')"))
         conn.commit()
         conn.execute(text("DELETE FROM outbox WHERE 1 = 0"))
         started = time.monotonic()

@@ -82,7 +82,7 @@ def test_status_numbers_match_what_was_sent(ops_db: Ops) -> None:
     # An outbox row not yet published shows as backlog.
     engine = make_engine(ops.w.database_url)
     with engine.begin() as conn:
-        conn.execute(insert(outbox), [{"topic": ops.w.command_topic, "key": b"k", "value": b"v"}])
+        conn.execute(insert(outbox), [{"destination": "command", "key": b"k", "value": b"v"}])
     engine.dispose()
     assert ops.status()["outbox_backlog"] == 1
 

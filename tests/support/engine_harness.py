@@ -11,11 +11,12 @@ from sqlalchemy import Engine, delete, select
 
 from tests.support.histories import to_record
 from tests.support.reference import Ev
+from worker.destinations import COMMAND
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import InRecord, decode
 from worker.store.tables import metadata, outbox
 
-CFG = BatchConfig(group_id="g", command_topic="cmd", dlq_topic="dlq", chunk=3)
+CFG = BatchConfig(group_id="g", chunk=3)
 
 
 def records_of(events: Sequence[Ev], topic: str = "in", binary_every: int = 3) -> list[InRecord]:
@@ -36,11 +37,10 @@ def apply_in_batches(
             conn.commit()
 
 
-def outbox_commands(engine: Engine, topic: str = "cmd") -> list[dict[str, Any]]:
+def outbox_commands(engine: Engine, destination: str = COMMAND) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(outbox.c.value).where(outbox.c.topic == topic).order_by(outbox.c.seq)
-        ).all()
+        q = select(outbox.c.value).where(outbox.c.destination == destination)
+        rows = conn.execute(q.order_by(outbox.c.seq)).all()
     return [json.loads(r[0]) for r in rows]
 
 

@@ -57,9 +57,9 @@ def apply_once(engine: Engine, records: Sequence[InRecord], cfg: BatchConfig = C
     return result
 
 
-def outbox_rows(engine: Engine, topic: str) -> list[outbox_repo.OutboxRecord]:
+def outbox_rows(engine: Engine, destination: str) -> list[outbox_repo.OutboxRecord]:
     with engine.connect() as conn:
-        return [r for r in outbox_repo.pending(conn, 1_000_000) if r.topic == topic]
+        return [r for r in outbox_repo.pending(conn, 1_000_000) if r.destination == destination]
 
 
 class Lms:

@@ -10,11 +10,11 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from kafka.structs import OffsetAndMetadata
 
-from worker import logs, observability
+from worker import destinations, logs, observability
 from worker.adapters.security import kafka_security_kwargs
 from worker.engine.dlq import fit, is_dead_letter, without_nulls
 from worker.engine.records import InRecord
-from worker.errors import TransientError
+from worker.errors import FatalError, TransientError
 from worker.settings import Settings
 from worker.store.outbox_repo import OutboxRecord, PendingRecord
 
@@ -188,7 +188,7 @@ class KafkaSink:
 
     def __init__(self, settings: Settings, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s
-        self.command_topic = settings.command_topic
+        self.topics = destinations.topics(settings)
         self.config = client_config(settings)
         self.max_request = settings.kafka_max_request_bytes
         self.dlq_budget = self.max_request  # lowered when the broker refuses a DLQ copy
@@ -207,6 +207,9 @@ class KafkaSink:
         )
 
     def send_all(self, records: list[PendingRecord]) -> None:
+        unknown = {r.destination for r in records} - set(self.topics)
+        if unknown:  # a row from a newer version: publishing it anywhere would be a guess
+            raise FatalError(f"outbox rows for unknown destinations: {sorted(unknown)}")
         try:
             futures = [self._send(r) for r in records]
             self.producer.flush(timeout=self.timeout_s)
@@ -226,13 +229,13 @@ class KafkaSink:
             raise TransientError(f"publishing to Kafka failed: {exc}") from exc
         except KafkaError as exc:
             raise TransientError(f"publishing to Kafka failed: {exc}") from exc
-        observability.records_published(records, self.command_topic)
+        observability.records_published(records)
 
     def _send(self, r: OutboxRecord) -> Any:
         if is_dead_letter(r):
             r = fit(without_nulls(r), self.dlq_budget)
         return self.producer.send(
-            r.topic,
+            self.topics[r.destination],
             key=r.key,
             value=r.value,
             headers=list(r.headers),

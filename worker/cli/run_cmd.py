@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker import logs, observability
+from worker import logs, observability, shutdown
 from worker.cli.common import brake_limits, dlq_limit, open_store, settings_and_logs
 from worker.engine.apply import BatchConfig
 from worker.engine.loop import Worker
@@ -14,12 +14,17 @@ def run(until_caught_up: bool) -> None:
 
     from worker.adapters.kafka_io import KafkaInput, KafkaSink
     from worker.adapters.security import check_kafka, describe_kafka
+    from worker.adapters.topics import wait_for_topics
 
     settings = settings_and_logs()
     logs.protect(settings)
     # Credentials and certificates first, with one metadata request: a wrong password stops
     # here with one line, before the store is touched or anything is consumed.
     check_kafka(settings)
+    # Every topic read or written must exist (the worker never creates one): a typo stops
+    # here with exit 2 instead of queueing commands for a topic nobody reads.
+    if not wait_for_topics(settings, shutdown.requested):
+        return  # stopped while waiting: nothing was started, nothing is owed
     engine = open_store(settings)
     try:
         serving = observability.serve(settings, engine)
@@ -29,8 +34,6 @@ def run(until_caught_up: bool) -> None:
         raise FatalError(f"cannot serve metrics on {where}: {exc}") from exc
     cfg = BatchConfig(
         group_id=settings.group_id,
-        command_topic=settings.command_topic,
-        dlq_topic=settings.dlq_topic,
         chunk=settings.backfill_chunk,
         brake=brake_limits(settings),  # the mass-removal brake (issue 5)
         dlq_limit=dlq_limit(settings),  # the DLQ flood halt

@@ -38,8 +38,6 @@ from worker.store import outbox_repo
 @dataclass(frozen=True, slots=True)
 class BatchConfig:
     group_id: str
-    command_topic: str
-    dlq_topic: str
     chunk: int = 5000
     brake: BrakeLimits | None = None  # None: the mass-removal brake is off
     dlq_limit: DlqLimit | None = None  # None: no DLQ flood halt
@@ -100,9 +98,7 @@ def apply_batch(
 
     scopes = _fold_and_save(conn, new, count)
     batch_causes = _batch_causes(scopes.bulk)
-    result.commands.extend(
-        recompute.user_scopes(conn, scopes.users, batch_causes, cfg.command_topic)
-    )
+    result.commands.extend(recompute.user_scopes(conn, scopes.users, batch_causes))
     by_source: dict[str, dict[BulkScope, Cause]] = defaultdict(dict)
     for scope, cause in scopes.bulk.items():
         by_source[scope.source][scope] = cause
@@ -113,14 +109,13 @@ def apply_batch(
                 source,
                 source_scopes,
                 batch_causes,
-                cfg.command_topic,
                 cfg.chunk,
                 checkpoint,
                 cfg.brake,
             )
         )
 
-    outbox_repo.add(conn, [dlq_record(d, cfg.dlq_topic) for d in to_dlq])
+    outbox_repo.add(conn, [dlq_record(d) for d in to_dlq])
     fr.mark_processed(conn, ((d.event.source, d.event.event_id) for d in new if d.event))
     for c in result.commands:
         result.counts[f"commands.{c.kind}"] += 1

@@ -43,7 +43,6 @@ def bulk_scopes(
     source: str,
     scopes: dict[BulkScope, Cause],
     batch_causes: BatchCauses,
-    command_topic: str,
     chunk: int,
     checkpoint: Callable[[], None],
     limits: BrakeLimits | None,
@@ -80,12 +79,10 @@ def bulk_scopes(
     commands: list[Command] = []
     for scope, cause, links in alone:
         hold = hold_for(conn, source, scope.selector, links, cause, limits)
-        commands += recompute_links(
-            conn, source, links, causes_for, command_topic, chunk, checkpoint, hold
-        )
+        commands += recompute_links(conn, source, links, causes_for, chunk, checkpoint, hold)
     if merged:
         commands += recompute_links(
-            conn, source, sorted(merged), causes_for, command_topic, chunk, checkpoint, None
+            conn, source, sorted(merged), causes_for, chunk, checkpoint, None
         )
     return commands
 
@@ -95,7 +92,6 @@ def recompute_links(
     source: str,
     link_ids: Sequence[str],
     causes_for: CausesFor,
-    command_topic: str,
     chunk: int,
     checkpoint: Callable[[], None],
     hold: int | None,
@@ -110,7 +106,7 @@ def recompute_links(
         if not users:
             break
         d = truth_diff(conn, source, link_ids, users)  # every link with every user
-        commands.extend(settle(conn, source, d, causes_for, command_topic, hold))
+        commands.extend(settle(conn, source, d, causes_for, hold))
         if len(users) < chunk:
             break
         after = users[-1]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
+from worker.destinations import DLQ
 from worker.engine.records import Decoded, InRecord
 from worker.errors import FatalError
 from worker.store import dead_letter_repo
@@ -38,7 +39,7 @@ class DlqFlood(FatalError):
     """Too many records of one partition cannot be processed: stop before committing them."""
 
 
-def dlq_record(d: Decoded, dlq_topic: str) -> OutboxRecord:
+def dlq_record(d: Decoded) -> OutboxRecord:
     rec = d.rec
     headers: list[tuple[str, bytes | None]] = list(rec.headers)  # unchanged, nulls included
     headers += [
@@ -48,7 +49,7 @@ def dlq_record(d: Decoded, dlq_topic: str) -> OutboxRecord:
         ("segsync_source_offset", str(rec.offset).encode()),
     ]
     stamp = rec.timestamp_ms if rec.timestamp_ms >= 0 else None
-    return OutboxRecord(dlq_topic, rec.key, rec.value, headers, timestamp_ms=stamp)
+    return OutboxRecord(DLQ, rec.key, rec.value, headers, timestamp_ms=stamp)
 
 
 def digest(rec: InRecord) -> bytes:
@@ -114,7 +115,7 @@ _MARGIN = 512  # what a size estimate may miss (attribute bytes, a later header'
 
 
 def is_dead_letter(rec: OutboxRecord) -> bool:
-    return any(name == "segsync_error" for name, _ in rec.headers)
+    return rec.destination == DLQ
 
 
 def wire_size(rec: OutboxRecord) -> int:
@@ -134,7 +135,7 @@ def fit(rec: OutboxRecord, budget: int) -> OutboxRecord:
         return rec
     value = rec.value or b""
     headers = [*rec.headers, (TRUNCATED, str(len(value)).encode())]
-    cut = OutboxRecord(rec.topic, rec.key, b"", headers, timestamp_ms=rec.timestamp_ms)
+    cut = OutboxRecord(rec.destination, rec.key, b"", headers, timestamp_ms=rec.timestamp_ms)
     room = budget - _MARGIN - wire_size(cut)
     theirs = [h for h in headers if not h[0].startswith("segsync_")]
     ours = [h for h in headers if h[0].startswith("segsync_")]
@@ -146,7 +147,7 @@ def fit(rec: OutboxRecord, budget: int) -> OutboxRecord:
         key = key[: max(0, len(key) + room)]
         room = 0
     kept = None if rec.value is None else value[: max(0, room)]
-    return OutboxRecord(rec.topic, key, kept, theirs + ours, timestamp_ms=rec.timestamp_ms)
+    return OutboxRecord(rec.destination, key, kept, theirs + ours, timestamp_ms=rec.timestamp_ms)
 
 
 NULL_HEADERS = "segsync_null_headers"  # positions of original headers whose value was null
@@ -160,4 +161,4 @@ def without_nulls(rec: OutboxRecord) -> OutboxRecord:
         return rec
     headers: list[tuple[str, bytes | None]] = [(k, v or b"") for k, v in rec.headers]
     headers.append((NULL_HEADERS, ",".join(map(str, nulls)).encode()))
-    return OutboxRecord(rec.topic, rec.key, rec.value, headers, timestamp_ms=rec.timestamp_ms)
+    return OutboxRecord(rec.destination, rec.key, rec.value, headers, timestamp_ms=rec.timestamp_ms)

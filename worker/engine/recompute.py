@@ -41,7 +41,6 @@ def user_scopes(
     conn: Connection,
     work: dict[tuple[str, str], UserWork],
     batch_causes: BatchCauses,
-    command_topic: str,
 ) -> list[Command]:
     by_source: dict[str, list[UserWork]] = {}
     for w in work.values():
@@ -49,7 +48,7 @@ def user_scopes(
     commands: list[Command] = []
     for source, ws in sorted(by_source.items()):
         for part in chunks(sorted(ws, key=lambda w: w.user_id), USERS_PER_QUERY):
-            commands.extend(_user_chunk(conn, source, part, batch_causes, command_topic))
+            commands.extend(_user_chunk(conn, source, part, batch_causes))
     return commands
 
 
@@ -58,7 +57,6 @@ def _user_chunk(
     source: str,
     ws: Iterable[UserWork],
     batch_causes: BatchCauses,
-    command_topic: str,
 ) -> list[Command]:
     ws = list(ws)
     links = jr.links_touching(
@@ -96,4 +94,4 @@ def _user_chunk(
         relevant += batch_causes.for_pair(source, course, group, links_of_pair, segments)
         return relevant or [c for c, _, _ in w.causes]
 
-    return settle(conn, source, d, causes_for, command_topic)
+    return settle(conn, source, d, causes_for)

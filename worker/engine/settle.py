@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from worker.codec import COMMAND_CONTENT_TYPE, encode_command
+from worker.destinations import COMMAND
 from worker.domain.transitions import Cause, Command, PairKey, decide
 from worker.store import held_repo, outbox_repo
 from worker.store import justify_repo as jr
@@ -41,7 +42,6 @@ def settle(
     source: str,
     d: Diff,
     causes_for: CausesFor,
-    command_topic: str,
     hold: int | None = None,
 ) -> list[Command]:
     """`hold`: the brake's batch id when this scope's removals must be held, not published."""
@@ -71,7 +71,7 @@ def settle(
         commands.append(cmd)
         # A pair with held commands queues later ones behind them: per-pair order survives.
         batch = queued_behind or (hold if cmd.kind == "remove" else None)
-        record = to_record(cmd, command_topic)
+        record = to_record(cmd)
         if batch is None:
             publish.append(record)
         else:
@@ -84,7 +84,7 @@ def settle(
     return commands
 
 
-def to_record(cmd: Command, topic: str) -> outbox_repo.OutboxRecord:
+def to_record(cmd: Command) -> outbox_repo.OutboxRecord:
     p = cmd.pair
     value = encode_command(
         command_id=cmd.command_id,
@@ -99,4 +99,4 @@ def to_record(cmd: Command, topic: str) -> outbox_repo.OutboxRecord:
         time_us=cmd.time_us,
     )
     headers: outbox_repo.Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
-    return outbox_repo.OutboxRecord(topic, p.user_id.encode(), value, headers)
+    return outbox_repo.OutboxRecord(COMMAND, p.user_id.encode(), value, headers)

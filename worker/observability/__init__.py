@@ -85,8 +85,8 @@ def consumer_status(broker_ok: bool, lags: dict[TP, int]) -> None:
     metrics.set_consumer_lag(lags)
 
 
-def records_published(records: Iterable[Any], command_topic: str) -> None:
-    metrics.record_published(records, command_topic, time.time())
+def records_published(records: Iterable[Any]) -> None:
+    metrics.record_published(records, time.time())
 
 
 # --- the HTTP server and the store sampler ---

@@ -34,6 +34,8 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from worker.destinations import COMMAND
+
 # No `<name>_created` series beside every counter and histogram: nothing reads them, and
 # each labelled child doubles the series count. (Process-wide; set before any metric.)
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -108,7 +110,7 @@ RETRIES = Counter(
     registry=REGISTRY,
 )
 
-Record = Any  # an outbox record: .topic, .value (bytes)
+Record = Any  # an outbox record: .destination, .value (bytes)
 
 
 def record_events(event_types: Sequence[str | None], counts: dict[str, int]) -> None:
@@ -149,10 +151,10 @@ def _parse_time(raw: object) -> float | None:
         return None
 
 
-def record_published(records: Iterable[Record], command_topic: str, now: float) -> None:
+def record_published(records: Iterable[Record], now: float) -> None:
     """After the acks: count commands by type and reason, observe their lag, count DLQ."""
     for r in records:
-        if r.topic != command_topic:
+        if r.destination != COMMAND:
             DLQ_PUBLISHED.inc()
             continue
         try:

@@ -16,6 +16,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from worker import destinations
 from worker.adapters.kafka_io import client_config
 from worker.codec import COMMAND_CONTENT_TYPE, us_to_rfc3339
 from worker.engine.records import InRecord
@@ -32,7 +33,7 @@ def _unreachable(settings: Settings, exc: Exception) -> FatalError:
 
 
 def cloud_event(
-    topic: str,
+    destination: str,
     *,
     key: str,
     source: str,
@@ -54,7 +55,7 @@ def cloud_event(
         }
     )
     headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
-    return OutboxRecord(topic, key.encode("utf-8"), value, headers)
+    return OutboxRecord(destination, key.encode("utf-8"), value, headers)
 
 
 def require_topic(settings: Settings, topic: str) -> None:
@@ -74,6 +75,7 @@ class Publisher:
         self.window = window
         self.timeout_s = timeout_s
         self.acked = 0
+        self._topics = destinations.topics(settings)
         self._futures: list[Any] = []
         try:
             self._producer = KafkaProducer(
@@ -90,7 +92,10 @@ class Publisher:
     def send(self, record: OutboxRecord) -> None:
         try:
             future = self._producer.send(
-                record.topic, key=record.key, value=record.value, headers=list(record.headers)
+                self._topics[record.destination],
+                key=record.key,
+                value=record.value,
+                headers=list(record.headers),
             )
         except KafkaError as exc:
             raise self._failed(exc) from exc

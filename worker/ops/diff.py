@@ -23,6 +23,7 @@ from sqlalchemy import Engine, inspect, select, union
 from sqlalchemy.engine import Connection
 
 from worker.codec import COMMAND_CONTENT_TYPE, encode_command, time_to_us
+from worker.destinations import COMMAND
 from worker.errors import FatalError
 from worker.ops import console
 from worker.ops.bus import Publisher, require_topic
@@ -121,7 +122,7 @@ def resync_id(source: str, p: Pair, kind: str, run_id: str) -> str:
     return console.content_id(RESYNC, source, *p, kind, run_id)
 
 
-def commands(engine: Engine, result: DiffResult, topic: str, run_id: str) -> list[OutboxRecord]:
+def commands(engine: Engine, result: DiffResult, run_id: str) -> list[OutboxRecord]:
     """The commands that close the gap: add the missing members, remove the extra ones."""
     source = result.source
     wanted: list[tuple[Pair, Literal["add", "remove"]]] = []
@@ -147,13 +148,13 @@ def commands(engine: Engine, result: DiffResult, topic: str, run_id: str) -> lis
             time_us=now_us,
         )
         headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
-        out.append(OutboxRecord(topic, user.encode("utf-8"), value, headers))
+        out.append(OutboxRecord(COMMAND, user.encode("utf-8"), value, headers))
     return out
 
 
 def publish(settings: Settings, engine: Engine, result: DiffResult) -> None:
     run_id = uuid.uuid4().hex
-    records = commands(engine, result, settings.command_topic, run_id)
+    records = commands(engine, result, run_id)
     require_topic(settings, settings.command_topic)
     publisher = Publisher(settings)
     try:

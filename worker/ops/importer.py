@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from schemas.events import SOURCE_MAX_LENGTH
+from worker.destinations import INPUT
 from worker.errors import ConfigError, FatalError
 from worker.ops import console
 from worker.ops.bus import Publisher, cloud_event, require_topic
@@ -95,7 +96,7 @@ def run_import(
     try:
         with console.progress(f"publishing to {topic}", total) as bar:
             for f in files:
-                _publish_file(publisher, topic, source, time_us, f, bar)
+                _publish_file(publisher, source, time_us, f, bar)
             publisher.flush()
     except CsvProblem as exc:  # the file changed between the two passes
         publisher.flush()
@@ -114,7 +115,6 @@ def run_import(
 
 def _publish_file(
     publisher: Publisher,
-    topic: str,
     source: str,
     time_us: int,
     f: ImportFile,
@@ -125,7 +125,7 @@ def _publish_file(
     for _line, values in rows(f.path, kind.columns):
         publisher.send(
             cloud_event(
-                topic,
+                INPUT,
                 key=values[key_at],
                 source=source,
                 event_id=event_id(source, kind, values),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from worker.codec import time_to_us
+from worker.destinations import INPUT
 from worker.engine.records import InRecord, decode
 from worker.ops import console, links_file
 from worker.ops.bus import Publisher, Reader, cloud_event
@@ -133,9 +134,7 @@ def plan(declared: dict[LinkKey, Attrs], view: BusView) -> list[Change]:
     return changes
 
 
-def records(
-    changes: Iterable[Change], view: BusView, topic: str, now_us: int
-) -> Iterator[OutboxRecord]:
+def records(changes: Iterable[Change], view: BusView, now_us: int) -> Iterator[OutboxRecord]:
     for ch in changes:
         key = (ch.source, ch.link_id)
         cur = view.newest.get(key)
@@ -153,7 +152,7 @@ def records(
         else:
             event_type, data = DELETED, {"link_id": ch.link_id}
         yield cloud_event(
-            topic,
+            INPUT,
             key=course,
             source=ch.source,
             event_id=eid,
@@ -169,10 +168,9 @@ def apply_links(settings: Settings, path: Path, dry_run: bool) -> tuple[list[Cha
     changes = plan(declared, view)
     if dry_run or not changes:
         return changes, view
-    topic = settings.input_topics[0]
     publisher = Publisher(settings)
     try:
-        for rec in records(changes, view, topic, time_to_us(datetime.now(UTC))):
+        for rec in records(changes, view, time_to_us(datetime.now(UTC))):
             publisher.send(rec)
         publisher.flush()
     finally:

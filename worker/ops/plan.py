@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from sqlalchemy import Engine
 
+from worker.destinations import COMMAND
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import InRecord, decode
 from worker.ops import console
@@ -53,7 +54,7 @@ def apply_and_drain(
     with engine.begin() as conn:
         while rows := outbox_repo.pending(conn, 5000):
             for row in rows:
-                if row.topic == cfg.command_topic and row.value is not None:
+                if row.destination == COMMAND and row.value is not None:
                     out.write(row.value + b"\n")
             outbox_repo.remove(conn, [r.seq for r in rows])
     out.flush()
@@ -63,8 +64,6 @@ def apply_and_drain(
 def run_plan(settings: Settings, since_us: int | None, out: BinaryIO) -> PlanResult:
     cfg = BatchConfig(
         group_id=SCRATCH_GROUP,
-        command_topic=settings.command_topic,
-        dlq_topic=settings.dlq_topic,
         chunk=settings.backfill_chunk,
         max_future_s=settings.max_future_s,  # the worker's rule for events dated too far ahead
     )

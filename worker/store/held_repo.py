@@ -66,7 +66,7 @@ def add(conn: Connection, batch_id: int, records: Sequence[HeldRecord]) -> None:
             "course_id": r.course_id,
             "group_id": r.group_id,
             "user_id": r.user_id,
-            "topic": r.record.topic,
+            "destination": r.record.destination,
             "key": r.record.key,
             "value": r.record.value,
             "headers": outbox_repo.pack_headers(r.record.headers),
@@ -114,7 +114,7 @@ def close(conn: Connection, batch_id: int, release: bool) -> int:
             conn,
             [
                 outbox_repo.OutboxRecord(
-                    r.topic, r.key, r.value, outbox_repo.unpack_headers(r.headers)
+                    r.destination, r.key, r.value, outbox_repo.unpack_headers(r.headers)
                 )
                 for r in rows
             ],

@@ -18,7 +18,7 @@ Headers = Sequence[tuple[str, bytes | None]]  # a Kafka header value may be null
 
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
-    topic: str
+    destination: str  # a role (worker/destinations.py), not a topic name
     key: bytes | None
     value: bytes | None
     headers: Headers
@@ -46,7 +46,7 @@ def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
     if records:
         rows = [
             {
-                "topic": r.topic,
+                "destination": r.destination,
                 "key": r.key,
                 "value": r.value,
                 "headers": pack_headers(r.headers),
@@ -61,7 +61,12 @@ def pending(conn: Connection, limit: int) -> list[PendingRecord]:
     q = select(outbox).order_by(outbox.c.seq).limit(limit)
     return [
         PendingRecord(
-            r.topic, r.key, r.value, unpack_headers(r.headers), r.seq, timestamp_ms=r.timestamp_ms
+            r.destination,
+            r.key,
+            r.value,
+            unpack_headers(r.headers),
+            r.seq,
+            timestamp_ms=r.timestamp_ms,
         )
         for r in conn.execute(q)
     ]

@@ -131,7 +131,8 @@ outbox = Table(
     "outbox",
     metadata,
     Column("seq", SEQ, primary_key=True, autoincrement=True),
-    Column("topic", String(249), nullable=False),
+    # A role (worker/destinations.py), resolved to the configured topic when published.
+    Column("destination", String(32), nullable=False),
     Column("key", LargeBinary, nullable=True),
     Column("value", LargeBinary, nullable=True),
     Column("headers", LargeBinary, nullable=True),
@@ -193,7 +194,7 @@ held_command = Table(
     Column("course_id", ID, nullable=False),
     Column("group_id", ID, nullable=False),
     Column("user_id", ID, nullable=False),
-    Column("topic", String(249), nullable=False),
+    Column("destination", String(32), nullable=False),
     Column("key", LargeBinary, nullable=True),
     Column("value", LargeBinary, nullable=True),
     Column("headers", LargeBinary, nullable=True),
