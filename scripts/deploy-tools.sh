@@ -13,6 +13,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/.cache/tools/bin"
 mkdir -p "$bin"
 
+# Go's usual install places, for shells whose PATH lacks them.
+PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"
 command -v go >/dev/null || { echo "deploy-tools: needs Go (go install) on PATH" >&2; exit 1; }
 
 # Built once per pinned version: the stamp names the version the binary was built at.
