@@ -109,30 +109,33 @@ def decode_record(value: bytes | None, headers: Headers | None, timestamp_ms: in
 
 
 def _decode(value: bytes | None, headers: Headers | None, timestamp_ms: int) -> LmsEvent:
+    """The content mode as the Kafka binding and the SDKs read it (contract v2): a content
+    type starting with application/cloudevents is structured whatever other headers say;
+    otherwise any ce_ header means binary; otherwise the value is a structured event (SDKs
+    send those with content type application/json, or none)."""
     ce: dict[str, bytes | None] | None = None
     content_type: bytes | None = None
     for key, raw in headers or ():
-        if key.startswith("ce_"):
+        if key[:3].lower() == "ce_":
             if ce is None:
                 ce = {}
-            name = key[3:]
+            name = key[3:].lower()
             if name in ce:
                 raise InvalidEvent(f"duplicate header {_short(key)}")
             ce[name] = raw
         elif key.lower() == "content-type":
             content_type = raw
-    if ce is not None and "specversion" in ce:
-        return _decode_binary(value, ce, content_type, timestamp_ms)
-    return _decode_structured(value, content_type, timestamp_ms)
+    media = None if content_type is None else _media_type(content_type)
+    if media is not None and media.startswith("application/cloudevents"):
+        if not media.endswith("+json"):
+            raise InvalidEvent(f"structured content type {_short(media)} is not JSON")
+        return _decode_structured(value, timestamp_ms)
+    if ce is not None:
+        return _decode_binary(value, ce, media, timestamp_ms)
+    return _decode_structured(value, timestamp_ms)
 
 
-def _decode_structured(
-    value: bytes | None, content_type: bytes | None, timestamp_ms: int
-) -> LmsEvent:
-    if content_type is not None:
-        media = _media_type(content_type)
-        if media != "application/cloudevents+json":
-            raise InvalidEvent(f"content type {_short(media)} without ce_ headers")
+def _decode_structured(value: bytes | None, timestamp_ms: int) -> LmsEvent:
     obj = _loads(value, "value")
     if type(obj) is not dict:
         raise InvalidEvent(f"value is a JSON {_json_kind(obj)}, not an object")
@@ -145,7 +148,7 @@ def _decode_structured(
 def _decode_binary(
     value: bytes | None,
     ce: dict[str, bytes | None],
-    content_type: bytes | None,
+    media: str | None,
     timestamp_ms: int,
 ) -> LmsEvent:
     event: dict[str, Any] = {}
@@ -158,10 +161,8 @@ def _decode_binary(
                 raise InvalidEvent(f"header ce_{name} is not UTF-8") from None
     event_type = _check_envelope(event)
     # Only a known type says what `data` must be: check its encoding after that.
-    if content_type is not None:
-        media = _media_type(content_type)
-        if media != "application/json" and not media.endswith("+json"):
-            raise InvalidEvent(f"data content type {_short(media)} is not JSON")
+    if media is not None and media != "application/json" and not media.endswith("+json"):
+        raise InvalidEvent(f"data content type {_short(media)} is not JSON")
     event["data"] = _loads(value, "data")
     if event.get("time") is None:
         event["time"] = _record_time(timestamp_ms)

@@ -121,9 +121,28 @@ def test_structured_content_types(content_type: bytes | None) -> None:
 
 
 @pytest.mark.parametrize("content_type", [b"application/json", b"text/plain", b""])
-def test_structured_mode_needs_the_cloudevents_content_type(content_type: bytes) -> None:
-    reason = invalid(orjson.dumps(envelope()), [("content-type", content_type)])
-    assert "content type" in reason
+def test_without_ce_headers_the_value_is_a_structured_event(content_type: bytes) -> None:
+    # Contract v2: SDKs send structured events with content-type application/json (the
+    # event's datacontenttype), or none; no ce_ header means structured.
+    event = decode_record(orjson.dumps(envelope()), [("content-type", content_type)], RECORD_MS)
+    assert isinstance(event, ev.EnrollmentCreated)
+
+
+def test_the_cloudevents_content_type_means_structured_whatever_ce_headers_say() -> None:
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_type", b"not.this"),
+        ("content-type", b"application/cloudevents+json; charset=utf-8"),
+    ]
+    event = decode_record(orjson.dumps(envelope()), headers, RECORD_MS)
+    assert isinstance(event, ev.EnrollmentCreated)
+    reason = invalid(orjson.dumps(envelope()), [("content-type", b"application/cloudevents+avro")])
+    assert "not JSON" in reason
+
+
+def test_any_ce_header_means_binary() -> None:
+    # No ce_specversion, but a ce_ header: binary mode, so the missing attribute is an error.
+    assert invalid(orjson.dumps(envelope()), [("ce_id", b"x")]) == "missing specversion"
 
 
 def test_binary_mode_rejects_non_json_data_content_type() -> None:
@@ -362,7 +381,7 @@ def test_garbage_never_escapes_as_another_exception() -> None:
     deep = b"[" * 5000 + b"]" * 5000
     assert "not JSON" in invalid(deep)
     assert invalid(b'{"a": 1e999}').startswith("value is not JSON")
-    assert invalid(orjson.dumps(envelope()), [(b"ce_id", b"x")])
+    assert invalid(orjson.dumps(envelope()), [("ce_id", None), ("ce_id", b"x")])
     assert invalid(orjson.dumps(envelope(time=None)), None, 10**18)
 
 
