@@ -19,6 +19,7 @@ from tests.support.worker_proc import WorkerEnv
 
 BIN = Path(sys.executable).parent
 SEGSYNC = str(BIN / "segsync")
+ENROL_CMD = "bench.enrol-commands"  # every bench worker's enrolment command topic
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Spec:
             input_topics=self.input_topics,
             command_topic=self.command_topic,
             dlq_topic=self.dlq_topic,
+            enrollment_command_topic=ENROL_CMD,
             group_id=self.group_id,
             extra={"SEGSYNC_LOG_LEVEL": "info", **self.extra},
             session_timeout_ms=None,

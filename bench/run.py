@@ -33,7 +33,7 @@ from bench.config import (
     QUICK,
     Ctx,
 )
-from bench.proc import Worker, kill_leftovers
+from bench.proc import ENROL_CMD, Worker, kill_leftovers
 from bench.services import APPEND_TIME, ROOT, RUN_DIR, Services, machine, versions
 
 
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             EVENTS: (PARTITIONS, {}),
             MEM_EVENTS: (PARTITIONS, {}),
             DLQ: (1, {}),
+            ENROL_CMD: (PARTITIONS, {}),
             **{t: (PARTITIONS, APPEND_TIME) for t in (PASS, CMD_PG, CMD_LITE, CMD_PROF, CMD_MEM)},
         }
         ctx.svc.create_topics(topics)

@@ -1,7 +1,8 @@
-"""The group-membership command of the wire contract (CONTRACT.md, "Output commands").
+"""The commands of the wire contract (CONTRACT.md, "Output commands"): group membership
+and enrolment (segment sync).
 
-The worker encodes commands without pydantic (`worker.codec.encode_command`);
-this model is the reference that tests, tools and the exported JSON Schema use.
+The worker encodes commands without pydantic (`worker.codec`); these models are the
+reference that tests, tools and the exported JSON Schemas use.
 """
 
 from __future__ import annotations
@@ -32,11 +33,31 @@ CommandType = Literal["lms.group.member.add", "lms.group.member.remove"]
 ADD_TYPE: Final = "lms.group.member.add"
 REMOVE_TYPE: Final = "lms.group.member.remove"
 
+# Enrolment commands: the reasons a segment sync enrolment can have (no enrolment reasons:
+# desired_enrol does not depend on enrolments).
+EnrolReason = Literal[
+    "joined_segment",
+    "link_created",
+    "left_segment",
+    "link_deleted",
+    "segment_deleted",
+    "course_deleted",
+    "resync",
+]
+ENROL_REASONS: Final[frozenset[str]] = frozenset(get_args(EnrolReason))
+EnrolCommandType = Literal["lms.course.enrol", "lms.course.unenrol"]
+ENROL_TYPE: Final = "lms.course.enrol"
+UNENROL_TYPE: Final = "lms.course.unenrol"
+ENROL_METHOD: Final = "segment_sync"
+# Every command says who made it: an LMS removes or unenrols only what it recorded so.
+COMPONENT: Final = "segsync"
+
 # Ids in commands are the ids of input events, already read as strings.
 CommandId = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH)]
 
 # Each id is percent-encoded as a URI path segment, so no id part holds a '/'.
 SUBJECT_PATTERN: Final = r"^course/[^/]+/group/[^/]+/user/[^/]+$"
+ENROL_SUBJECT_PATTERN: Final = r"^course/[^/]+/user/[^/]+$"
 # RFC 3986 pchar: unreserved characters (never quoted) plus these stay as they are.
 _PCHAR_SAFE: Final = "!$&'()*+,;=:@"
 
@@ -58,6 +79,7 @@ class CommandData(_Strict):
     reason: Reason
     # Plain str: a `resync` command has no causing event, the tool names its own cause.
     caused_by: str
+    component: Literal["segsync"]
 
 
 class GroupCommand(_Strict):
@@ -90,3 +112,39 @@ def subject_of(course_id: str, group_id: str, user_id: str) -> str:
         f"course/{path_segment(course_id)}/group/{path_segment(group_id)}"
         f"/user/{path_segment(user_id)}"
     )
+
+
+def enrol_subject_of(course_id: str, user_id: str) -> str:
+    """The enrolment command `subject` of a (course, user) pair, ids percent-encoded."""
+    return f"course/{path_segment(course_id)}/user/{path_segment(user_id)}"
+
+
+class EnrolCommandData(_Strict):
+    course_id: CommandId
+    user_id: CommandId
+    method: Literal["segment_sync"]
+    link_ids: list[CommandId]
+    # The sorted distinct roles of the links in link_ids.
+    roles: list[CommandId]
+    # What the LMS does on an unenrol: suspend if any link in link_ids says so.
+    on_leave: Literal["unenrol", "suspend"]
+    reason: EnrolReason
+    caused_by: str
+    component: Literal["segsync"]
+
+
+class EnrolCommand(_Strict):
+    specversion: Literal["1.0"]
+    id: Annotated[str, Field(min_length=1)]
+    source: Annotated[str, Field(min_length=1, max_length=SOURCE_MAX_LENGTH)]
+    type: EnrolCommandType
+    subject: Annotated[str, Field(pattern=ENROL_SUBJECT_PATTERN)]
+    time: Annotated[AwareDatetime, AfterValidator(_to_utc)]
+    datacontenttype: Literal["application/json"]
+    data: EnrolCommandData
+
+    @model_validator(mode="after")
+    def _subject_names_the_pair(self) -> EnrolCommand:
+        if self.subject != enrol_subject_of(self.data.course_id, self.data.user_id):
+            raise ValueError("subject does not match data.course_id/user_id")
+        return self

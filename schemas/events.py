@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +21,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -115,9 +116,41 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class EnrollmentData(_Frozen):
+class _Optionals(_Frozen):
+    """Data whose optional fields a producer may send as JSON null: read null as absent."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, value: Any) -> Any:
+        if type(value) is dict and None in value.values():
+            optional = {n for n, f in cls.model_fields.items() if not f.is_required()}
+            return {k: v for k, v in value.items() if not (v is None and k in optional)}
+        return value
+
+
+def _check_text(value: object) -> object:
+    if type(value) is str and "\x00" in value:
+        raise PydanticCustomError("text_nul", "Input should not contain NUL characters")
+    return value
+
+
+# Optional free text (an enrolment method, a role): 1 to 128 characters when given.
+Text = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=ID_MAX_LENGTH),
+    BeforeValidator(_check_text),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": ID_MAX_LENGTH}),
+]
+NO_METHOD: Final = ""
+DEFAULT_ROLE: Final = "student"
+OnLeave = Literal["unenrol", "suspend"]
+
+
+class EnrollmentData(_Optionals):
     user_id: Id
     course_id: Id
+    # The enrolment method instance (manual, self, segment_sync:<link>...); absent: "".
+    method: Text = NO_METHOD
 
 
 class SegmentMemberData(_Frozen):
@@ -138,6 +171,14 @@ class LinkCreatedData(_Frozen):
 
 class LinkDeletedData(_Frozen):
     link_id: Id
+
+
+class EnrolLinkCreatedData(_Optionals):
+    link_id: Id
+    course_id: Id
+    segment_id: Id
+    role: Text = DEFAULT_ROLE
+    on_leave: OnLeave = "unenrol"
 
 
 class GroupDeletedData(_Frozen):
@@ -193,6 +234,16 @@ class LinkDeleted(EventBase):
     data: LinkDeletedData
 
 
+class EnrolLinkCreated(EventBase):
+    type: Literal["lms.segment_enrol_link.created"]
+    data: EnrolLinkCreatedData
+
+
+class EnrolLinkDeleted(EventBase):
+    type: Literal["lms.segment_enrol_link.deleted"]
+    data: LinkDeletedData
+
+
 class GroupDeleted(EventBase):
     type: Literal["lms.group.deleted"]
     data: GroupDeletedData
@@ -212,7 +263,9 @@ LmsEvent = Annotated[
     | LinkCreated
     | LinkDeleted
     | GroupDeleted
-    | CourseDeleted,
+    | CourseDeleted
+    | EnrolLinkCreated
+    | EnrolLinkDeleted,
     Field(discriminator="type"),
 ]
 
@@ -226,6 +279,8 @@ EVENT_MODELS: Final[tuple[type[EventBase], ...]] = (
     LinkDeleted,
     GroupDeleted,
     CourseDeleted,
+    EnrolLinkCreated,
+    EnrolLinkDeleted,
 )
 
 

@@ -3,9 +3,9 @@
     python -m schemas.export          # (re)write the files
     python -m schemas.export --check  # exit 1, listing the files that differ
 
-One file per input event type (`<type>.schema.json`) and one for the command
-(`lms.group.member.command.schema.json`). The files describe the wire, so they
-are what producers and consumers outside Python validate against.
+One file per input event type (`<type>.schema.json`) and one per command kind
+(`lms.group.member.command.schema.json`, `lms.course.enrolment.command.schema.json`). The
+files describe the wire, so they are what producers and consumers outside Python validate against.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from schemas.commands import GroupCommand
+from schemas.commands import EnrolCommand, GroupCommand
 from schemas.events import EVENT_MODELS, event_type_of
 
 JSON_DIR: Final = Path(__file__).resolve().parent / "json"
 SUFFIX: Final = ".schema.json"
 COMMAND_NAME: Final = "lms.group.member.command"
+ENROL_COMMAND_NAME: Final = "lms.course.enrolment.command"
 DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -47,6 +48,7 @@ def build_schemas() -> dict[str, dict[str, Any]]:
         event_type = event_type_of(model)
         schemas[f"{event_type}{SUFFIX}"] = _event_schema(model, event_type)
     schemas[f"{COMMAND_NAME}{SUFFIX}"] = _schema(GroupCommand, COMMAND_NAME)
+    schemas[f"{ENROL_COMMAND_NAME}{SUFFIX}"] = _schema(EnrolCommand, ENROL_COMMAND_NAME)
     return schemas
 
 

@@ -1,4 +1,4 @@
-"""Kafka record <-> CloudEvent: decoding input events, encoding group commands.
+"""Kafka record <-> CloudEvent: decoding input events, encoding group and enrolment commands.
 
 The decoder is a trust boundary on the hot path: whatever the bytes, it returns
 a validated event or raises `InvalidEvent` / `UnknownEventType`, nothing else.
@@ -17,7 +17,18 @@ from typing import Any, Final, Literal
 import orjson
 from pydantic import ValidationError
 
-from schemas.commands import ADD_TYPE, REASONS, REMOVE_TYPE, subject_of
+from schemas.commands import (
+    ADD_TYPE,
+    COMPONENT,
+    ENROL_METHOD,
+    ENROL_REASONS,
+    ENROL_TYPE,
+    REASONS,
+    REMOVE_TYPE,
+    UNENROL_TYPE,
+    enrol_subject_of,
+    subject_of,
+)
 from schemas.events import KNOWN_TYPES, LMS_EVENT_ADAPTER, SOURCE_MAX_LENGTH, LmsEvent
 from worker.errors import InvalidEvent, UnknownEventType
 
@@ -31,6 +42,7 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE: Final = datetime(1970, 1, 1)
 _ONE_US: Final = timedelta(microseconds=1)
 _COMMAND_TYPES: Final = {"add": ADD_TYPE, "remove": REMOVE_TYPE}
+_ENROL_TYPES: Final = {"enrol": ENROL_TYPE, "unenrol": UNENROL_TYPE}
 _ENVELOPE: Final = ("specversion", "id", "source", "type")
 _JSON_KINDS: Final[dict[type, str]] = {
     dict: "object",
@@ -90,6 +102,53 @@ def encode_command(
                 "link_ids": link_ids if isinstance(link_ids, list | tuple) else list(link_ids),
                 "reason": reason,
                 "caused_by": caused_by,
+                "component": COMPONENT,
+            },
+        }
+    )
+
+
+def encode_enrol_command(
+    *,
+    command_id: str,
+    source: str,
+    kind: Literal["enrol", "unenrol"],
+    course_id: str,
+    user_id: str,
+    link_ids: Sequence[str],
+    roles: Sequence[str],
+    on_leave: Literal["unenrol", "suspend"],
+    reason: str,
+    caused_by: str,
+    time_us: int,
+) -> bytes:
+    """The structured-mode CloudEvent JSON of one enrolment command (segment sync)."""
+    event_type = _ENROL_TYPES.get(kind)
+    if event_type is None:
+        raise ValueError(f"unknown enrolment command kind {kind!r}")
+    if reason not in ENROL_REASONS:
+        raise ValueError(f"unknown enrolment command reason {reason!r}")
+    if on_leave not in ("unenrol", "suspend"):
+        raise ValueError(f"unknown on_leave {on_leave!r}")
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": command_id,
+            "source": source,
+            "type": event_type,
+            "subject": enrol_subject_of(course_id, user_id),
+            "time": us_to_rfc3339(time_us),
+            "datacontenttype": "application/json",
+            "data": {
+                "course_id": course_id,
+                "user_id": user_id,
+                "method": ENROL_METHOD,
+                "link_ids": list(link_ids),
+                "roles": list(roles),
+                "on_leave": on_leave,
+                "reason": reason,
+                "caused_by": caused_by,
+                "component": COMPONENT,
             },
         }
     )

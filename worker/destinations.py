@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 COMMAND: Final = "command"  # SEGSYNC_COMMAND_TOPIC
 DLQ: Final = "dlq"  # SEGSYNC_DLQ_TOPIC
+ENROL_COMMAND: Final = "enrol_command"  # SEGSYNC_ENROLLMENT_COMMAND_TOPIC
 INPUT: Final = "input"  # the first of SEGSYNC_INPUT_TOPICS (ops commands publish events there)
 
 
@@ -22,5 +23,6 @@ def topics(settings: Settings) -> dict[str, str]:
     return {
         COMMAND: settings.command_topic,
         DLQ: settings.dlq_topic,
+        ENROL_COMMAND: settings.enrollment_command_topic,
         INPUT: settings.input_topics[0],
     }

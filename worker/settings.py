@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     command_topic: str = "lms.group-commands"
     dlq_topic: str = "lms.events.dlq"
     group_id: str = "segsync"
+    enrollment_command_topic: str = "lms.enrollment-commands"
 
     # --- the project's own ---
     database_password: SecretStr | None = None  # merged into the URL, never logged
@@ -128,7 +129,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a sqlite:/// or postgresql+psycopg:// URL")
         return value
 
-    @field_validator("command_topic", "dlq_topic", "group_id")
+    @field_validator("command_topic", "dlq_topic", "group_id", "enrollment_command_topic")
     @classmethod
     def _not_empty(cls, value: str) -> str:
         if not value.strip():
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
         # back as events or lost among dead letters. Each role needs its own topic.
         roles = [("input_topics", t) for t in self.input_topics]
         roles += [("command_topic", self.command_topic), ("dlq_topic", self.dlq_topic)]
+        roles += [("enrollment_command_topic", self.enrollment_command_topic)]
         seen: dict[str, str] = {}
         for field, topic in roles:
             other = seen.setdefault(topic, field)

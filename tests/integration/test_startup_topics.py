@@ -36,6 +36,7 @@ def make_env(bootstrap: str, topics: TopicFactory, db_url: str) -> WorkerEnv:
         input_topics=topics("in", 2),
         command_topic=topics("cmd", 1),
         dlq_topic=topics("dlq", 1),
+        enrollment_command_topic=topics("enrol", 1),
     )
 
 

@@ -28,6 +28,7 @@ def make_env(kafka_bootstrap: str, topic_factory: TopicFactory, db_url: str) -> 
         input_topics=topic_factory("in", 3),
         command_topic=topic_factory("cmd", 3),
         dlq_topic=topic_factory("dlq", 1),
+        enrollment_command_topic=topic_factory("enrol", 3),
     )
 
 

@@ -64,6 +64,7 @@ def make_env(b: sk.SecureBroker, topics: TopicFactory, db_url: str, how: str) ->
         input_topics=topics("in", 2),
         command_topic=topics("cmd", 2),
         dlq_topic=topics("dlq", 1),
+        enrollment_command_topic=topics("enrol", 1),
         group_id=unique_topic_name(f"segsync-{how}"),
     )
     w.extra = security_env(b, how)

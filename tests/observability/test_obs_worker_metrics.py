@@ -38,6 +38,7 @@ def test_metrics_and_probes_match_the_stream(
         input_topics=topic_factory("in", 3),
         command_topic=topic_factory("cmd", 3),
         dlq_topic=topic_factory("dlq", 1),
+        enrollment_command_topic=topic_factory("enrol", 3),
         extra={
             "SEGSYNC_METRICS_PORT": str(port),
             "SEGSYNC_METRICS_HOST": "127.0.0.1",

@@ -97,6 +97,7 @@ def make_ops(
         input_topics=topic_factory("ops-in", in_partitions),
         command_topic=topic_factory("ops-cmd", cmd_partitions),
         dlq_topic=topic_factory("ops-dlq", 1),
+        enrollment_command_topic=topic_factory("ops-enrol", cmd_partitions),
         # A group of its own: test sessions running side by side on one broker must not
         # share a consumer group (a member with no partitions is "caught up" at once).
         group_id=f"ops-{uuid.uuid4().hex[:12]}",

@@ -14,5 +14,19 @@ UNLINK: Final = "lms.segment_group_link.deleted"
 SEG_DEL: Final = "lms.segment.deleted"
 GROUP_DEL: Final = "lms.group.deleted"
 COURSE_DEL: Final = "lms.course.deleted"
+ENROL_LINK: Final = "lms.segment_enrol_link.created"
+ENROL_UNLINK: Final = "lms.segment_enrol_link.deleted"
 
-ALL: Final = (ENROL, UNENROL, JOIN, LEAVE, LINK, UNLINK, SEG_DEL, GROUP_DEL, COURSE_DEL)
+ALL: Final = (
+    ENROL,
+    UNENROL,
+    JOIN,
+    LEAVE,
+    LINK,
+    UNLINK,
+    SEG_DEL,
+    GROUP_DEL,
+    COURSE_DEL,
+    ENROL_LINK,
+    ENROL_UNLINK,
+)

@@ -76,6 +76,7 @@ def make_env(bootstrap: str, topics: TopicFactory, db_url: str, plan: Plan) -> W
         input_topics=topics("fin", plan.partitions),
         command_topic=topics("fcmd", 3),
         dlq_topic=topics("fdlq", 1),
+        enrollment_command_topic=topics("fenrol", 3),
         group_id=group,
         extra={
             "SEGSYNC_BACKFILL_CHUNK": str(plan.chunk),

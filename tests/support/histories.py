@@ -22,7 +22,10 @@ def random_history(
     groups: int = 2,
     links: int = 4,
     time_span: int = 50,
+    enrol: bool = False,
 ) -> list[Ev]:
+    """`enrol`: also enrolment methods (`manual`, `self` or none) and segment enrol links
+    (their own link ids), so that both kinds and several methods interact."""
     weights: dict[str, float] = {
         "lms.enrollment.created": 10,
         "lms.enrollment.deleted": 4,
@@ -34,6 +37,9 @@ def random_history(
         "lms.group.deleted": 0.3,
         "lms.course.deleted": 0.3,
     }
+    if enrol:
+        weights["lms.segment_enrol_link.created"] = 3
+        weights["lms.segment_enrol_link.deleted"] = 1.5
     types, w = zip(*weights.items(), strict=True)
     out: list[Ev] = []
     for i in range(n):
@@ -59,10 +65,30 @@ def random_history(
             "lms.segment.deleted": {"segment_id": seg},
             "lms.group.deleted": {"course_id": c, "group_id": g},
             "lms.course.deleted": {"course_id": c},
+            "lms.segment_enrol_link.created": {
+                "link_id": lnk,
+                "course_id": c,
+                "segment_id": seg,
+            },
+            "lms.segment_enrol_link.deleted": {"link_id": lnk},
         }[t]
+        if enrol:
+            _enrol_extras(rng, t, data)
         time_us = T0 + rng.randrange(time_span) * 1_000_000
         out.append(Ev(s, f"e{i}", t, time_us, tuple(sorted(data.items()))))
     return out
+
+
+def _enrol_extras(rng: random.Random, event_type: str, data: dict[str, str]) -> None:
+    if event_type.startswith("lms.enrollment."):
+        method = rng.choice(["", "", "manual", "self"])
+        if method:
+            data["method"] = method
+    elif event_type == "lms.segment_enrol_link.created":
+        if rng.random() < 0.5:
+            data["role"] = rng.choice(["student", "teacher"])
+        if rng.random() < 0.5:
+            data["on_leave"] = rng.choice(["unenrol", "suspend"])
 
 
 def shuffled_with_duplicates(rng: random.Random, events: list[Ev], dup_rate: float) -> list[Ev]:

@@ -150,7 +150,16 @@ def check_shapes(commands: Sequence[dict[str, Any]]) -> None:
         p = pair_of(cmd)
         assert cmd["specversion"] == "1.0"
         assert cmd["subject"] == "course/{}/group/{}/user/{}".format(*map(segment, p[1:]))
-        assert set(d) == {"course_id", "group_id", "user_id", "link_ids", "reason", "caused_by"}
+        assert set(d) == {
+            "course_id",
+            "group_id",
+            "user_id",
+            "link_ids",
+            "reason",
+            "caused_by",
+            "component",
+        }
+        assert d["component"] == "segsync"
         assert list(d["link_ids"]) == sorted(set(d["link_ids"]))
         n = before.get(p, 0)
         assert cmd["id"] == command_id(PairKey(*p), n), (p, n)

@@ -21,6 +21,7 @@ class WorkerEnv:
     input_topics: str
     command_topic: str
     dlq_topic: str
+    enrollment_command_topic: str  # the worker checks at start-up that it exists
     # A group of its own: tests sharing a broker must not share a consumer group.
     group_id: str = field(default_factory=lambda: f"segsync-test-{uuid.uuid4().hex[:8]}")
     extra: dict[str, str] = field(default_factory=dict)
@@ -37,6 +38,7 @@ class WorkerEnv:
             SEGSYNC_INPUT_TOPICS=self.input_topics,
             SEGSYNC_COMMAND_TOPIC=self.command_topic,
             SEGSYNC_DLQ_TOPIC=self.dlq_topic,
+            SEGSYNC_ENROLLMENT_COMMAND_TOPIC=self.enrollment_command_topic,
             SEGSYNC_GROUP_ID=self.group_id,
             SEGSYNC_RETRY_DEADLINE_S="60",
             SEGSYNC_LOG_FORMAT="json",

@@ -26,8 +26,14 @@ CE_JSON = [("content-type", b"application/cloudevents+json")]
 
 # One valid `data` per input type, and the model it decodes to.
 SAMPLES: dict[str, tuple[type[ev.EventBase], dict[str, Any]]] = {
-    "lms.enrollment.created": (ev.EnrollmentCreated, {"user_id": "u1", "course_id": "c1"}),
-    "lms.enrollment.deleted": (ev.EnrollmentDeleted, {"user_id": "u1", "course_id": "c1"}),
+    "lms.enrollment.created": (
+        ev.EnrollmentCreated,
+        {"user_id": "u1", "course_id": "c1", "method": "manual"},
+    ),
+    "lms.enrollment.deleted": (
+        ev.EnrollmentDeleted,
+        {"user_id": "u1", "course_id": "c1", "method": "manual"},
+    ),
     "lms.segment.member.added": (ev.SegmentMemberAdded, {"user_id": "u1", "segment_id": "s1"}),
     "lms.segment.member.removed": (
         ev.SegmentMemberRemoved,
@@ -41,6 +47,17 @@ SAMPLES: dict[str, tuple[type[ev.EventBase], dict[str, Any]]] = {
     "lms.segment_group_link.deleted": (ev.LinkDeleted, {"link_id": "l1"}),
     "lms.group.deleted": (ev.GroupDeleted, {"course_id": "c1", "group_id": "g1"}),
     "lms.course.deleted": (ev.CourseDeleted, {"course_id": "c1"}),
+    "lms.segment_enrol_link.created": (
+        ev.EnrolLinkCreated,
+        {
+            "link_id": "l1",
+            "course_id": "c1",
+            "segment_id": "s1",
+            "role": "teacher",
+            "on_leave": "suspend",
+        },
+    ),
+    "lms.segment_enrol_link.deleted": (ev.EnrolLinkDeleted, {"link_id": "l1"}),
 }
 
 
@@ -175,7 +192,7 @@ def test_extra_fields_are_ignored() -> None:
     event = structured(
         envelope(data={"user_id": "u", "course_id": "c", "role": "student"}, traceid="x")
     )
-    assert event.data.model_dump() == {"user_id": "u", "course_id": "c"}
+    assert event.data.model_dump() == {"user_id": "u", "course_id": "c", "method": ""}
 
 
 def test_models_are_frozen() -> None:
@@ -423,6 +440,7 @@ def test_encoded_command_validates_and_round_trips(kind: str) -> None:
         "link_ids": ["l1"],
         "reason": "joined_segment",
         "caused_by": "evt-9",
+        "component": "segsync",
     }
     assert time_to_us(cmd.time) == 1_714_564_800_000_001
     assert orjson.loads(raw)["time"] == "2024-05-01T12:00:00.000001Z"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.reference import Ev, Pair, desired
-from worker.domain.facts import Fact, Verdict, fold, fold_marks
+from worker.domain.facts import Fact, Verdict, enrolment_of, fold, fold_marks
 from worker.domain.justify import LinkState, justified
 from worker.domain.transitions import Cause, PairKey, decide, pick_cause, reason_for
 from worker.domain.updates import EventView, FactUpdate, MarkUpdate, to_update
@@ -107,7 +107,13 @@ def justified_pairs(state: State) -> set[Pair]:
             state["group"].get((source, course, group)),
         )
         for user in USERS:
-            enr = state["enrollment"].get((source, course, user))
+            # Enrolments are folded per method (here only ""): the engine's aggregate.
+            methods = [
+                f
+                for (s, c, u, _m), f in state["enrollment"].items()
+                if (s, c, u) == (source, course, user)
+            ]
+            enr = enrolment_of(methods)
             mem = state["membership"].get((source, segment, user))
             if justified(
                 link,

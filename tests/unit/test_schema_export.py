@@ -22,10 +22,11 @@ def test_every_file_matches_a_fresh_rendering() -> None:
         assert path.read_text(encoding="utf-8") == export.render(schema), name
 
 
-def test_one_file_per_event_type_and_one_for_the_command() -> None:
+def test_one_file_per_event_type_and_one_per_command_kind() -> None:
     names = set(export.build_schemas())
     assert names == {f"{t}.schema.json" for t in KNOWN_TYPES} | {
-        "lms.group.member.command.schema.json"
+        "lms.group.member.command.schema.json",
+        "lms.course.enrolment.command.schema.json",
     }
     assert {event_type_of(m) for m in EVENT_MODELS} == KNOWN_TYPES
 

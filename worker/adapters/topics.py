@@ -30,6 +30,7 @@ def required(settings: Settings) -> dict[str, str]:
     out = {t: "SEGSYNC_INPUT_TOPICS" for t in settings.input_topics}
     out.setdefault(settings.command_topic, "SEGSYNC_COMMAND_TOPIC")
     out.setdefault(settings.dlq_topic, "SEGSYNC_DLQ_TOPIC")
+    out.setdefault(settings.enrollment_command_topic, "SEGSYNC_ENROLLMENT_COMMAND_TOPIC")
     return out
 
 

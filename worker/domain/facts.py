@@ -23,13 +23,14 @@ class Verdict(Enum):
 
 
 class Fact(NamedTuple):
-    """The newest event of one fact. `attrs` is (course, segment, group) for links.
+    """The newest event of one fact. `attrs` is (course, segment, group) for group links,
+    (course, segment, role, on_leave) for enrol links, None for a deletion.
     (A NamedTuple, not a frozen dataclass: one is built per event and per stored row.)"""
 
     time_us: int
     event_id: str
     active: bool
-    attrs: tuple[str, str, str] | None = None
+    attrs: tuple[str, ...] | None = None
 
     @property
     def stamp(self) -> tuple[int, str]:
@@ -83,3 +84,15 @@ def fold(stored: dict[K, Fact], events: list[tuple[K, Fact]]) -> Folded[K, Fact]
 def fold_marks(stored: dict[K, int], events: list[tuple[K, int]]) -> Folded[K, int]:
     """Fold deletion times into the stored marks, the latest wins."""
     return _fold(stored, events, compare_mark)
+
+
+def enrolment_of(methods: list[Fact]) -> Fact | None:
+    """One (user, course)'s enrolment from the newest event of each of its methods: enrolled
+    while any method's newest event is `created`. The time is the newest `created` one (if
+    any): a course deletion kills the enrolment only when it is at or after every active
+    method's time, and "some active method is newer than the deletion" is "the newest active
+    one is". With no active method, the newest event of all stands for the fact."""
+    if not methods:
+        return None
+    active = [f for f in methods if f.active]
+    return max(active or methods, key=lambda f: f.stamp)

@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 # A fixed namespace: command ids must be the same on every machine and in every run.
 COMMAND_NAMESPACE = uuid.UUID("5c3e2a0e-8d1b-4a57-9a51-3b7d4c1f0e2a")
@@ -82,11 +82,16 @@ def command_id(pair: PairKey, number: int) -> str:
     `json.dumps` do (tests/unit/test_command_id.py checks it against them), without their
     per-call overhead: a 100,000-user backfill makes 100,000 of these."""
     parts = (pair.source, pair.course_id, pair.group_id, pair.user_id)
+    return uuid5_of(_NAMESPACE_SHA1, parts, number)
+
+
+def uuid5_of(namespace: Any, parts: tuple[str, ...], number: int) -> str:
+    """uuid5(namespace, JSON of [*parts, number]); `namespace` is sha1 over its bytes."""
     if all(_PLAIN.fullmatch(p) for p in parts):  # nothing json.dumps would escape
-        name = f'["{parts[0]}", "{parts[1]}", "{parts[2]}", "{parts[3]}", {int(number)}]'
+        name = "[" + "".join(f'"{p}", ' for p in parts) + f"{int(number)}]"
     else:
         name = json.dumps([*parts, number])
-    h = _NAMESPACE_SHA1.copy()
+    h = namespace.copy()
     h.update(name.encode("utf-8"))
     digest = bytearray(h.digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
@@ -109,6 +114,8 @@ _REASONS: dict[str, tuple[str, str]] = {
     "lms.segment.member.removed": ("joined_segment", "left_segment"),
     "lms.segment_group_link.created": ("link_created", "link_deleted"),
     "lms.segment_group_link.deleted": ("link_created", "link_deleted"),
+    "lms.segment_enrol_link.created": ("link_created", "link_deleted"),
+    "lms.segment_enrol_link.deleted": ("link_created", "link_deleted"),
     "lms.segment.deleted": ("segment_deleted", "segment_deleted"),
     "lms.group.deleted": ("group_deleted", "group_deleted"),
     "lms.course.deleted": ("course_deleted", "course_deleted"),
@@ -118,6 +125,7 @@ _CAN_ADD = {
     "lms.enrollment.created",
     "lms.segment.member.added",
     "lms.segment_group_link.created",
+    "lms.segment_enrol_link.created",
 }
 _CAN_REMOVE = set(_REASONS) - {"lms.enrollment.created", "lms.segment.member.added"}
 

@@ -8,13 +8,14 @@ from typing import Literal, NamedTuple
 from worker.domain.facts import Fact
 from worker.domain.transitions import Cause
 
-FactKind = Literal["enrollment", "membership", "link"]
+FactKind = Literal["enrollment", "membership", "link", "enrol_link"]
 MarkKind = Literal["segment", "group", "course"]
 
 
 class FactUpdate(NamedTuple):
     kind: FactKind
-    key: tuple[str, ...]  # (source, course, user) | (source, segment, user) | (source, link)
+    # (source, course, user, method) | (source, segment, user) | (source, link)
+    key: tuple[str, ...]
     fact: Fact
     cause: Cause
 
@@ -48,16 +49,23 @@ def to_update(ev: EventView, order: int) -> Update:
         case "lms.enrollment.created" | "lms.enrollment.deleted":
             active = ev.event_type.endswith("created")
             fact = Fact(t, ev.event_id, active)
-            return FactUpdate("enrollment", (s, d["course_id"], d["user_id"]), fact, cause)
+            key = (s, d["course_id"], d["user_id"], d.get("method", ""))
+            return FactUpdate("enrollment", key, fact, cause)
         case "lms.segment.member.added" | "lms.segment.member.removed":
             active = ev.event_type.endswith("added")
             fact = Fact(t, ev.event_id, active)
             return FactUpdate("membership", (s, d["segment_id"], d["user_id"]), fact, cause)
         case "lms.segment_group_link.created":
-            attrs = (d["course_id"], d["segment_id"], d["group_id"])
-            return FactUpdate("link", (s, d["link_id"]), Fact(t, ev.event_id, True, attrs), cause)
+            group = (d["course_id"], d["segment_id"], d["group_id"])
+            return FactUpdate("link", (s, d["link_id"]), Fact(t, ev.event_id, True, group), cause)
         case "lms.segment_group_link.deleted":
             return FactUpdate("link", (s, d["link_id"]), Fact(t, ev.event_id, False), cause)
+        case "lms.segment_enrol_link.created":
+            attrs = (d["course_id"], d["segment_id"], d["role"], d["on_leave"])
+            fact = Fact(t, ev.event_id, True, attrs)
+            return FactUpdate("enrol_link", (s, d["link_id"]), fact, cause)
+        case "lms.segment_enrol_link.deleted":
+            return FactUpdate("enrol_link", (s, d["link_id"]), Fact(t, ev.event_id, False), cause)
         case "lms.segment.deleted":
             return MarkUpdate("segment", (s, d["segment_id"]), t, cause)
         case "lms.group.deleted":
@@ -79,6 +87,7 @@ class UserScope:
 
 Selector = (
     tuple[Literal["link"], str]
+    | tuple[Literal["enrol_link"], str]
     | tuple[Literal["segment"], str]
     | tuple[Literal["group"], str, str]
     | tuple[Literal["course"], str]
@@ -101,6 +110,8 @@ def scope_of(kind: FactKind | MarkKind, key: tuple[str, ...]) -> UserScope | Bul
             return UserScope(key[0], key[2], frozenset(), frozenset((key[1],)))
         case "link":
             return BulkScope(key[0], ("link", key[1]))
+        case "enrol_link":
+            return BulkScope(key[0], ("enrol_link", key[1]))
         case "segment":
             return BulkScope(key[0], ("segment", key[1]))
         case "group":

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
+from worker.domain.enrol import EnrolCommand
 from worker.domain.facts import Verdict, fold, fold_marks
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import (
@@ -27,7 +28,7 @@ from worker.domain.updates import (
     scope_of,
     to_update,
 )
-from worker.engine import bulk, recompute
+from worker.engine import bulk, enrol, recompute
 from worker.engine.brake import BrakeLimits
 from worker.engine.dlq import DlqLimit, dead_letters, dlq_record
 from worker.engine.records import Decoded, not_too_far_ahead
@@ -47,6 +48,7 @@ class BatchConfig:
 @dataclass(slots=True)
 class BatchResult:
     commands: list[Command] = field(default_factory=list)
+    enrol_commands: list[EnrolCommand] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -101,7 +103,8 @@ def apply_batch(
     result.commands.extend(recompute.user_scopes(conn, scopes.users, batch_causes))
     by_source: dict[str, dict[BulkScope, Cause]] = defaultdict(dict)
     for scope, cause in scopes.bulk.items():
-        by_source[scope.source][scope] = cause
+        if scope.selector[0] != "enrol_link":  # enrol links: the enrolment pass below
+            by_source[scope.source][scope] = cause
     for source, source_scopes in sorted(by_source.items()):
         result.commands.extend(
             bulk.bulk_scopes(
@@ -115,15 +118,20 @@ def apply_batch(
             )
         )
 
+    enrol_cfg = enrol.EnrolConfig(cfg.chunk, cfg.brake)
+    result.enrol_commands = enrol.enrol_pass(conn, scopes.users, scopes.bulk, enrol_cfg, checkpoint)
+
     outbox_repo.add(conn, [dlq_record(d) for d in to_dlq])
     fr.mark_processed(conn, ((d.event.source, d.event.event_id) for d in new if d.event))
     for c in result.commands:
         result.counts[f"commands.{c.kind}"] += 1
-    if items and result.commands:
+    for e in result.enrol_commands:
+        result.counts[f"commands.{e.kind}"] += 1
+    if items and (result.commands or result.enrol_commands):
         # Commands are counted against the partition of the batch's first record: totals
         # are what `status` shows, and one row per partition keeps workers apart.
         first = items[0].rec
-        for kind in ("add", "remove"):
+        for kind in ("add", "remove", "enrol", "unenrol"):
             per_partition[(first.topic, first.partition, f"commands.{kind}")] += result.counts[
                 f"commands.{kind}"
             ]
@@ -136,6 +144,8 @@ def _batch_causes(bulk: dict[BulkScope, Cause]) -> BatchCauses:
     causes = BatchCauses({}, {}, {}, {})
     for scope, cause in bulk.items():
         sel = scope.selector
+        if sel[0] == "enrol_link":
+            continue  # ids of their own: never a group link's cause
         if sel[0] == "link":
             causes.links[(scope.source, sel[1])] = cause
         elif sel[0] == "segment":

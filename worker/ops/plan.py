@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from sqlalchemy import Engine
 
-from worker.destinations import COMMAND
+from worker.destinations import COMMAND, ENROL_COMMAND
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import InRecord, decode
 from worker.ops import console
@@ -54,7 +54,7 @@ def apply_and_drain(
     with engine.begin() as conn:
         while rows := outbox_repo.pending(conn, 5000):
             for row in rows:
-                if row.destination == COMMAND and row.value is not None:
+                if row.destination in (COMMAND, ENROL_COMMAND) and row.value is not None:
                     out.write(row.value + b"\n")
             outbox_repo.remove(conn, [r.seq for r in rows])
     out.flush()
@@ -99,5 +99,6 @@ def summary(result: PlanResult) -> str:
         f"plan: {result.records} records from {result.partitions} partitions: "
         f"{applied} applied, {stale} stale, {c['events.duplicate']} duplicate, "
         f"{c['events.unknown']} unknown type, {c['events.dlq']} for the DLQ; "
-        f"commands: {c['commands.add']} add, {c['commands.remove']} remove"
+        f"commands: {c['commands.add']} add, {c['commands.remove']} remove, "
+        f"{c['commands.enrol']} enrol, {c['commands.unenrol']} unenrol"
     )

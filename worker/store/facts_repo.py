@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-from worker.domain.facts import Fact
+from worker.domain.facts import Fact, enrolment_of
 from worker.store.db import upsert
 from worker.store.keys import by_keys
 from worker.store.tables import (
     course_deletion,
+    enrol_link,
     enrollment,
+    enrollment_method,
     group_deletion,
     link,
     membership,
@@ -22,9 +24,16 @@ from worker.store.tables import (
 )
 
 FACT_TABLES: dict[str, tuple[Table, tuple[str, ...]]] = {
-    "enrollment": (enrollment, ("source", "course_id", "user_id")),
+    # Enrolments are folded per method; `enrollment` holds what they make of (course, user).
+    "enrollment": (enrollment_method, ("source", "course_id", "user_id", "method")),
     "membership": (membership, ("source", "segment_id", "user_id")),
     "link": (link, ("source", "link_id")),
+    "enrol_link": (enrol_link, ("source", "link_id")),
+}
+# The attributes a link's `created` event sets (a `deleted` newest event keeps them).
+ATTR_COLS: dict[str, tuple[str, ...]] = {
+    "link": ("course_id", "segment_id", "group_id"),
+    "enrol_link": ("course_id", "segment_id", "role", "on_leave"),
 }
 MARK_TABLES: dict[str, tuple[Table, tuple[str, ...]]] = {
     "segment": (segment_deletion, ("source", "segment_id")),
@@ -47,13 +56,14 @@ def load_facts(
     conn: Connection, kind: str, keys: Iterable[tuple[str, ...]]
 ) -> dict[tuple[str, ...], Fact]:
     table, cols = FACT_TABLES[kind]
-    extra = [table.c.course_id, table.c.segment_id, table.c.group_id] if kind == "link" else []
+    attr_cols = ATTR_COLS.get(kind, ())
+    extra = [table.c[c] for c in attr_cols]
     out: dict[tuple[str, ...], Fact] = {}
     n = len(cols)
     for r in by_keys(
         conn, table, cols, keys, table.c.ev_time, table.c.ev_id, table.c.active, *extra
     ):
-        attrs = (r[n + 3], r[n + 4], r[n + 5]) if kind == "link" and r[n + 3] else None
+        attrs = tuple(r[n + 3 :]) if attr_cols and r[n + 3] else None
         out[tuple(r[:n])] = Fact(r[n], r[n + 1], bool(r[n + 2]), attrs)
     return out
 
@@ -61,23 +71,45 @@ def load_facts(
 def save_facts(conn: Connection, kind: str, facts: dict[tuple[str, ...], Fact]) -> None:
     table, cols = FACT_TABLES[kind]
     base = ["ev_time", "ev_id", "active"]
+    attr_cols = ATTR_COLS.get(kind, ())
 
     def row(key: tuple[str, ...], f: Fact) -> dict[str, Any]:
         r: dict[str, Any] = dict(zip(cols, key, strict=True))
         r.update(ev_time=f.time_us, ev_id=f.event_id, active=f.active)
-        if kind == "link":
-            course, segment, group = f.attrs or (None, None, None)
-            r.update(course_id=course, segment_id=segment, group_id=group)
+        if attr_cols:
+            r.update(zip(attr_cols, f.attrs or (None,) * len(attr_cols), strict=True))
         return r
 
-    if kind != "link":
+    if not attr_cols:
         upsert(conn, table, [row(k, f) for k, f in facts.items()], cols, base)
+        if kind == "enrollment":
+            _save_enrolments(conn, {k[:3] for k in facts})
         return
     # A link's `deleted` event keeps the attributes of its last `created` one.
     created = [row(k, f) for k, f in facts.items() if f.attrs is not None]
     deleted = [row(k, f) for k, f in facts.items() if f.attrs is None]
-    upsert(conn, table, created, cols, [*base, "course_id", "segment_id", "group_id"])
+    upsert(conn, table, created, cols, [*base, *attr_cols])
     upsert(conn, table, deleted, cols, base)
+
+
+def _save_enrolments(conn: Connection, pairs: set[tuple[str, ...]]) -> None:
+    """Refresh (course, user)'s enrolment from all its methods' facts."""
+    if not pairs:
+        return
+    t = enrollment_method
+    methods: dict[tuple[str, ...], list[Fact]] = {}
+    cols = ("source", "course_id", "user_id")
+    for r in by_keys(conn, t, cols, pairs, t.c.ev_time, t.c.ev_id, t.c.active):
+        methods.setdefault(tuple(r[:3]), []).append(Fact(r[3], r[4], bool(r[5])))
+    rows = []
+    for key in sorted(methods):
+        f = enrolment_of(methods[key])
+        assert f is not None
+        rows.append(
+            {**dict(zip(cols, key, strict=True)), "ev_time": f.time_us, "ev_id": f.event_id}
+            | {"active": f.active}
+        )
+    upsert(conn, enrollment, rows, cols, ["ev_time", "ev_id", "active"])
 
 
 def load_marks(conn: Connection, kind: str, keys: Iterable[tuple[str, ...]]) -> dict[Any, int]:

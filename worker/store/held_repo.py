@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from worker.store import outbox_repo
 from worker.store.db import upsert
-from worker.store.tables import held_batch, held_command, pair
+from worker.store.tables import enrol_pair, held_batch, held_command, pair
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,6 @@ def add(conn: Connection, batch_id: int, records: Sequence[HeldRecord]) -> None:
             "key": r.record.key,
             "value": r.record.value,
             "headers": outbox_repo.pack_headers(r.record.headers),
-            **outbox_repo.meta_columns(r.record.meta),
         }
         for r in records
     ]
@@ -115,11 +114,7 @@ def close(conn: Connection, batch_id: int, release: bool) -> int:
             conn,
             [
                 outbox_repo.OutboxRecord(
-                    r.destination,
-                    r.key,
-                    r.value,
-                    outbox_repo.unpack_headers(r.headers),
-                    meta=outbox_repo.meta_of(r),
+                    r.destination, r.key, r.value, outbox_repo.unpack_headers(r.headers)
                 )
                 for r in rows
             ],
@@ -131,4 +126,7 @@ def close(conn: Connection, batch_id: int, release: bool) -> int:
         .values(status="released" if release else "discarded")
     )
     conn.execute(update(pair).where(pair.c.held_batch == batch_id).values(held_batch=None))
+    conn.execute(
+        update(enrol_pair).where(enrol_pair.c.held_batch == batch_id).values(held_batch=None)
+    )
     return len(rows)

@@ -34,6 +34,22 @@ processed_event = Table(
 )
 
 # The newest event per fact. `active` is what that event says (created/added vs deleted/removed).
+# Enrolments: one fact per method (`method` "" when the event names none) ...
+enrollment_method = Table(
+    "enrollment_method",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("course_id", ID, primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("method", ID, primary_key=True),
+    Column("ev_time", BigInteger, nullable=False),
+    Column("ev_id", ID, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Index("ix_enrollment_method_user", "source", "user_id"),
+)
+
+# ... and what they make of (course, user), kept with them (`worker.domain.facts.enrolment_of`):
+# enrolled while any method is, at the newest active method's time. The rule reads only this.
 enrollment = Table(
     "enrollment",
     metadata,
@@ -72,6 +88,23 @@ link = Table(
     Column("group_id", ID, nullable=True),
     Index("ix_link_course", "source", "course_id"),
     Index("ix_link_segment", "source", "segment_id"),
+)
+
+# Segment enrol links ("User Segment Sync"): ids of their own; attributes as for `link`.
+enrol_link = Table(
+    "enrol_link",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("link_id", ID, primary_key=True),
+    Column("ev_time", BigInteger, nullable=False),
+    Column("ev_id", ID, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("course_id", ID, nullable=True),
+    Column("segment_id", ID, nullable=True),
+    Column("role", ID, nullable=True),
+    Column("on_leave", String(16), nullable=True),
+    Index("ix_enrol_link_course", "source", "course_id"),
+    Index("ix_enrol_link_segment", "source", "segment_id"),
 )
 
 # Deletion marks: the newest deletion time per segment, group and course.
@@ -126,6 +159,29 @@ pair = Table(
     Column("held_batch", BigInteger, nullable=True),
 )
 
+# Materialised "enrol link L wants user U enrolled in its course".
+enrol_justification = Table(
+    "enrol_justification",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("link_id", ID, primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("course_id", ID, nullable=False),
+    Index("ix_enrol_justification_pair", "source", "course_id", "user_id"),
+    Index("ix_enrol_justification_user", "source", "user_id"),
+)
+
+# Per (course, user): how many enrolment commands it has had. Odd = currently enrolled by us.
+enrol_pair = Table(
+    "enrol_pair",
+    metadata,
+    Column("source", SOURCE, primary_key=True),
+    Column("course_id", ID, primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("transitions", Integer, nullable=False),
+    Column("held_batch", BigInteger, nullable=True),
+)
+
 # Transactional outbox: commands and DLQ records written with the state that caused them.
 outbox = Table(
     "outbox",
@@ -138,11 +194,6 @@ outbox = Table(
     Column("headers", LargeBinary, nullable=True),
     # The record's own timestamp (DLQ copies keep the original's); null: the producer's clock.
     Column("timestamp_ms", BigInteger, nullable=True),
-    # A command's type, reason and cause time (LMS), for the metrics after its ack; null on
-    # DLQ copies. (The value holds them too, but re-parsing every command costs.)
-    Column("command_type", String(64), nullable=True),
-    Column("reason", String(32), nullable=True),
-    Column("cause_time_us", BigInteger, nullable=True),
 )
 
 # Input records dead-lettered so far, once per store whatever the consumer group (a replay
@@ -203,7 +254,4 @@ held_command = Table(
     Column("key", LargeBinary, nullable=True),
     Column("value", LargeBinary, nullable=True),
     Column("headers", LargeBinary, nullable=True),
-    Column("command_type", String(64), nullable=True),
-    Column("reason", String(32), nullable=True),
-    Column("cause_time_us", BigInteger, nullable=True),
 )

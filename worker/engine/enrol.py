@@ -1,0 +1,313 @@
+"""Segment sync enrolment in a batch: after the group pass, the same batch's membership
+changes, enrol link events and segment/course deletions are recomputed for enrol links, and
+the (course, user) pairs whose desired_enrol flips get an enrol or unenrol command.
+
+User scopes look up only the changed users' rows; bulk scopes (an enrol link created or
+deleted, a segment or course deleted) run set-based in chunks of users like group links, with
+a checkpoint between chunks, and the mass-removal brake counts unenrols per course. Enrolment
+events play no part: desired_enrol depends on memberships and enrol links only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Connection
+
+from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command
+from worker.destinations import ENROL_COMMAND
+from worker.domain.enrol import EnrolCommand, EnrolLinkState, EnrolPairKey, decide_enrol
+from worker.domain.enrol import enrol_justified as justified
+from worker.domain.transitions import Cause
+from worker.domain.updates import BulkScope
+from worker.engine.brake import BrakeLimits
+from worker.engine.recompute import UserWork
+from worker.store import enrol_repo as er
+from worker.store import held_repo, outbox_repo
+from worker.store import justify_repo as jr
+from worker.store.enrol_repo import EPair, ERow
+from worker.store.keys import chunks
+
+BRAKED = {
+    "lms.segment_enrol_link.created",
+    "lms.segment_enrol_link.deleted",
+    "lms.segment.deleted",
+    "lms.course.deleted",
+}
+USERS_PER_QUERY = 2000
+CausesFor = Callable[[EPair, frozenset[str]], list[Cause]]
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolConfig:
+    chunk: int
+    brake: BrakeLimits | None
+
+
+@dataclass(slots=True)
+class _Causes:
+    """The batch's bulk events of one site that concern enrol links."""
+
+    links: dict[str, Cause] = field(default_factory=dict)
+    segments: dict[str, Cause] = field(default_factory=dict)
+    courses: dict[str, Cause] = field(default_factory=dict)
+
+    def for_pair(self, course: str, links: Iterable[str], segments: Iterable[str]) -> list[Cause]:
+        found = [self.links[a] for a in links if a in self.links]
+        found += [self.segments[s] for s in segments if s in self.segments]
+        if course in self.courses:
+            found.append(self.courses[course])
+        return found
+
+
+def enrol_pass(
+    conn: Connection,
+    users: dict[tuple[str, str], UserWork],
+    bulk: dict[BulkScope, Cause],
+    cfg: EnrolConfig,
+    checkpoint: Callable[[], None],
+) -> list[EnrolCommand]:
+    by_source: dict[str, tuple[list[UserWork], dict[BulkScope, Cause]]] = defaultdict(
+        lambda: ([], {})
+    )
+    for w in users.values():
+        if w.segments:
+            by_source[w.source][0].append(w)
+    for scope, cause in bulk.items():
+        if scope.selector[0] in ("enrol_link", "segment", "course"):
+            by_source[scope.source][1][scope] = cause
+    commands: list[EnrolCommand] = []
+    for source, (ws, scopes) in sorted(by_source.items()):
+        if not er.any_links(conn, source):
+            continue  # a site without enrol links (most streams): nothing can change
+        causes = _Causes()
+        for scope, cause in scopes.items():
+            kind, key = scope.selector[0], scope.selector[1]
+            table = {"enrol_link": causes.links, "segment": causes.segments}.get(kind)
+            (causes.courses if table is None else table)[key] = cause
+        for part in chunks(sorted(ws, key=lambda w: w.user_id), USERS_PER_QUERY):
+            commands += _user_chunk(conn, source, part, causes, cfg)
+        if scopes:
+            commands += _bulk(conn, source, scopes, causes, cfg, checkpoint)
+    return commands
+
+
+def _user_chunk(
+    conn: Connection, source: str, ws: Sequence[UserWork], causes: _Causes, cfg: EnrolConfig
+) -> list[EnrolCommand]:
+    segments = {s for w in ws for s in w.segments}
+    links = er.links_selected(conn, source, (), segments, ())
+    on_segment: dict[str, list[str]] = defaultdict(list)
+    for link_id, _, segment in links:
+        if segment is not None:
+            on_segment[segment].append(link_id)
+    candidates = {(a, w.user_id) for w in ws for s in w.segments for a in on_segment[s]}
+    if not candidates:
+        return []
+    link_ids = sorted({a for a, _ in candidates})
+    users = [w.user_id for w in ws]
+    by_user = {w.user_id: w for w in ws}
+    inserts, deletes, states = _truth_diff(conn, source, link_ids, users, candidates)
+
+    def causes_for(p: EPair, links_of_pair: frozenset[str]) -> list[Cause]:
+        segs = {s.segment_id for a in links_of_pair if (s := states.get(a)) and s.segment_id}
+        w = by_user[p[1]]
+        found = [c for c, _, seg in w.causes if seg is not None and seg in segs]
+        found += causes.for_pair(p[0], links_of_pair, segs)
+        return found or [c for c, _, seg in w.causes if seg is not None]
+
+    return _settle(conn, source, inserts, deletes, states, causes_for, cfg, None)
+
+
+def _bulk(
+    conn: Connection,
+    source: str,
+    scopes: dict[BulkScope, Cause],
+    causes: _Causes,
+    cfg: EnrolConfig,
+    checkpoint: Callable[[], None],
+) -> list[EnrolCommand]:
+    rows = er.links_selected(conn, source, causes.links, causes.segments, causes.courses)
+    links_of: dict[BulkScope, list[str]] = {}
+    for scope in scopes:
+        kind, key = scope.selector[0], scope.selector[1]
+        col = {"enrol_link": 0, "course": 1, "segment": 2}[kind]
+        links_of[scope] = [r[0] for r in rows if r[col] == key]
+    segment_of = {r[0]: r[2] for r in rows}
+    every = list(scopes.values())
+
+    def causes_for(p: EPair, links_of_pair: frozenset[str]) -> list[Cause]:
+        segs = {s for a in links_of_pair if (s := segment_of.get(a)) is not None}
+        return causes.for_pair(p[0], links_of_pair, segs) or every
+
+    counts = er.justification_counts(
+        conn, source, sorted({a for v in links_of.values() for a in v})
+    )
+    alone: list[tuple[BulkScope, Cause, list[str]]] = []
+    merged: set[str] = set()
+    limits = cfg.brake
+    for scope, cause in scopes.items():
+        links = links_of[scope]
+        at_risk = sum(counts.get(a, 0) for a in links)
+        if limits and cause.event_type in BRAKED and at_risk >= limits.floor():
+            alone.append((scope, cause, links))
+        else:
+            merged.update(links)
+    commands: list[EnrolCommand] = []
+    for scope, cause, links in alone:
+        hold = _hold(conn, source, scope, links, cause, limits)
+        commands += _recompute_links(conn, source, links, causes_for, cfg, checkpoint, hold)
+    if merged:
+        commands += _recompute_links(
+            conn, source, sorted(merged), causes_for, cfg, checkpoint, None
+        )
+    return commands
+
+
+def _hold(
+    conn: Connection,
+    source: str,
+    scope: BulkScope,
+    link_ids: Sequence[str],
+    cause: Cause,
+    limits: BrakeLimits | None,
+) -> int | None:
+    if limits is None or not link_ids:
+        return None
+    keep = None
+    if scope.selector[0] == "enrol_link":
+        now = er.link_course(conn, source, scope.selector[1])
+        if now is not None and now[0]:
+            keep = now[1]  # re-created: only users on courses it leaves are at risk
+    over = [
+        (c, n, size)
+        for c, n, size in er.unenrol_estimate(conn, source, link_ids, keep)
+        if limits.exceeded(n, size)
+    ]
+    if not over:
+        return None
+    detail = "; ".join(f"course {c} enrolments: {n} of {size} users" for c, n, size in over)
+    return held_repo.open_batch(conn, source, cause.event_id, cause.event_type, detail)
+
+
+def _recompute_links(
+    conn: Connection,
+    source: str,
+    link_ids: Sequence[str],
+    causes_for: CausesFor,
+    cfg: EnrolConfig,
+    checkpoint: Callable[[], None],
+    hold: int | None,
+) -> list[EnrolCommand]:
+    commands: list[EnrolCommand] = []
+    after: str | None = None
+    while link_ids:
+        users = er.next_users(conn, source, link_ids, after, cfg.chunk)
+        if not users:
+            break
+        candidates = {(a, u) for a in link_ids for u in users}
+        inserts, deletes, states = _truth_diff(conn, source, link_ids, users, candidates)
+        commands += _settle(conn, source, inserts, deletes, states, causes_for, cfg, hold)
+        if len(users) < cfg.chunk:
+            break
+        after = users[-1]
+        checkpoint()
+    return commands
+
+
+def _truth_diff(
+    conn: Connection,
+    source: str,
+    link_ids: Sequence[str],
+    users: Sequence[str],
+    candidates: set[tuple[str, str]],
+) -> tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]:
+    """Rows to add and to drop among the (link, user) candidates, and the links' states."""
+    states = er.link_states(conn, source, link_ids)
+    live = {a: s for a, s in states.items() if s.is_active()}
+    segments = sorted({s.segment_id for s in live.values() if s.segment_id})
+    members = jr.user_facts(conn, "membership", source, users, segments)
+    truth: set[ERow] = set()
+    for link_id, user in candidates:
+        s = live.get(link_id)
+        if s is None or not s.course_id or not s.segment_id:
+            continue
+        if justified(s, members.get((s.segment_id, user))):
+            truth.add((link_id, user, s.course_id))
+    existing = {r for r in er.existing(conn, source, link_ids, users) if (r[0], r[1]) in candidates}
+    return truth - existing, existing - truth, states
+
+
+def _settle(
+    conn: Connection,
+    source: str,
+    inserts: set[ERow],
+    deletes: set[ERow],
+    states: dict[str, EnrolLinkState],
+    causes_for: CausesFor,
+    cfg: EnrolConfig,
+    hold: int | None,
+) -> list[EnrolCommand]:
+    if not inserts and not deletes:
+        return []
+    er.apply_diff(conn, source, inserts, deletes)
+    added: dict[EPair, set[str]] = defaultdict(set)
+    dropped: dict[EPair, set[str]] = defaultdict(set)
+    for link_id, user, course in inserts:
+        added[(course, user)].add(link_id)
+    for link_id, user, course in deletes:
+        dropped[(course, user)].add(link_id)
+    touched = set(added) | set(dropped)
+    now = er.pair_links(conn, source, touched)
+    history = er.pair_transitions(conn, source, touched)
+    every = {a for links in now.values() for a in links} | {a for v in dropped.values() for a in v}
+    missing = sorted(every - set(states))
+    states = {**states, **er.link_states(conn, source, missing)} if missing else states
+    attrs = {a: (s.role, s.on_leave) for a, s in states.items()}
+    commands: list[EnrolCommand] = []
+    publish: list[outbox_repo.OutboxRecord] = []
+    held: dict[int, list[held_repo.HeldRecord]] = defaultdict(list)
+    saved: dict[EPair, tuple[int, int | None]] = {}
+    for p in sorted(touched):
+        after = frozenset(now.get(p, ()))
+        before = (after - added.get(p, set())) | dropped.get(p, set())
+        count, queued_behind = history.get(p, (0, None))
+        pair = EnrolPairKey(source, *p)
+        cmd = decide_enrol(pair, count, before, after, attrs, causes_for(p, before | after))
+        if cmd is None:
+            continue
+        commands.append(cmd)
+        # A pair with held commands queues later ones behind them: per-pair order survives.
+        batch = queued_behind or (hold if cmd.kind == "unenrol" else None)
+        record = to_record(cmd)
+        if batch is None:
+            publish.append(record)
+        else:
+            held[batch].append(held_repo.HeldRecord(p[0], "", p[1], record))
+        saved[p] = (cmd.number + 1, batch)
+    er.save_transitions(conn, source, saved)
+    outbox_repo.add(conn, publish)
+    for batch_id, records in held.items():
+        held_repo.add(conn, batch_id, records)
+    return commands
+
+
+def to_record(cmd: EnrolCommand) -> outbox_repo.OutboxRecord:
+    p = cmd.pair
+    value = encode_enrol_command(
+        command_id=cmd.command_id,
+        source=p.source,
+        kind=cmd.kind,
+        course_id=p.course_id,
+        user_id=p.user_id,
+        link_ids=cmd.link_ids,
+        roles=cmd.roles,
+        on_leave=cmd.on_leave,
+        reason=cmd.reason,
+        caused_by=cmd.caused_by,
+        time_us=cmd.time_us,
+    )
+    headers: outbox_repo.Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+    return outbox_repo.OutboxRecord(ENROL_COMMAND, p.user_id.encode(), value, headers)
