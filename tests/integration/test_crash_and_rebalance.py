@@ -3,7 +3,6 @@ run, every pair alternates and agrees with the reference (contract guarantee 3).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -19,6 +18,7 @@ from tests.integration.test_worker_e2e import TopicFactory, commands, make_env, 
 from tests.support.histories import random_history, shuffled_with_duplicates, to_record
 from tests.support.kafka_io import produce
 from tests.support.reference import check, desired
+from tests.support.worker_logs import assignments, log_lines
 from tests.support.worker_proc import WorkerEnv, run_until_caught_up, start, stop, wait_until
 
 
@@ -76,23 +76,6 @@ def test_kill9_loop_long(
     crash_loop(kafka_bootstrap, topic_factory, pg_url, tmp_path / "worker.log", 200, seed=3)
 
 
-def _log_lines(path: Path, message: str) -> list[dict[str, Any]]:
-    """The JSON log lines of one worker whose message is `message`, in order."""
-    out = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            d = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(d, dict) and d.get("event") == message:
-            out.append(d)
-    return out
-
-
-def _assignments(path: Path) -> list[set[str]]:
-    return [set(d["partitions"]) for d in _log_lines(path, "partitions assigned")]
-
-
 def _stored_offsets(w: WorkerEnv) -> dict[str, int]:
     engine = create_engine(w.database_url)
     try:
@@ -138,19 +121,19 @@ def test_two_workers_with_rebalances(
     b = None
     try:
         assert wait_until(lambda: _stored_offsets(w) == ends, 60), log_a.read_text()[-3000:]
-        assert _assignments(log_a)[-1] == every  # a alone: all four partitions
+        assert assignments(log_a)[-1] == every  # a alone: all four partitions
 
         b = start(w, instance_id="b", log=log_b)  # joins: the group splits the partitions
         assert wait_until(
-            lambda: bool(_assignments(log_b)) and _assignments(log_b)[-1] != set(), 60
+            lambda: bool(assignments(log_b)) and assignments(log_b)[-1] != set(), 60
         ), log_b.read_text()[-3000:]
-        assert wait_until(lambda: _assignments(log_a)[-1] != every, 30)
-        held_a, held_b = _assignments(log_a)[-1], _assignments(log_b)[-1]
+        assert wait_until(lambda: assignments(log_a)[-1] != every, 30)
+        held_a, held_b = assignments(log_a)[-1], assignments(log_b)[-1]
         assert held_a and held_b and held_a | held_b == every and not held_a & held_b
-        batches_b = len(_log_lines(log_b, "batch applied"))
+        batches_b = len(log_lines(log_b, "batch applied"))
         ends.update(_produce(kafka_bootstrap, w, delivered[third : 2 * third], rng))
         assert wait_until(lambda: _stored_offsets(w) == ends, 60)
-        assert len(_log_lines(log_b, "batch applied")) > batches_b  # b consumed its share
+        assert len(log_lines(log_b, "batch applied")) > batches_b  # b consumed its share
 
         assert stop(a) == 0, log_a.read_text()[-3000:]  # leaves with its partitions ...
         left_at = _stored_offsets(w)
@@ -158,8 +141,8 @@ def test_two_workers_with_rebalances(
         unread = {tp for tp in held_a if ends[tp] > left_at[tp] > 0}
         assert unread, (left_at, ends)  # ... events of them still to read, from mid-stream
         # b takes them over (after the session timeout: a is a static member) ...
-        assert wait_until(lambda: _assignments(log_b)[-1] == every, 60), log_b.read_text()[-3000:]
-        takeover = _log_lines(log_b, "partitions assigned")[-1]
+        assert wait_until(lambda: assignments(log_b)[-1] == every, 60), log_b.read_text()[-3000:]
+        takeover = log_lines(log_b, "partitions assigned")[-1]
         # ... resuming exactly where a stopped, and reads them to the end.
         assert {tp: takeover["resume"][tp] for tp in held_a} == {tp: left_at[tp] for tp in held_a}
         assert wait_until(lambda: _stored_offsets(w) == ends, 60)

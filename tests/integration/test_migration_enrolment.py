@@ -1,4 +1,4 @@
-"""Migration 0005 (enrolment methods): a store written before it keeps its enrolments, as the
+"""Migration 0006 (enrolment methods): a store written before it keeps its enrolments, as the
 method "" (what an event without `method` means), on SQLite and PostgreSQL; an unenrolment
 without a method then ends them and one with another method does not."""
 
@@ -16,7 +16,7 @@ from worker.store.tables import enrollment, enrollment_method
 def test_old_enrolments_become_the_empty_method(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
-        upgrade(engine, "0004")
+        upgrade(engine, "0005")
         with engine.begin() as conn:
             conn.execute(
                 insert(enrollment),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
+from schemas.commands import ENROL_TYPE, UNENROL_TYPE
 from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command
 from worker.destinations import ENROL_COMMAND
 from worker.domain.enrol import EnrolCommand, EnrolLinkState, EnrolPairKey, decide_enrol
@@ -310,4 +311,6 @@ def to_record(cmd: EnrolCommand) -> outbox_repo.OutboxRecord:
         time_us=cmd.time_us,
     )
     headers: outbox_repo.Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
-    return outbox_repo.OutboxRecord(ENROL_COMMAND, p.user_id.encode(), value, headers)
+    ce_type = ENROL_TYPE if cmd.kind == "enrol" else UNENROL_TYPE
+    meta = outbox_repo.CommandMeta(ce_type, cmd.reason, cmd.time_us)
+    return outbox_repo.OutboxRecord(ENROL_COMMAND, p.user_id.encode(), value, headers, meta=meta)

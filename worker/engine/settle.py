@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
+from schemas.commands import ADD_TYPE, REMOVE_TYPE
 from worker.codec import COMMAND_CONTENT_TYPE, encode_command
 from worker.destinations import COMMAND
 from worker.domain.transitions import Cause, Command, PairKey, decide
@@ -99,4 +100,6 @@ def to_record(cmd: Command) -> outbox_repo.OutboxRecord:
         time_us=cmd.time_us,
     )
     headers: outbox_repo.Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
-    return outbox_repo.OutboxRecord(COMMAND, p.user_id.encode(), value, headers)
+    ce_type = ADD_TYPE if cmd.kind == "add" else REMOVE_TYPE
+    meta = outbox_repo.CommandMeta(ce_type, cmd.reason, cmd.time_us)
+    return outbox_repo.OutboxRecord(COMMAND, p.user_id.encode(), value, headers, meta=meta)

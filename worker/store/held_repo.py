@@ -70,6 +70,7 @@ def add(conn: Connection, batch_id: int, records: Sequence[HeldRecord]) -> None:
             "key": r.record.key,
             "value": r.record.value,
             "headers": outbox_repo.pack_headers(r.record.headers),
+            **outbox_repo.meta_columns(r.record.meta),
         }
         for r in records
     ]
@@ -114,7 +115,11 @@ def close(conn: Connection, batch_id: int, release: bool) -> int:
             conn,
             [
                 outbox_repo.OutboxRecord(
-                    r.destination, r.key, r.value, outbox_repo.unpack_headers(r.headers)
+                    r.destination,
+                    r.key,
+                    r.value,
+                    outbox_repo.unpack_headers(r.headers),
+                    meta=outbox_repo.meta_of(r),
                 )
                 for r in rows
             ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import delete, func, select
@@ -16,6 +17,14 @@ from worker.store.tables import counter, input_offset, outbox
 Headers = Sequence[tuple[str, bytes | None]]  # a Kafka header value may be null
 
 
+class CommandMeta(NamedTuple):
+    """What the metrics need of a command once acknowledged, kept beside its bytes."""
+
+    command_type: str
+    reason: str
+    cause_time_us: int
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
     destination: str  # a role (worker/destinations.py), not a topic name
@@ -24,6 +33,7 @@ class OutboxRecord:
     headers: Headers
     # Kafka record timestamp; None: the producer's clock (commands). DLQ copies keep theirs.
     timestamp_ms: int | None = field(default=None, kw_only=True)
+    meta: CommandMeta | None = field(default=None, kw_only=True)  # commands only
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +52,19 @@ def unpack_headers(raw: bytes | None) -> Headers:
     return [(k, None if v is None else v.encode("latin-1")) for k, v in orjson.loads(raw)]
 
 
+def meta_columns(meta: CommandMeta | None) -> dict[str, Any]:
+    """The row columns of a record's meta (the outbox and held_command tables share them)."""
+    if meta is None:
+        return {"command_type": None, "reason": None, "cause_time_us": None}
+    return meta._asdict()
+
+
+def meta_of(row: Any) -> CommandMeta | None:
+    if row.command_type is None:
+        return None
+    return CommandMeta(row.command_type, row.reason or "", row.cause_time_us or 0)
+
+
 def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
     if records:
         rows = [
@@ -51,6 +74,7 @@ def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
                 "value": r.value,
                 "headers": pack_headers(r.headers),
                 "timestamp_ms": r.timestamp_ms,
+                **meta_columns(r.meta),
             }
             for r in records
         ]
@@ -67,6 +91,7 @@ def pending(conn: Connection, limit: int) -> list[PendingRecord]:
             unpack_headers(r.headers),
             r.seq,
             timestamp_ms=r.timestamp_ms,
+            meta=meta_of(r),
         )
         for r in conn.execute(q)
     ]

@@ -194,6 +194,11 @@ outbox = Table(
     Column("headers", LargeBinary, nullable=True),
     # The record's own timestamp (DLQ copies keep the original's); null: the producer's clock.
     Column("timestamp_ms", BigInteger, nullable=True),
+    # A command's type, reason and cause time (LMS), for the metrics after its ack; null on
+    # DLQ copies. (The value holds them too, but re-parsing every command costs.)
+    Column("command_type", String(64), nullable=True),
+    Column("reason", String(32), nullable=True),
+    Column("cause_time_us", BigInteger, nullable=True),
 )
 
 # Input records dead-lettered so far, once per store whatever the consumer group (a replay
@@ -254,4 +259,7 @@ held_command = Table(
     Column("key", LargeBinary, nullable=True),
     Column("value", LargeBinary, nullable=True),
     Column("headers", LargeBinary, nullable=True),
+    Column("command_type", String(64), nullable=True),
+    Column("reason", String(32), nullable=True),
+    Column("cause_time_us", BigInteger, nullable=True),
 )
