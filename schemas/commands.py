@@ -71,15 +71,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# A command names at most this many justifying links (the first ones, sorted), so that one
+# group with thousands of links into it cannot make a command too big to publish; `link_count`
+# then says how many there were.
+MAX_LINK_IDS: Final = 100
+
+
 class CommandData(_Strict):
     course_id: CommandId
     group_id: CommandId
     user_id: CommandId
-    link_ids: list[CommandId]
+    link_ids: Annotated[list[CommandId], Field(max_length=MAX_LINK_IDS)]
+    # Present only when `link_ids` was cut: the number of links it stands for.
+    link_count: Annotated[int, Field(gt=MAX_LINK_IDS)] | None = None
     reason: Reason
     # Plain str: a `resync` command has no causing event, the tool names its own cause.
     caused_by: str
     component: Literal["segsync"]
+
+    @model_validator(mode="after")
+    def _cut_only_when_full(self) -> CommandData:
+        if self.link_count is not None and len(self.link_ids) != MAX_LINK_IDS:
+            raise ValueError(f"link_count is set only when link_ids holds {MAX_LINK_IDS} ids")
+        return self
 
 
 class GroupCommand(_Strict):
@@ -123,7 +137,8 @@ class EnrolCommandData(_Strict):
     course_id: CommandId
     user_id: CommandId
     method: Literal["segment_sync"]
-    link_ids: list[CommandId]
+    link_ids: Annotated[list[CommandId], Field(max_length=MAX_LINK_IDS)]
+    link_count: Annotated[int, Field(gt=MAX_LINK_IDS)] | None = None  # as in CommandData
     # The sorted distinct roles of the links in link_ids.
     roles: list[CommandId]
     # What the LMS does on an unenrol: suspend if any link in link_ids says so.
@@ -131,6 +146,12 @@ class EnrolCommandData(_Strict):
     reason: EnrolReason
     caused_by: str
     component: Literal["segsync"]
+
+    @model_validator(mode="after")
+    def _cut_only_when_full(self) -> EnrolCommandData:
+        if self.link_count is not None and len(self.link_ids) != MAX_LINK_IDS:
+            raise ValueError(f"link_count is set only when link_ids holds {MAX_LINK_IDS} ids")
+        return self
 
 
 class EnrolCommand(_Strict):

@@ -23,6 +23,7 @@ from schemas.commands import (
     ENROL_METHOD,
     ENROL_REASONS,
     ENROL_TYPE,
+    MAX_LINK_IDS,
     REASONS,
     REMOVE_TYPE,
     UNENROL_TYPE,
@@ -66,6 +67,15 @@ def us_to_rfc3339(us: int) -> str:
     return (_EPOCH_NAIVE + timedelta(microseconds=us)).isoformat(timespec="microseconds") + "Z"
 
 
+def _bounded_links(link_ids: Sequence[str]) -> dict[str, Any]:
+    """`link_ids` of a command, bounded in size: past MAX_LINK_IDS, the first ids in sorted
+    order and `link_count` with how many there were (a command must always be publishable)."""
+    if len(link_ids) > MAX_LINK_IDS:
+        return {"link_ids": sorted(link_ids)[:MAX_LINK_IDS], "link_count": len(link_ids)}
+    # orjson writes lists and tuples natively; copy only other sequences.
+    return {"link_ids": link_ids if isinstance(link_ids, list | tuple) else list(link_ids)}
+
+
 def encode_command(
     *,
     command_id: str,
@@ -85,6 +95,15 @@ def encode_command(
         raise ValueError(f"unknown command kind {kind!r}")
     if reason not in REASONS:
         raise ValueError(f"unknown command reason {reason!r}")
+    data: dict[str, Any] = {
+        "course_id": course_id,
+        "group_id": group_id,
+        "user_id": user_id,
+        **_bounded_links(link_ids),
+        "reason": reason,
+        "caused_by": caused_by,
+        "component": COMPONENT,
+    }
     return orjson.dumps(
         {
             "specversion": "1.0",
@@ -94,16 +113,7 @@ def encode_command(
             "subject": subject_of(course_id, group_id, user_id),
             "time": us_to_rfc3339(time_us),
             "datacontenttype": "application/json",
-            "data": {
-                "course_id": course_id,
-                "group_id": group_id,
-                "user_id": user_id,
-                # orjson writes lists and tuples natively; copy only other sequences.
-                "link_ids": link_ids if isinstance(link_ids, list | tuple) else list(link_ids),
-                "reason": reason,
-                "caused_by": caused_by,
-                "component": COMPONENT,
-            },
+            "data": data,
         }
     )
 
@@ -143,7 +153,7 @@ def encode_enrol_command(
                 "course_id": course_id,
                 "user_id": user_id,
                 "method": ENROL_METHOD,
-                "link_ids": list(link_ids),
+                **_bounded_links(link_ids),
                 "roles": list(roles),
                 "on_leave": on_leave,
                 "reason": reason,

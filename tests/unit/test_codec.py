@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import events as ev
-from schemas.commands import GroupCommand
+from schemas.commands import MAX_LINK_IDS, GroupCommand
 from worker.codec import (
     COMMAND_CONTENT_TYPE,
     decode_record,
@@ -433,7 +433,7 @@ def test_encoded_command_validates_and_round_trips(kind: str) -> None:
         "moodle.example.org",
         "application/json",
     )
-    assert cmd.data.model_dump() == {
+    assert cmd.data.model_dump(exclude_none=True) == {
         "course_id": "c/1",
         "group_id": "g1",
         "user_id": "u1",
@@ -444,8 +444,22 @@ def test_encoded_command_validates_and_round_trips(kind: str) -> None:
     }
     assert time_to_us(cmd.time) == 1_714_564_800_000_001
     assert orjson.loads(raw)["time"] == "2024-05-01T12:00:00.000001Z"
-    assert orjson.loads(cmd.model_dump_json()) == orjson.loads(raw)
+    assert orjson.loads(cmd.model_dump_json(exclude_none=True)) == orjson.loads(raw)
     assert COMMAND_CONTENT_TYPE == "application/cloudevents+json"
+
+
+def test_link_ids_are_bounded_and_say_how_many() -> None:
+    many = [f"l{i:04d}" for i in range(250)][::-1]
+    cmd = GroupCommand.model_validate_json(command(link_ids=many))
+    assert cmd.data.link_ids == sorted(many)[:MAX_LINK_IDS]
+    assert cmd.data.link_count == 250
+    exact = GroupCommand.model_validate_json(command(link_ids=many[:MAX_LINK_IDS]))
+    assert exact.data.link_count is None and len(exact.data.link_ids) == MAX_LINK_IDS
+    assert "link_count" not in orjson.loads(command(link_ids=many[:MAX_LINK_IDS]))["data"]
+    payload = orjson.loads(command(link_ids=many))
+    payload["data"]["link_ids"] = payload["data"]["link_ids"][:3]
+    with pytest.raises(ValidationError, match="link_count"):
+        GroupCommand.model_validate(payload)
 
 
 def test_encode_rejects_unknown_kind_or_reason() -> None:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from sqlalchemy import Engine
 
+from schemas.commands import MAX_LINK_IDS
 from worker.destinations import COMMAND, ENROL_COMMAND
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import InRecord, decode
@@ -56,6 +57,9 @@ def apply_and_drain(
             for row in rows:
                 if row.destination in (COMMAND, ENROL_COMMAND) and row.value is not None:
                     out.write(row.value + b"\n")
+                    # A quote inside a JSON string is escaped: only the key itself matches.
+                    if b'"link_count":' in row.value:
+                        result.counts["commands.links_cut"] += 1
             outbox_repo.remove(conn, [r.seq for r in rows])
     out.flush()
     return result.counts
@@ -101,4 +105,15 @@ def summary(result: PlanResult) -> str:
         f"{c['events.unknown']} unknown type, {c['events.dlq']} for the DLQ; "
         f"commands: {c['commands.add']} add, {c['commands.remove']} remove, "
         f"{c['commands.enrol']} enrol, {c['commands.unenrol']} unenrol"
+        + _links_cut(c["commands.links_cut"])
+    )
+
+
+def _links_cut(n: int) -> str:
+    if not n:
+        return ""
+    what = "command" if n == 1 else "commands"
+    return (
+        f"; warning: {n} {what} with link_ids cut to the first {MAX_LINK_IDS} "
+        "(data.link_count has the full count)"
     )
