@@ -18,6 +18,8 @@ from tests.support.engine_harness import CFG, apply_in_batches, outbox_commands,
 from tests.support.event_types import (
     COURSE_DEL,
     ENROL,
+    ENROL_LINK,
+    ENROL_UNLINK,
     GROUP_DEL,
     JOIN,
     LEAVE,
@@ -26,8 +28,10 @@ from tests.support.event_types import (
     UNENROL,
     UNLINK,
 )
-from tests.support.reference import Ev, Pair, check, desired
+from tests.support.reference import EnrolPair, Ev, Pair, check, check_enrol, desired, desired_enrol
 from tests.support.subjects import segment
+from worker.destinations import ENROL_COMMAND
+from worker.domain.enrol import EnrolPairKey, enrol_command_id
 from worker.domain.transitions import PairKey, command_id
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.records import InRecord, decode
@@ -78,11 +82,28 @@ class Lms:
         self.history.append(e)
         return e
 
-    def enrol(self, user: str, course: str, at: float, id_: str | None = None) -> Ev:
-        return self.ev(ENROL, at, id_, user_id=user, course_id=course)
+    def enrol(
+        self, user: str, course: str, at: float, id_: str | None = None, method: str = ""
+    ) -> Ev:
+        m = {"method": method} if method else {}
+        return self.ev(ENROL, at, id_, user_id=user, course_id=course, **m)
 
-    def unenrol(self, user: str, course: str, at: float, id_: str | None = None) -> Ev:
-        return self.ev(UNENROL, at, id_, user_id=user, course_id=course)
+    def unenrol(
+        self, user: str, course: str, at: float, id_: str | None = None, method: str = ""
+    ) -> Ev:
+        m = {"method": method} if method else {}
+        return self.ev(UNENROL, at, id_, user_id=user, course_id=course, **m)
+
+    def enrol_link(
+        self, link: str, course: str, segment: str, at: float, id_: str | None = None, **opt: str
+    ) -> Ev:
+        """A segment enrol link; `opt`: role, on_leave."""
+        return self.ev(
+            ENROL_LINK, at, id_, link_id=link, course_id=course, segment_id=segment, **opt
+        )
+
+    def enrol_unlink(self, link: str, at: float, id_: str | None = None) -> Ev:
+        return self.ev(ENROL_UNLINK, at, id_, link_id=link)
 
     def join(self, user: str, segment: str, at: float, id_: str | None = None) -> Ev:
         return self.ev(JOIN, at, id_, user_id=user, segment_id=segment)
@@ -166,6 +187,94 @@ def check_shapes(commands: Sequence[dict[str, Any]]) -> None:
         before[p] = n + 1
 
 
+class ECmd(NamedTuple):
+    kind: str  # "enrol" | "unenrol"
+    course: str
+    user: str
+    reason: str
+    links: tuple[str, ...]
+    roles: tuple[str, ...]
+    on_leave: str
+    caused_by: str
+
+
+def enrol(
+    c: str,
+    u: str,
+    reason: str,
+    links: Sequence[str],
+    by: str | Ev,
+    roles: Sequence[str] = ("student",),
+    on_leave: str = "unenrol",
+) -> ECmd:
+    return ECmd(
+        "enrol",
+        c,
+        u,
+        reason,
+        tuple(links),
+        tuple(roles),
+        on_leave,
+        by if isinstance(by, str) else by.id,
+    )
+
+
+def unenrol(
+    c: str,
+    u: str,
+    reason: str,
+    links: Sequence[str],
+    by: str | Ev,
+    roles: Sequence[str] = ("student",),
+    on_leave: str = "unenrol",
+) -> ECmd:
+    return ECmd(
+        "unenrol",
+        c,
+        u,
+        reason,
+        tuple(links),
+        tuple(roles),
+        on_leave,
+        by if isinstance(by, str) else by.id,
+    )
+
+
+def ebrief(cmd: dict[str, Any]) -> ECmd:
+    d = cmd["data"]
+    kind = {"lms.course.enrol": "enrol", "lms.course.unenrol": "unenrol"}[cmd["type"]]
+    return ECmd(
+        kind,
+        d["course_id"],
+        d["user_id"],
+        d["reason"],
+        tuple(d["link_ids"]),
+        tuple(d["roles"]),
+        d["on_leave"],
+        d["caused_by"],
+    )
+
+
+def check_enrol_shapes(commands: Sequence[dict[str, Any]]) -> None:
+    """Every enrolment command of the outbox, in order: wire shape, id = f(pair, number)."""
+    before: dict[EnrolPair, int] = {}
+    for cmd in commands:
+        d = cmd["data"]
+        p = (cmd["source"], d["course_id"], d["user_id"])
+        assert cmd["specversion"] == "1.0"
+        assert cmd["subject"] == f"course/{segment(p[1])}/user/{segment(p[2])}"
+        assert set(d) == {
+            "course_id", "user_id", "method", "link_ids", "roles", "on_leave", "reason",
+            "caused_by", "component",
+        }  # fmt: skip
+        assert (d["method"], d["component"]) == ("segment_sync", "segsync")
+        assert list(d["link_ids"]) == sorted(set(d["link_ids"]))
+        assert list(d["roles"]) == sorted(set(d["roles"]))
+        n = before.get(p, 0)
+        assert cmd["id"] == enrol_command_id(EnrolPairKey(*p), n), (p, n)
+        before[p] = n + 1
+
+
 class Run:
     """Feeds events to one store and returns, per step, the commands that step added."""
 
@@ -173,6 +282,7 @@ class Run:
         self.engine = engine
         self.cfg = cfg
         self.read = 0
+        self.read_enrol = 0
         self.fed: list[Ev] = []
 
     def raw(self) -> list[dict[str, Any]]:
@@ -192,6 +302,14 @@ class Run:
             apply_in_batches(self.engine, records_of(events), batch or len(events), self.cfg)
         return [brief(c) for c in self.new()]
 
+    def enrols(self) -> list[ECmd]:
+        """The enrolment commands added since the last call."""
+        cmds = outbox_commands(self.engine, ENROL_COMMAND)
+        fresh = cmds[self.read_enrol :]
+        self.read_enrol = len(cmds)
+        check_enrol_shapes(cmds)
+        return [ebrief(c) for c in fresh]
+
     def each(self, *events: Ev) -> list[Cmd]:
         """Apply `events` one batch each."""
         return self.feed(*events, batch=1)
@@ -199,5 +317,12 @@ class Run:
     def agrees(self, history: Sequence[Ev] | None = None) -> set[Pair]:
         """Guarantees 1 and 2 over the whole outbox against the reference; the final set."""
         verdict = check(self.raw(), desired(self.fed if history is None else history))
+        assert verdict.violations == []
+        return verdict.final
+
+    def agrees_enrol(self, history: Sequence[Ev] | None = None) -> set[EnrolPair]:
+        """The same for enrolment commands against desired_enrol()."""
+        cmds = outbox_commands(self.engine, ENROL_COMMAND)
+        verdict = check_enrol(cmds, desired_enrol(self.fed if history is None else history))
         assert verdict.violations == []
         return verdict.final
