@@ -7,10 +7,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from kafka.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 from kafka.structs import OffsetAndMetadata
 
-from worker import destinations, logs, observability
+from worker import destinations, logs, observability, shutdown
 from worker.adapters.security import kafka_security_kwargs
 from worker.engine.dlq import fit, is_dead_letter, without_nulls
 from worker.engine.records import InRecord
@@ -20,6 +25,8 @@ from worker.store.outbox_repo import OutboxRecord, PendingRecord
 
 TP = tuple[str, int]
 log = logs.get("segsync.kafka")
+COMMIT_TIMEOUT_MS = 5000  # Kafka's copy of the offsets is for lag tools only
+STOP_GRACE_S = 2.0  # how long acks are still awaited once a stop is requested
 _MIN_BUDGET = 4096  # below this, a refusal is not about the record's size
 
 
@@ -172,10 +179,13 @@ class KafkaInput:
             if (t, p) in self.assigned
         }
         if mine:
-            self.consumer.commit(mine)
+            # Bounded: without a timeout kafka-python retries for ever while the coordinator
+            # is away, and a stop would wait for the broker to come back.
+            self.consumer.commit(mine, timeout_ms=COMMIT_TIMEOUT_MS)
 
     def close(self) -> None:
-        self.consumer.close(autocommit=False)
+        # Bounded too (kafka-python's default is request_timeout_ms, 5 minutes).
+        self.consumer.close(autocommit=False, timeout_ms=COMMIT_TIMEOUT_MS)
 
 
 class KafkaSink:
@@ -192,6 +202,7 @@ class KafkaSink:
         self.config = client_config(settings)
         self.max_request = settings.kafka_max_request_bytes
         self.dlq_budget = self.max_request  # lowered when the broker refuses a DLQ copy
+        self.abandoned = False  # a flush given up on because of a stop request
         self.producer = self._producer()
 
     def _producer(self) -> KafkaProducer:
@@ -212,7 +223,7 @@ class KafkaSink:
             raise FatalError(f"outbox rows for unknown destinations: {sorted(unknown)}")
         try:
             futures = [self._send(r) for r in records]
-            self.producer.flush(timeout=self.timeout_s)
+            self._flush()
             for f in futures:
                 f.get(timeout=self.timeout_s)
         except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
@@ -231,6 +242,22 @@ class KafkaSink:
             raise TransientError(f"publishing to Kafka failed: {exc}") from exc
         observability.records_published(records)
 
+    def _flush(self) -> None:
+        """Wait for the acks up to `timeout_s`, in short slices: once a stop is requested
+        (worker/shutdown.py) the wait ends STOP_GRACE_S later, so that a stop during a broker
+        outage is prompt; what is not acked stays in the outbox."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                self.producer.flush(timeout=0.2)
+                return
+            except KafkaTimeoutError:
+                if shutdown.requested.is_set():
+                    self.abandoned = True
+                    deadline = min(deadline, time.monotonic() + STOP_GRACE_S)
+                if time.monotonic() >= deadline:
+                    raise
+
     def _send(self, r: OutboxRecord) -> Any:
         if is_dead_letter(r):
             r = fit(without_nulls(r), self.dlq_budget)
@@ -243,4 +270,5 @@ class KafkaSink:
         )
 
     def close(self) -> None:
-        self.producer.close(timeout=self.timeout_s)
+        # After an abandoned flush the broker is away: do not wait for it again.
+        self.producer.close(timeout=0 if self.abandoned else self.timeout_s)

@@ -15,11 +15,13 @@ import contextlib
 import logging
 import re
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from worker.errors import ConfigError, FatalError
+from worker.shutdown import StopRequested
 
 if TYPE_CHECKING:
     from worker.settings import Settings
@@ -160,7 +162,9 @@ def _check_tls_files(settings: Settings) -> None:
             ) from None
 
 
-def check_kafka(settings: Settings, attempt_s: float = 1.0) -> None:
+def check_kafka(
+    settings: Settings, attempt_s: float = 1.0, stop: threading.Event | None = None
+) -> None:
     """Fetch cluster metadata once with the configured security, before subscribing.
 
     Wrong credentials or an untrusted certificate fail at once with a FatalError naming
@@ -207,3 +211,5 @@ def check_kafka(settings: Settings, attempt_s: float = 1.0) -> None:
             if time.monotonic() >= deadline:
                 detail = _reason(seen.messages[-1]) if seen.messages else last
                 raise FatalError(f"cannot connect to Kafka at {where}: {detail}")
+            if stop is not None and stop.is_set():  # a stop while the brokers are away
+                raise StopRequested(f"connecting to Kafka at {where}")

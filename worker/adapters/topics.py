@@ -19,6 +19,7 @@ from worker import logs
 from worker.adapters.kafka_io import client_config
 from worker.errors import ConfigError
 from worker.settings import Settings
+from worker.shutdown import StopRequested
 
 log = logs.get("segsync.topics")
 LOG_EVERY_S: Final = 30.0
@@ -34,9 +35,9 @@ def required(settings: Settings) -> dict[str, str]:
     return out
 
 
-def wait_for_topics(settings: Settings, stop: threading.Event) -> bool:
-    """Return True once every topic exists, False if a stop was requested first; raise a
-    ConfigError (exit 2) naming the missing topics when the deadline passes."""
+def wait_for_topics(settings: Settings, stop: threading.Event) -> None:
+    """Return once every topic exists; StopRequested if a stop comes first; a ConfigError
+    (exit 2) naming the missing topics when the deadline passes."""
     wanted = required(settings)
     deadline = time.monotonic() + settings.retry_deadline_s
     probe = KafkaConsumer(**client_config(settings), group_id=None, enable_auto_commit=False)
@@ -49,7 +50,7 @@ def wait_for_topics(settings: Settings, stop: threading.Event) -> bool:
             except KafkaError as exc:  # the broker went away after the connection check
                 missing, error = sorted(wanted), str(exc)
             if not missing:
-                return True
+                return
             now = time.monotonic()
             if now >= deadline:
                 names = ", ".join(f"{t!r} ({wanted[t]})" for t in missing)
@@ -63,6 +64,6 @@ def wait_for_topics(settings: Settings, stop: threading.Event) -> bool:
                 logged_at = now
                 log.warning("waiting for topics", missing=missing, error=error or None)
             if stop.wait(min(POLL_S, max(0.0, deadline - now))):
-                return False
+                raise StopRequested("waiting for topics")
     finally:
         probe.close()

@@ -8,7 +8,7 @@ from typing import NoReturn, TypeVar
 
 from sqlalchemy import Engine
 
-from worker import logs
+from worker import logs, shutdown
 from worker.engine.brake import BrakeLimits
 from worker.engine.dlq import DlqLimit
 from worker.errors import ConfigError, FatalError, SegsyncError
@@ -24,10 +24,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
-def guarded(fn: Callable[[], R]) -> R:
-    """Run a command body; known failures become one line on stderr and an exit code."""
+def guarded(fn: Callable[[], R], graceful: bool = False) -> R:
+    """Run a command body; known failures become one line on stderr and an exit code.
+
+    `graceful` (the worker): a stop signal is a request the body reads (worker/shutdown.py);
+    otherwise it interrupts the body at once: one line, exit 130."""
     try:
+        if not graceful:
+            shutdown.interruptible()
         return fn()
+    except KeyboardInterrupt as exc:
+        fail(str(exc) or "interrupted", shutdown.EXIT_INTERRUPTED)
     except ConfigError as exc:
         fail(str(exc), 2)
     except FatalError as exc:

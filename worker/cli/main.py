@@ -34,7 +34,7 @@ def run(
     """
     from worker.cli.run_cmd import run as run_worker
 
-    guarded(lambda: run_worker(until_caught_up))
+    guarded(lambda: run_worker(until_caught_up), graceful=True)
 
 
 @app.command()

@@ -53,7 +53,7 @@ def _existing_store(settings: Settings) -> Engine:
 
 
 def _run(body: Callable[[], R]) -> R:
-    """guarded(), plus one-line failures for the store, Kafka and Ctrl-C."""
+    """guarded(), plus one-line failures for the store and Kafka."""
     from kafka.errors import KafkaError
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -65,8 +65,6 @@ def _run(body: Callable[[], R]) -> R:
             fail(f"state store: {' '.join(str(cause).split())}")
         except KafkaError as exc:
             fail(f"Kafka: {exc}")
-        except KeyboardInterrupt:
-            fail("interrupted")
 
     return guarded(wrapped)
 

@@ -10,6 +10,15 @@ from worker.errors import FatalError
 
 
 def run(until_caught_up: bool) -> None:
+    try:
+        _run(until_caught_up)
+    except shutdown.StopRequested as exc:
+        # Stopped during an outage: what is not published stays in the outbox, the stored
+        # offsets say where to resume; a stop is a success (exit 0), not a crash.
+        logs.get("segsync.run").warning("stopped while waiting out an outage", during=str(exc))
+
+
+def _run(until_caught_up: bool) -> None:
     from kafka.errors import KafkaError
 
     from worker.adapters.kafka_io import KafkaInput, KafkaSink
@@ -20,11 +29,10 @@ def run(until_caught_up: bool) -> None:
     logs.protect(settings)
     # Credentials and certificates first, with one metadata request: a wrong password stops
     # here with one line, before the store is touched or anything is consumed.
-    check_kafka(settings)
+    check_kafka(settings, stop=shutdown.requested)
     # Every topic read or written must exist (the worker never creates one): a typo stops
     # here with exit 2 instead of queueing commands for a topic nobody reads.
-    if not wait_for_topics(settings, shutdown.requested):
-        return  # stopped while waiting: nothing was started, nothing is owed
+    wait_for_topics(settings, shutdown.requested)
     engine = open_store(settings)
     try:
         serving = observability.serve(settings, engine)

@@ -162,7 +162,8 @@ class Worker:
         return all(source.position(tp) >= targets.get(tp, 0) for tp in source.assigned)
 
     def retry(self, what: str, fn: Callable[[], R]) -> R:
-        """Retry transient failures with capped exponential backoff; never skip ahead."""
+        """Retry transient failures with capped exponential backoff; never skip ahead.
+        Once a stop is requested a failure is not retried: StopRequested."""
         deadline = time.monotonic() + self.retry_deadline_s
         delay = 0.05
         while True:
@@ -172,10 +173,14 @@ class Worker:
                 transient = isinstance(exc, TransientError) or is_transient(exc)
                 if not transient:
                     raise
+                if self.stopping:
+                    raise shutdown.StopRequested(what) from exc
                 if time.monotonic() + delay > deadline:
                     msg = f"{what}: gave up after {self.retry_deadline_s:g}s: {exc}"
                     raise FatalError(msg) from exc
                 log.warning("retrying", what=what, error=str(exc).splitlines()[0][:300])
                 observability.retrying(what)
-                time.sleep(delay * (0.5 + random.random()))
+                # A stop signal ends the wait: an outage must not hold a stop for the deadline.
+                if shutdown.requested.wait(delay * (0.5 + random.random())):
+                    raise shutdown.StopRequested(what) from exc
                 delay = min(delay * 2, 5.0)

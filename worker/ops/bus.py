@@ -16,7 +16,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from worker import destinations
+from worker import destinations, shutdown
 from worker.adapters.kafka_io import client_config
 from worker.codec import COMMAND_CONTENT_TYPE, us_to_rfc3339
 from worker.engine.records import InRecord
@@ -120,7 +120,8 @@ class Publisher:
 
     def close(self) -> None:
         with contextlib.suppress(KafkaError):
-            self._producer.close(timeout=self.timeout_s)
+            # Interrupted: do not wait for records a dead broker will never take.
+            self._producer.close(timeout=0 if shutdown.requested.is_set() else self.timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
