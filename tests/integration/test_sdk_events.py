@@ -10,50 +10,15 @@ from typing import Any
 
 from cloudevents.core.bindings import kafka as core_kafka
 from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent as CoreEvent
 from cloudevents.v1 import kafka as v1_kafka
-from cloudevents.v1.http import CloudEvent as V1Event
 
 from tests.integration.test_dlq_records import make_env
 from tests.support.kafka_io import consume_all, produce
+from tests.support.sdk_events import VARIANTS, sdk_record
 from tests.support.worker_proc import run_until_caught_up
 
 TopicFactory = Callable[..., str]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-VARIANTS = [
-    (api, mode, dct)
-    for api in ("v1", "core")
-    for mode in ("structured", "binary")
-    for dct in (None, "application/json")
-]
-
-
-def sdk_record(
-    variant: tuple[str, str, str | None], id_: str, type_: str, at: datetime, data: dict[str, str]
-) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    api, mode, dct = variant
-    attrs: dict[str, Any] = {"type": type_, "source": "site-a", "id": id_}
-    if dct is not None:
-        attrs["datacontenttype"] = dct
-    if api == "v1":
-        attrs["time"] = at.isoformat()
-        if mode == "binary":  # the 1.x binding reads the attribute unconditionally
-            attrs.setdefault("datacontenttype", None)
-        event = V1Event(attrs, data)
-        msg = (v1_kafka.to_structured if mode == "structured" else v1_kafka.to_binary)(event)
-        headers, value = msg.headers, msg.value
-    else:
-        core = CoreEvent({**attrs, "specversion": "1.0", "time": at}, data)
-        fmt = JSONFormat()
-        cmsg = (
-            core_kafka.to_structured(core, fmt)
-            if mode == "structured"
-            else core_kafka.to_binary(core, fmt)
-        )
-        headers, value = cmsg.headers, cmsg.value
-    key = (data.get("user_id") or data["course_id"]).encode()
-    raw = value.encode() if isinstance(value, str) else value
-    return key, raw, [(k, v) for k, v in headers.items()]
 
 
 def test_sdk_produced_events_in_every_mode_are_applied(
