@@ -63,6 +63,10 @@ def test_toml_file_and_env_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path:
         ("SEGSYNC_DATABASE_URL", "mysql://x"),
         ("SEGSYNC_INPUT_TOPICS", "a,,b"),
         ("SEGSYNC_BATCH_MAX_RECORDS", "lots"),
+        ("SEGSYNC_DLQ_MAX_SHARE", "1.5"),
+        ("SEGSYNC_DLQ_WINDOW", "0"),
+        ("SEGSYNC_MAX_FUTURE_S", "-1"),
+        ("SEGSYNC_KAFKA_MAX_REQUEST_BYTES", "1000"),
     ],
 )
 def test_bad_value_names_the_variable(
