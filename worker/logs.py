@@ -91,6 +91,15 @@ def redact(
     return event_dict
 
 
+def _cancelled_on_close(record: logging.LogRecord) -> bool:
+    """kafka-python logs "Metadata refresh: failed Cancelled" at error level when a client
+    closes with a refresh in flight: every normal exit. It is no failure."""
+    if record.name != "kafka.cluster" or record.msg != "Metadata refresh: failed %s":
+        return False
+    args = record.args if isinstance(record.args, tuple) else ()
+    return bool(args) and type(args[0]).__name__ == "Cancelled"
+
+
 class _ToStructlog(logging.Handler):
     """The standard library's records (kafka-python, SQLAlchemy) as structlog lines: the same
     format (JSON in production) and the same scrubbing."""
@@ -103,8 +112,9 @@ class _ToStructlog(logging.Handler):
         fields: dict[str, Any] = {"logger": record.name}
         if record.exc_info and record.exc_info[0] is not None:
             fields["exception"] = logging.Formatter().formatException(record.exc_info)
+        level = logging.DEBUG if _cancelled_on_close(record) else record.levelno
         try:
-            get(record.name).log(record.levelno, message, **fields)
+            get(record.name).log(level, message, **fields)
         except Exception:
             self.handleError(record)
 

@@ -19,6 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from worker import settings_checks as checks
 from worker.errors import ConfigError
 from worker.settings_files import CONFIG_FILE_VARIABLE, StrictTomlSource, unknown_variables
 
@@ -110,7 +111,7 @@ class Settings(BaseSettings):
         if isinstance(value, (list, tuple)):
             if not value or any(not isinstance(t, str) or not t for t in value):
                 raise ValueError("must be a comma-separated list of non-empty topic names")
-            return tuple(value)
+            return tuple(checks.topic_name(t) for t in value)
         return value
 
     @field_validator("kafka_bootstrap")
@@ -125,11 +126,14 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("expected a sqlite:/// or postgresql+psycopg:// URL")
-        return value
+        return checks.database_url(value)
 
-    @field_validator("command_topic", "dlq_topic", "group_id", "enrollment_command_topic")
+    @field_validator("command_topic", "dlq_topic", "enrollment_command_topic")
+    @classmethod
+    def _check_topic(cls, value: str) -> str:
+        return checks.topic_name(value)
+
+    @field_validator("group_id")
     @classmethod
     def _not_empty(cls, value: str) -> str:
         if not value.strip():
@@ -199,6 +203,12 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Load settings, turning a validation error into a one-line ConfigError naming the variable."""
+    for name, value in os.environ.items():
+        if name.startswith(ENV_PREFIX) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # undecodable bytes, kept by Python as surrogates
+                raise ConfigError(f"invalid setting {name}: not valid UTF-8") from None
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -208,7 +218,8 @@ def load_settings(**overrides: Any) -> Settings:
                 f"invalid settings: {err['msg'].removeprefix('Value error, ')}"
             ) from None
         field = str(err["loc"][0])
-        raise ConfigError(f"invalid setting {ENV_PREFIX}{field.upper()}: {err['msg']}") from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {ENV_PREFIX}{field.upper()}: {message}") from None
 
 
 def unknown_environment() -> list[str]:

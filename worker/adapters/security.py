@@ -30,6 +30,9 @@ _KAFKA_LOGGER = "kafka"
 _AUTH_MARKERS = ("SaslAuthenticationFailed", "Authentication failed", "AuthorizationError")
 _SASL_DROPS = 10
 _TLS_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "Handshake failed", "SSLError", "certificate")
+# The SASL exchange itself failed (a listener without SASL, a mechanism it does not offer):
+# kafka-python says "SaslHandshake failed", which is no TLS failure.
+_SASL_MARKERS = ("SaslHandshake failed", "IllegalSaslState", "UnsupportedSaslMechanism")
 
 
 def kafka_security_kwargs(settings: Settings) -> dict[str, Any]:
@@ -205,7 +208,13 @@ def check_kafka(
                     f"Kafka at {where} closed every connection during authentication: "
                     "wrong credentials, mechanism or listener?"
                 )
-            tls = seen.find(_TLS_MARKERS)
+            handshake = seen.find(_SASL_MARKERS) if sasl else None
+            if handshake is not None:
+                raise FatalError(
+                    f"SASL handshake with Kafka at {where} failed: {_reason(handshake)} "
+                    "(a listener without SASL, or a mechanism it does not offer?)"
+                )
+            tls = seen.find(_TLS_MARKERS) if "SSL" in settings.kafka_security_protocol else None
             if tls is not None:
                 raise FatalError(f"TLS with Kafka at {where} failed: {_reason(tls)}")
             if time.monotonic() >= deadline:

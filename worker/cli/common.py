@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
+import typer
 from sqlalchemy import Engine
 
 from worker import logs, shutdown
@@ -22,6 +24,45 @@ R = TypeVar("R")
 def fail(message: str, code: int = 1) -> NoReturn:
     print(f"segsync: {message}".splitlines()[0], file=sys.stderr)
     raise SystemExit(code)
+
+
+def run_app(app: typer.Typer) -> NoReturn:
+    """Run the Typer app without its standalone mode: a usage error (unknown option, `release
+    abc`, a missing file) becomes one line `segsync: <command>: <reason>`, exit 2, instead of
+    a framed box; an unexpected exception is one line too, exit 1 (its traceback only with
+    SEGSYNC_LOG_LEVEL=debug)."""
+    bad = next((a for a in sys.argv[1:] if not _utf8(a)), None)
+    if bad is not None:
+        fail(f"argument {bad.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8", 2)
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="segsync", standalone_mode=False)
+    except typer.TyperException as exc:  # click's ClickException and UsageError
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.format_message(), file=sys.stderr)
+        else:
+            path = ctx.command_path.removeprefix("segsync").strip() if ctx else ""
+            fail(
+                f"{path}{': ' if path else ''}{' '.join(exc.format_message().split())}",
+                exc.exit_code,
+            )
+        code = exc.exit_code
+    except typer.Abort:
+        fail("aborted", 1)
+    except Exception as exc:
+        if os.environ.get("SEGSYNC_LOG_LEVEL", "").lower() == "debug":
+            raise
+        fail(f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())}", 1)
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
+        return False
+    return True
 
 
 def guarded(fn: Callable[[], R], graceful: bool = False) -> R:

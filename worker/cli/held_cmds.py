@@ -12,6 +12,9 @@ from worker.cli.common import fail, guarded, open_store, settings_and_logs
 from worker.cli.main import app
 from worker.store import held_repo
 
+# A store's ids are 64-bit: a bigger number is a usage error, not a database overflow.
+BATCH_ID = typer.Argument(..., min=1, max=2**63 - 1, help="Batch id from `segsync held`.")
+
 
 @app.command()
 def held(
@@ -77,7 +80,7 @@ def _close(batch_id: int, release: bool) -> None:
 
 
 @app.command()
-def release(batch_id: int = typer.Argument(..., help="Batch id from `segsync held`.")) -> None:
+def release(batch_id: int = BATCH_ID) -> None:
     """Publish a held batch's commands (in their original order, with their original ids).
 
     Example: segsync release 3
@@ -86,7 +89,7 @@ def release(batch_id: int = typer.Argument(..., help="Batch id from `segsync hel
 
 
 @app.command()
-def discard(batch_id: int = typer.Argument(..., help="Batch id from `segsync held`.")) -> None:
+def discard(batch_id: int = BATCH_ID) -> None:
     """Drop a held batch; it stays listed as discarded (`segsync held --all`). Use
     `segsync diff --publish` later if the LMS and desired() should be brought together.
 

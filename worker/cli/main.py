@@ -55,4 +55,7 @@ import worker.cli.ops_cmds  # noqa: E402, F401  (registers the ops commands)
 
 
 def main() -> None:
-    app()
+    """The console script: every failure, usage errors included, is one line on stderr."""
+    from worker.cli.common import run_app
+
+    run_app(app)

@@ -54,6 +54,9 @@ def batch(records: Sequence[Any]) -> Iterator[None]:
             yield
         finally:
             STATE.in_batch = False
+            # applied() binds the batch's first event id: it must not follow later lines
+            # ("caught up", the next empty poll) that are about no event of this batch.
+            structlog.contextvars.unbind_contextvars("event_id")
     metrics.record_batch(len(records), time.perf_counter() - start)
     STATE.progress()
 
