@@ -31,7 +31,7 @@ from worker.domain.updates import (
 from worker.engine import bulk, enrol, recompute
 from worker.engine.brake import BrakeLimits
 from worker.engine.dlq import DlqLimit, dead_letters, dlq_record
-from worker.engine.records import Decoded, not_too_far_ahead
+from worker.engine.records import Decoded
 from worker.store import facts_repo as fr
 from worker.store import outbox_repo
 
@@ -42,7 +42,8 @@ class BatchConfig:
     chunk: int = 5000
     brake: BrakeLimits | None = None  # None: the mass-removal brake is off
     dlq_limit: DlqLimit | None = None  # None: no DLQ flood halt
-    max_future_s: int | None = None  # None: events may be dated any time ahead
+    # Applied by records.decode (the caller decodes): None, events may be dated any time ahead.
+    max_future_s: int | None = None
 
 
 @dataclass(slots=True)
@@ -70,7 +71,6 @@ def apply_batch(
     fresh: list[Decoded] = []
     in_batch: set[tuple[str, str]] = set()
     for d in items:
-        d = not_too_far_ahead(d, cfg.max_future_s)
         key = (d.rec.topic, d.rec.partition)
         result.next_offsets[key] = max(result.next_offsets.get(key, 0), d.rec.offset + 1)
         if d.error is not None:

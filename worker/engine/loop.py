@@ -102,7 +102,7 @@ class Worker:
         log.info("stop requested: batch in hand applied", totals=self.totals)
 
     def apply(self, records: list[InRecord]) -> BatchResult:
-        decoded = [decode(r) for r in records]
+        decoded = [decode(r, self.cfg.max_future_s) for r in records]
 
         def attempt() -> BatchResult:
             with self.engine.connect() as conn:

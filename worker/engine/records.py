@@ -29,7 +29,12 @@ class Decoded:
     unknown_type: str | None = None  # set: skipped and counted
 
 
-def decode(rec: InRecord) -> Decoded:
+def decode(rec: InRecord, max_future_s: int | None = None) -> Decoded:
+    """Decode a record; with `max_future_s`, an event dated further ahead is unprocessable."""
+    return not_too_far_ahead(_decode(rec), max_future_s)
+
+
+def _decode(rec: InRecord) -> Decoded:
     try:
         ev = decode_record(rec.value, rec.headers, rec.timestamp_ms)
     except UnknownEventType as exc:

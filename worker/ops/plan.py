@@ -48,7 +48,7 @@ def apply_and_drain(
     engine: Engine, batch: list[InRecord], cfg: BatchConfig, out: BinaryIO
 ) -> Counter[str]:
     """Apply one batch like the worker, then write and drop the commands it owes."""
-    decoded = [decode(r) for r in batch]
+    decoded = [decode(r, cfg.max_future_s) for r in batch]
     with engine.connect() as conn:
         result = apply_batch(conn, decoded, cfg, checkpoint=conn.commit)
         conn.commit()
