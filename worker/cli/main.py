@@ -14,9 +14,26 @@ app = typer.Typer(
     name="segsync",
     help="Keeps LMS course groups in step with site-wide user segments.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from worker import __version__
+
+        print(f"segsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    """Keeps LMS course groups in step with site-wide user segments."""
 
 
 @app.command()
