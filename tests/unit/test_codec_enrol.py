@@ -10,7 +10,13 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import events as ev
-from schemas.commands import EnrolCommand, GroupCommand, enrol_subject_of, path_segment
+from schemas.commands import (
+    MAX_LINK_IDS,
+    EnrolCommand,
+    GroupCommand,
+    enrol_subject_of,
+    path_segment,
+)
 from worker.codec import decode_record, encode_command, encode_enrol_command
 from worker.errors import InvalidEvent
 
@@ -151,3 +157,10 @@ def test_group_commands_carry_the_component() -> None:
 def test_path_segments(raw: str, encoded: str) -> None:
     assert path_segment(raw) == encoded
     assert enrol_subject_of(raw, "u") == f"course/{encoded}/user/u"
+
+
+def test_enrol_command_link_ids_are_bounded_like_group_commands() -> None:
+    many = [f"L{i:04d}" for i in range(MAX_LINK_IDS + 7)][::-1]
+    cmd = EnrolCommand.model_validate_json(enrol_command(link_ids=many))
+    assert cmd.data.link_ids == sorted(many)[:MAX_LINK_IDS]
+    assert cmd.data.link_count == MAX_LINK_IDS + 7
