@@ -58,6 +58,11 @@ class Ops:
     def commands(self) -> list[dict[str, Any]]:
         return [json.loads(r.value) for r in consume_all(self.bootstrap, self.w.command_topic)]
 
+    def enrolments(self) -> list[dict[str, Any]]:
+        """The enrolment commands published so far."""
+        topic = self.w.enrollment_command_topic
+        return [json.loads(r.value) for r in consume_all(self.bootstrap, topic)]
+
     def status(self) -> dict[str, Any]:
         doc: dict[str, Any] = json.loads(self.segsync("status", "--json").stdout)
         return doc

@@ -18,11 +18,11 @@ from worker.store.tables import outbox
 def test_status_numbers_match_what_was_sent(ops_db: Ops) -> None:
     ops = ops_db
     lms = Lms("site-a")
-    events = [lms.link("L1", "c1", "S1", "g1", 0)]
+    events = [lms.link("L1", "c1", "S1", "g1", 0), lms.enrol_link("E1", "c1", "S1", 0)]
     for i in range(1, 6):
         events += [lms.enrol(f"u{i}", "c1", 10), lms.join(f"u{i}", "S1", 10)]
     events.append(lms.unenrol("u5", "c1", 5))  # older than u5's enrolment: stale
-    records = [to_record(e) for e in events] + [to_record(e) for e in events[1:4]]  # 3 dups
+    records = [to_record(e) for e in events] + [to_record(e) for e in events[2:5]]  # 3 dups
     unknown = {
         "specversion": "1.0",
         "id": "x1",
@@ -42,7 +42,7 @@ def test_status_numbers_match_what_was_sent(ops_db: Ops) -> None:
     fresh = ops.status()
     assert fresh["lag"] == len(records)
     assert all(p["committed"] is None and p["stored"] is None for p in fresh["partitions"])
-    assert fresh["commands"] == {"add": 0, "remove": 0}
+    assert fresh["commands"] == {"add": 0, "remove": 0, "enrol": 0, "unenrol": 0}
 
     ops.worker()
     doc = ops.status()
@@ -60,6 +60,7 @@ def test_status_numbers_match_what_was_sent(ops_db: Ops) -> None:
             "lms.enrollment.created": 5,
             "lms.segment.member.added": 5,
             "lms.segment_group_link.created": 1,
+            "lms.segment_enrol_link.created": 1,
         },
         "stale": {"lms.enrollment.deleted": 1},
         "duplicate": 3,
@@ -68,7 +69,8 @@ def test_status_numbers_match_what_was_sent(ops_db: Ops) -> None:
     }
     commands = ops.commands()
     assert len(commands) == 5
-    assert doc["commands"] == {"add": 5, "remove": 0}
+    assert doc["commands"] == {"add": 5, "remove": 0, "enrol": 5, "unenrol": 0}
+    assert len(ops.enrolments()) == 5
     assert len(consume_all(ops.bootstrap, ops.w.dlq_topic)) == 2
     assert doc["outbox_backlog"] == 0
 
@@ -87,7 +89,8 @@ def test_status_numbers_match_what_was_sent(ops_db: Ops) -> None:
     assert ops.status()["outbox_backlog"] == 1
 
     table = ops.segsync("status").stdout
-    for word in ("committed", "stored", "end", "lag", "lms.enrollment.created", "outbox backlog"):
+    words = ("committed", "stored", "end", "lag", "lms.enrollment.created", "outbox backlog")
+    for word in (*words, "commands enrol", "commands unenrol"):
         assert word in table
     assert "Example: segsync status" in ops.segsync("status", "--help").stdout
 

@@ -68,7 +68,8 @@ def migrate() -> None:
 
 
 import worker.cli.held_cmds  # noqa: E402  (registers the brake's commands)
-import worker.cli.ops_cmds  # noqa: E402, F401  (registers the ops commands)
+import worker.cli.ops_cmds  # noqa: E402  (registers the ops commands)
+import worker.cli.why_cmd  # noqa: E402, F401  (registers `why`)
 
 
 def main() -> None:

@@ -270,7 +270,7 @@ def _settle(
     commands: list[EnrolCommand] = []
     publish: list[outbox_repo.OutboxRecord] = []
     held: dict[int, list[held_repo.HeldRecord]] = defaultdict(list)
-    saved: dict[EPair, tuple[int, int | None]] = {}
+    saved: dict[EPair, jr.Saved] = {}
     for p in sorted(touched):
         after = frozenset(now.get(p, ()))
         before = (after - added.get(p, set())) | dropped.get(p, set())
@@ -287,7 +287,7 @@ def _settle(
             publish.append(record)
         else:
             held[batch].append(held_repo.HeldRecord(p[0], "", p[1], record))
-        saved[p] = (cmd.number + 1, batch)
+        saved[p] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
     er.save_transitions(conn, source, saved)
     outbox_repo.add(conn, publish)
     for batch_id, records in held.items():

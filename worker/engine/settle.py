@@ -61,7 +61,7 @@ def settle(
     commands: list[Command] = []
     publish: list[outbox_repo.OutboxRecord] = []
     held: dict[int, list[held_repo.HeldRecord]] = defaultdict(list)
-    saved: dict[PairT, tuple[int, int | None]] = {}
+    saved: dict[PairT, jr.Saved] = {}
     for p in sorted(touched):
         after = frozenset(now.get(p, ()))
         before = (after - added.get(p, set())) | dropped.get(p, set())
@@ -77,7 +77,7 @@ def settle(
             publish.append(record)
         else:
             held[batch].append(held_repo.HeldRecord(*p, record))
-        saved[p] = (cmd.number + 1, batch)
+        saved[p] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
     jr.save_transitions(conn, source, saved)
     outbox_repo.add(conn, publish)
     for batch_id, records in held.items():

@@ -64,7 +64,10 @@ class Status:
                 "unknown": c.get("events.unknown", 0),
                 "dlq": c.get("events.dlq", 0),
             },
-            "commands": {"add": c.get("commands.add", 0), "remove": c.get("commands.remove", 0)},
+            # Group commands (add, remove) and enrolment commands (enrol, unenrol).
+            "commands": {
+                k: c.get(f"commands.{k}", 0) for k in ("add", "remove", "enrol", "unenrol")
+            },
             "outbox_backlog": self.outbox_backlog,
             "held_batches": self.held_batches,
             "held_commands": self.held_commands,
@@ -145,6 +148,8 @@ def render(status: Status, console: Console) -> None:
     totals.add_row("sent to the DLQ", f"{events['dlq']:,}")
     totals.add_row("commands add", f"{doc['commands']['add']:,}")
     totals.add_row("commands remove", f"{doc['commands']['remove']:,}")
+    totals.add_row("commands enrol", f"{doc['commands']['enrol']:,}")
+    totals.add_row("commands unenrol", f"{doc['commands']['unenrol']:,}")
     totals.add_row("outbox backlog (unpublished)", f"{status.outbox_backlog:,}")
     totals.add_row(
         "held by the brake (segsync held)",

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from worker.domain.enrol import EnrolLinkState
 from worker.store.db import upsert
+from worker.store.justify_repo import SAVED_COLS, Saved
 from worker.store.keys import by_keys, chunks
 from worker.store.tables import course_deletion as cd
 from worker.store.tables import enrol_justification as ej
@@ -145,14 +146,12 @@ def pair_transitions(
     return {(r[1], r[2]): (r[3], r[4]) for r in rows}
 
 
-def save_transitions(
-    conn: Connection, source: str, counts: dict[EPair, tuple[int, int | None]]
-) -> None:
+def save_transitions(conn: Connection, source: str, counts: dict[EPair, Saved]) -> None:
     rows = [
-        {"source": source, "course_id": c, "user_id": u, "transitions": n, "held_batch": held}
-        for (c, u), (n, held) in sorted(counts.items())
+        {"source": source, "course_id": c, "user_id": u, **dict(zip(SAVED_COLS, s, strict=True))}
+        for (c, u), s in sorted(counts.items())
     ]
-    upsert(conn, ep, rows, ("source", "course_id", "user_id"), ("transitions", "held_batch"))
+    upsert(conn, ep, rows, ("source", "course_id", "user_id"), SAVED_COLS)
 
 
 def release_pairs(conn: Connection, batch_id: int) -> None:

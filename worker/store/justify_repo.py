@@ -213,19 +213,21 @@ def pair_transitions(
     return {(r[1], r[2], r[3]): (r[4], r[5]) for r in rows}
 
 
-def save_transitions(
-    conn: Connection, source: str, counts: dict[PairT, tuple[int, int | None]]
-) -> None:
+# (commands so far, held batch, and the last command's reason, caused_by, time)
+Saved = tuple[int, int | None, str, str, int]
+SAVED_COLS = ("transitions", "held_batch", "last_reason", "last_caused_by", "last_time")
+
+
+def save_transitions(conn: Connection, source: str, counts: dict[PairT, Saved]) -> None:
     rows = [
         {
             "source": source,
             "course_id": c,
             "group_id": g,
             "user_id": u,
-            "transitions": n,
-            "held_batch": held,
+            **dict(zip(SAVED_COLS, saved, strict=True)),
         }
-        for (c, g, u), (n, held) in sorted(counts.items())
+        for (c, g, u), saved in sorted(counts.items())
     ]
     keys = ("source", "course_id", "group_id", "user_id")
-    upsert(conn, pair, rows, keys, ("transitions", "held_batch"))
+    upsert(conn, pair, rows, keys, SAVED_COLS)

@@ -157,6 +157,11 @@ pair = Table(
     Column("transitions", Integer, nullable=False),
     # Set while the pair has commands held by the brake: later ones queue behind them.
     Column("held_batch", BigInteger, nullable=True),
+    # The last command's reason, cause and time, for `segsync why`.
+    Column("last_reason", String(32), nullable=True),
+    Column("last_caused_by", ID, nullable=True),
+    Column("last_time", BigInteger, nullable=True),
+    Index("ix_pair_user", "source", "user_id"),
 )
 
 # Materialised "enrol link L wants user U enrolled in its course".
@@ -180,6 +185,10 @@ enrol_pair = Table(
     Column("user_id", ID, primary_key=True),
     Column("transitions", Integer, nullable=False),
     Column("held_batch", BigInteger, nullable=True),
+    Column("last_reason", String(32), nullable=True),
+    Column("last_caused_by", ID, nullable=True),
+    Column("last_time", BigInteger, nullable=True),
+    Index("ix_enrol_pair_user", "source", "user_id"),
 )
 
 # Transactional outbox: commands and DLQ records written with the state that caused them.
