@@ -31,9 +31,13 @@ install() {
     [ -x "$BIN" ] && return 0
     local tmp
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/kcat.XXXXXX")
-    # apt-get download writes to the working directory; it needs no root.
-    (cd "$tmp" && apt-get download -q kcat librdkafka1 libyajl2 >/dev/null 2>&1) \
-        || die "apt-get download kcat librdkafka1 libyajl2 failed (try apt-get update)"
+    # apt-get download writes to the working directory; it needs no root. A fresh machine
+    # (a CI container) may have no package lists yet: as root, fetch them once and retry.
+    if ! (cd "$tmp" && apt-get download -q kcat librdkafka1 libyajl2 >/dev/null 2>&1); then
+        [ "$(id -u)" = 0 ] && apt-get update -q >/dev/null 2>&1 || true
+        (cd "$tmp" && apt-get download -q kcat librdkafka1 libyajl2 >/dev/null 2>&1) \
+            || die "apt-get download kcat librdkafka1 libyajl2 failed (try apt-get update)"
+    fi
     mkdir -p "$CACHE/root.new"
     for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$CACHE/root.new"; done
     rm -rf "$tmp" "$CACHE/root"
