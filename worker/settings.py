@@ -57,7 +57,12 @@ class Settings(BaseSettings):
     # Static group membership: a restarted worker with the same id takes its partitions back
     # at once instead of waiting for the session timeout.
     instance_id: str | None = None
-    client_id: str = "segsync"
+    # Kafka's client.id, per process so that broker logs, quotas and group listings tell
+    # replicas apart: segsync-<instance id>, else segsync-<host name>-<pid> (a pod's host
+    # name is its name). SEGSYNC_CLIENT_ID overrides it.
+    client_id: str = Field(
+        default_factory=lambda data: checks.client_id(data.get("instance_id")), min_length=1
+    )
     # The producer's largest request (kafka-python's max_request_size): a DLQ copy bigger
     # than this, or than the DLQ topic's max.message.bytes, has its value cut.
     kafka_max_request_bytes: int = Field(1_048_576, ge=65_536, le=100 * 1024 * 1024)

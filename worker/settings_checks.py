@@ -1,9 +1,12 @@
 """Checks of single setting values that would otherwise fail late, deep inside a library,
-with a traceback: each raises ValueError with the reason (settings.py names the variable)."""
+with a traceback: each raises ValueError with the reason (settings.py names the variable);
+and computed defaults."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from typing import Final
 
 # Kafka's own rule (kafka.common.internals.Topic): these characters, 1 to 249 of them.
@@ -46,3 +49,10 @@ def database_url(value: str) -> str:
             "e.g. sqlite:///segsync.sqlite"
         )
     return value
+
+
+def client_id(instance_id: str | None) -> str:
+    """The default Kafka client.id of this process (see settings.py)."""
+    if instance_id:
+        return f"segsync-{instance_id}"
+    return f"segsync-{socket.gethostname() or 'host'}-{os.getpid()}"
