@@ -21,7 +21,12 @@ from pydantic_settings import (
 
 from worker import settings_checks as checks
 from worker.errors import ConfigError
-from worker.settings_files import CONFIG_FILE_VARIABLE, StrictTomlSource, unknown_variables
+from worker.settings_files import (
+    CONFIG_FILE_VARIABLE,
+    StrictTomlSource,
+    check_dotenv,
+    unknown_variables,
+)
 
 ENV_PREFIX = "SEGSYNC_"
 DEFAULT_CONFIG_FILE = Path("config/segsync.toml")
@@ -208,6 +213,7 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Load settings, turning a validation error into a one-line ConfigError naming the variable."""
+    check_dotenv()
     for name, value in os.environ.items():
         if name.startswith(ENV_PREFIX) and not value.isascii():
             try:

@@ -74,6 +74,19 @@ def unknown_variables(
     ]
 
 
+def check_dotenv(path: Path = Path(".env")) -> None:
+    """A `.env` that is not UTF-8 is a one-line ConfigError (python-dotenv would raise)."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8") from None
+
+
 def _dotenv_keys(path: Path) -> list[str]:
     if not path.is_file():
         return []

@@ -139,3 +139,10 @@ def test_unknown_segsync_variables_are_a_warning(tmp_path: Path) -> None:
         "SEGSYNC_GROUP_IDD (did you mean 'SEGSYNC_GROUP_ID'?)",
         "SEGSYNC_KAFKA_BOOTSTRAPP (did you mean 'SEGSYNC_KAFKA_BOOTSTRAP'?)",
     ]
+
+
+def test_dotenv_that_is_not_utf8_stops_start_up(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"SEGSYNC_LOG_LEVEL=info\nSEGSYNC_GROUP_ID=g\xff\n")
+    proc = segsync(tmp_path, "migrate")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == "segsync: .env:2: not valid UTF-8\n"
