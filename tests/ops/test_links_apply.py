@@ -184,6 +184,7 @@ BAD_FILES: list[tuple[str, int, str]] = [
     ("sources:\n  s:\n    - {id: a, course: [1], segment: s, group: g}\n", 3, "a list"),
     ("sources:\n  s:\n    - id: a\n      course: " + "c" * 129 + "\n", 4, "longer than 128"),
     ("sources:\n  s: {id: a}\n", 2, "sources.s: expected a list"),
+    ("sources:\n  s:\n    - 0101\n", 3, "sources.s[0]: expected a mapping"),
     # A key written twice: YAML's "last one wins" would silently drop the first.
     (
         SITE + "  t: []\n  s:\n    - {id: b, course: c, segment: s, group: g}\n",
@@ -196,6 +197,14 @@ BAD_FILES: list[tuple[str, int, str]] = [
         "sources.s[0].course: key written twice (first at line 3)",
     ),
     ("sources: {}\nsources: {}\n", 2, "sources: key written twice (first at line 1)"),
+    # An alias could recurse (a: &x [*x]) or expand a few lines into millions of values.
+    ("sources:\n  s: &x\n    - *x\n", 2, "sources.s[0]: YAML aliases (*name) are not supported"),
+    (
+        "sources:\n  s:\n    - {id: a, course: &c c1, segment: s, group: g}\n"
+        "    - {id: b, course: *c, segment: s, group: g}\n",
+        4,
+        "sources.s[1].course: YAML aliases",
+    ),
 ]
 
 

@@ -68,15 +68,23 @@ class _Composer:
     def __init__(self, name: str) -> None:
         self.name = name
         self.lines: dict[Loc, int] = {}
+        self.seen: set[int] = set()
 
-    def value(self, node: yaml.Node, loc: Loc) -> Any:
-        self.lines[loc] = node.start_mark.line + 1
+    def value(self, node: yaml.Node, loc: Loc, near: int = 1) -> Any:
+        if id(node) in self.seen:
+            # An alias: the same node again. Refused, so that `a: &x [*x]` cannot recurse
+            # and a few aliases cannot expand into millions of values.
+            raise ConfigError(
+                f"{self.name}:{near}: {_where(loc)}: YAML aliases (*name) are not supported"
+            )
+        self.seen.add(id(node))
+        self.lines[loc] = line = node.start_mark.line + 1
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _NULL_TAG and node.style is None:
                 return None
             return node.value  # the text exactly as written
         if isinstance(node, yaml.SequenceNode):
-            return [self.value(item, (*loc, i)) for i, item in enumerate(node.value)]
+            return [self.value(item, (*loc, i), line) for i, item in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             first: dict[str, int] = {}
@@ -91,7 +99,7 @@ class _Composer:
                         f"(first at line {first[key]})"
                     )
                 first[key] = line
-                out[key] = self.value(value_node, (*loc, key))
+                out[key] = self.value(value_node, (*loc, key), line)
             return out
         raise ConfigError(
             f"{self.name}:{self.lines[loc]}: unexpected YAML node"
@@ -119,8 +127,10 @@ def _message(err: ErrorDetails) -> str:
         return "missing"
     if kind == "extra_forbidden":
         return "unknown key"
-    if kind in ("list_type", "dict_type"):
-        return f"expected a {'list' if kind == 'list_type' else 'mapping'}"
+    if kind == "list_type":
+        return "expected a list"
+    if kind in ("dict_type", "model_type"):
+        return "expected a mapping"
     return str(err["msg"]).removeprefix("Value error, ")
 
 
