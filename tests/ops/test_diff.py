@@ -111,7 +111,7 @@ def test_diff_finds_planted_drift_and_publish_closes_it(ops_db: Ops) -> None:
     assert "no drift" in ops.segsync("diff", "--source", "site-a", "--groups", str(fixed)).stdout
     ops.worker()
     assert len(ops.commands()) == len(before) + 4
-    assert ops.status()["commands"] == {"add": len(before), "remove": 0}
+    assert ops.status()["commands"] == {"add": len(before), "remove": 0, "enrol": 0, "unenrol": 0}
 
 
 def test_diff_scopes_and_errors(ops: Ops) -> None:

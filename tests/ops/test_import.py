@@ -86,7 +86,7 @@ def test_import_twice_is_a_noop(ops_db: Ops) -> None:
     status = ops.status()
     assert status["events"]["duplicate"] == 10
     assert sum(status["events"]["applied"].values()) == 10
-    assert status["commands"] == {"add": 3, "remove": 0}
+    assert status["commands"] == {"add": 3, "remove": 0, "enrol": 0, "unenrol": 0}
 
 
 def test_import_then_live_events_older_and_newer(ops: Ops) -> None:

@@ -78,7 +78,8 @@ def _run(body: Callable[[], R]) -> R:
     "importing the same files twice changes nothing; live events newer than --time win over "
     "the snapshot.",
     epilog="Example: segsync import --source moodle.example.edu --time 2024-05-01T00:00:00Z "
-    "--enrolments enrolments.csv --segment-members cohort_members.csv --links links.csv",
+    "--enrolments enrolments.csv --segment-members cohort_members.csv --links links.csv "
+    "--enrol-links enrol_links.csv",
 )
 def import_(
     source: str = typer.Option(..., "--source", help="The LMS site (CloudEvents `source`)."),
@@ -109,6 +110,16 @@ def import_(
         dir_okay=False,
         readable=True,
     ),
+    enrol_links: Path | None = typer.Option(
+        None,
+        "--enrol-links",
+        help="CSV export of segment enrol links (User Segment Sync): "
+        "link_id,course_id,segment_id[,role,on_leave] (role default student; on_leave "
+        "unenrol, the default, or suspend).",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
 ) -> None:
     """`segsync import` (help text in the decorator)."""
 
@@ -125,6 +136,7 @@ def import_(
                 (importer.ENROLMENTS, enrolments),
                 (importer.SEGMENT_MEMBERS, segment_members),
                 (importer.LINKS, links),
+                (importer.ENROL_LINKS, enrol_links),
             )
             if path is not None
         ]

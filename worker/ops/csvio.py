@@ -11,7 +11,7 @@ stops the read with `file:line: reason`, where line is the physical line the rec
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from schemas.events import ID_MAX_LENGTH
@@ -61,19 +61,27 @@ def check_id(value: str, column: str) -> str | None:
 
 
 def rows(
-    path: Path, columns: Sequence[str], progress: Progress | None = None
+    path: Path,
+    columns: Sequence[str],
+    progress: Progress | None = None,
+    optional: Sequence[str] = (),
+    choices: Mapping[str, Sequence[str]] | None = None,
 ) -> Iterator[tuple[int, tuple[str, ...]]]:
-    """(line, values of `columns` in that order) for every data row of the export.
+    """(line, values of `columns` then of `optional` in that order) for every data row.
 
     The header names the columns (any order, case-insensitive, extra columns ignored);
-    blank lines are skipped; every value must be an identifier of the contract.
+    blank lines are skipped; every value must be an identifier of the contract. An
+    `optional` column may be missing from the header or empty in a row (value ""); a column
+    of `choices` must hold one of its values when not empty.
     """
+    choices = choices or {}
     name = str(path)
     try:
         lines = _Lines(path, name, progress)
         reader = csv.reader(iter(lines), strict=True)
         header: list[str] | None = None
         where: list[int] = []
+        more: list[int | None] = []
         while True:
             start = lines.line + 1
             try:
@@ -87,6 +95,7 @@ def rows(
             if header is None:
                 header = [h.strip().lower() for h in record]
                 where = _positions(name, start, header, columns)
+                more = [header.index(c) if c in header else None for c in optional]
                 continue
             if len(record) != len(header):
                 raise CsvProblem(
@@ -97,7 +106,17 @@ def rows(
                 problem = check_id(value, column)
                 if problem is not None:
                     raise CsvProblem(f"{name}:{start}: {problem}")
-            yield start, values
+            extra = tuple("" if i is None else record[i].strip(BLANKS) for i in more)
+            for value, column in zip(extra, optional, strict=True):
+                allowed = choices.get(column)
+                if value and allowed is not None and value not in allowed:
+                    raise CsvProblem(
+                        f"{name}:{start}: {column} must be one of {', '.join(allowed)}"
+                    )
+                problem = check_id(value, column) if value else None
+                if problem is not None:
+                    raise CsvProblem(f"{name}:{start}: {problem}")
+            yield start, values + extra
         if header is None:
             raise CsvProblem(f"{name}:1: empty file (expected a header {','.join(columns)})")
     except OSError as exc:
@@ -121,6 +140,12 @@ def _positions(name: str, line: int, header: list[str], columns: Sequence[str]) 
     return where
 
 
-def count_rows(path: Path, columns: Sequence[str], progress: Progress | None = None) -> int:
+def count_rows(
+    path: Path,
+    columns: Sequence[str],
+    progress: Progress | None = None,
+    optional: Sequence[str] = (),
+    choices: Mapping[str, Sequence[str]] | None = None,
+) -> int:
     """Validate the whole export; the number of data rows."""
-    return sum(1 for _ in rows(path, columns, progress))
+    return sum(1 for _ in rows(path, columns, progress, optional, choices))

@@ -12,7 +12,7 @@ the command with `file:line: reason` and nothing published.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -33,6 +33,8 @@ class ExportKind:
     columns: tuple[str, ...]
     event_type: str
     key_column: str  # the contract's partition key for this event type
+    optional: tuple[str, ...] = ()  # columns that may be absent or empty (then not sent)
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 ENROLMENTS: Final = ExportKind(
@@ -46,6 +48,15 @@ LINKS: Final = ExportKind(
     ("link_id", "course_id", "segment_id", "group_id"),
     "lms.segment_group_link.created",
     "course_id",
+)
+
+ENROL_LINKS: Final = ExportKind(
+    "--enrol-links",
+    ("link_id", "course_id", "segment_id"),
+    "lms.segment_enrol_link.created",
+    "course_id",
+    optional=("role", "on_leave"),
+    choices={"on_leave": ("unenrol", "suspend")},
 )
 
 
@@ -79,14 +90,17 @@ def run_import(
 ) -> ImportResult:
     check_source(source)
     if not files:
-        raise ConfigError("nothing to import: give --enrolments, --segment-members and/or --links")
+        raise ConfigError(
+            "nothing to import: give --enrolments, --segment-members, --links and/or --enrol-links"
+        )
     topic = settings.input_topics[0]
 
     # 1. Validate every file completely: nothing is published from a malformed export.
     counts: dict[str, int] = {}
     for f in files:
         with console.progress(f"checking {f.path.name}", f.path.stat().st_size) as bar:
-            counts[f.kind.option] = count_rows(f.path, f.kind.columns, bar)
+            k = f.kind
+            counts[k.option] = count_rows(f.path, k.columns, bar, k.optional, k.choices)
     total = sum(counts.values())
 
     require_topic(settings, topic)
@@ -122,7 +136,10 @@ def _publish_file(
 ) -> None:
     kind = f.kind
     key_at = kind.columns.index(kind.key_column)
-    for _line, values in rows(f.path, kind.columns):
+    names = (*kind.columns, *kind.optional)
+    for _line, values in rows(f.path, kind.columns, None, kind.optional, kind.choices):
+        # An empty optional field is not sent: the event means its default.
+        data = {n: v for n, v in zip(names, values, strict=True) if v or n in kind.columns}
         publisher.send(
             cloud_event(
                 INPUT,
@@ -131,7 +148,7 @@ def _publish_file(
                 event_id=event_id(source, kind, values),
                 event_type=kind.event_type,
                 time_us=time_us,
-                data=dict(zip(kind.columns, values, strict=True)),
+                data=data,
             )
         )
         bar.advance()
