@@ -13,6 +13,7 @@ publish the outbox before consuming anything.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from worker.store.db import is_transient
 log = logs.get("segsync.loop")
 R = TypeVar("R")
 TP = tuple[str, int]
+WAITING_LOG_S = 10.0  # --until-caught-up: how often it says which partitions it waits for
 
 
 class Input(Protocol):
@@ -58,6 +60,7 @@ class Worker:
         self.retry_deadline_s = retry_deadline_s
         self.poll_timeout_ms = poll_timeout_ms
         self.totals: dict[str, int] = {}
+        self._waiting_logged = 0.0
 
     # --- hooks for the consumer ---
     def stored_offsets(self, assigned: set[TP]) -> dict[TP, int]:
@@ -157,9 +160,32 @@ class Worker:
             log.warning("kafka offset commit failed", error=str(exc))
 
     def caught_up(self, source: Input, targets: dict[TP, int]) -> bool:
+        """Every partition of the input topics applied up to its end offset at start-up, by
+        this worker or by another of its group (the store holds every member's offsets). A
+        partition that a dead member still holds is waited for: the loop keeps polling, and
+        the group hands it over once that member's session times out."""
         if not source.joined:
             return False
-        return all(source.position(tp) >= targets.get(tp, 0) for tp in source.assigned)
+
+        def load() -> dict[TP, int]:
+            with self.engine.connect() as conn:
+                return outbox_repo.all_offsets(conn, self.cfg.group_id)
+
+        done = self.retry("load offsets", load)
+        for tp in source.assigned:
+            # Our own position also counts what the consumer skipped (transaction markers).
+            with contextlib.suppress(Exception):
+                done[tp] = max(done.get(tp, 0), source.position(tp))
+        behind = sorted(tp for tp, end in targets.items() if done.get(tp, 0) < end)
+        now = time.monotonic()
+        if behind and now - self._waiting_logged >= WAITING_LOG_S:
+            self._waiting_logged = now
+            log.info(
+                "waiting for partitions",
+                mine=[f"{t}:{p}" for t, p in behind if (t, p) in source.assigned],
+                elsewhere=[f"{t}:{p}" for t, p in behind if (t, p) not in source.assigned],
+            )
+        return not behind
 
     def retry(self, what: str, fn: Callable[[], R]) -> R:
         """Retry transient failures with capped exponential backoff; never skip ahead.
