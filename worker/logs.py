@@ -38,10 +38,10 @@ def protect(settings: Settings) -> None:
         if v is not None:
             add_secrets([v.get_secret_value()])
     try:
-        from sqlalchemy.engine import make_url
+        from worker.dburl import url_password
 
-        add_secrets([make_url(settings.database_url).password or ""])
-    except Exception:  # a URL the settings accepted but SQLAlchemy does not: nothing to add
+        add_secrets([url_password(settings.database_url) or ""])
+    except ValueError:  # a URL the settings accepted but that does not parse: nothing to add
         pass
 
 

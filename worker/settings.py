@@ -203,12 +203,12 @@ class Settings(BaseSettings):
         query = postgres_ssl_query(self) if self.database_url.startswith("postgresql") else {}
         if self.database_password is None and not query:
             return self.database_url
-        from sqlalchemy.engine import make_url
+        from worker.dburl import merge_url
 
-        url = make_url(self.database_url).update_query_dict(query)
-        if self.database_password is not None:
-            url = url.set(password=self.database_password.get_secret_value())
-        return url.render_as_string(hide_password=False)
+        password = self.database_password
+        return merge_url(
+            self.database_url, None if password is None else password.get_secret_value(), query
+        )
 
 
 def load_settings(**overrides: Any) -> Settings:

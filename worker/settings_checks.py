@@ -24,31 +24,11 @@ def topic_name(value: str) -> str:
 
 
 def database_url(value: str) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    """A URL the state store can open (checked by `worker.store.urls`, the one place that
+    parses database URLs with the database libraries)."""
+    from worker.store.urls import check_database_url
 
-    try:
-        url = make_url(value)
-    except ArgumentError:
-        raise ValueError(f"not a database URL; expected {_EXAMPLES}") from None
-    except ValueError as exc:  # e.g. a port that is not a number (the message quotes only it)
-        raise ValueError(f"not a database URL ({exc}); expected {_EXAMPLES}") from None
-    backend, _, driver = url.drivername.partition("+")
-    if backend not in DRIVERS:
-        raise ValueError(f"database {backend!r} is not supported; expected {_EXAMPLES}")
-    if driver and driver not in DRIVERS[backend]:
-        raise ValueError(
-            f"driver {driver!r} is not supported; use {backend}+{DRIVERS[backend][0]}://"
-        )
-    if backend == "sqlite" and (
-        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
-    ):
-        # Every connection would see its own empty database: no state to keep guarantees.
-        raise ValueError(
-            "an in-memory SQLite database cannot keep the state: name a file, "
-            "e.g. sqlite:///segsync.sqlite"
-        )
-    return value
+    return check_database_url(value, DRIVERS, _EXAMPLES)
 
 
 def client_id(instance_id: str | None) -> str:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine
 
 from tests.support.scenario_kit import migrated
+from worker.store.sql_base import SqlStore
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Engine]:
-    with migrated(db_url) as engine:
-        yield engine
+def store(db_url: str) -> Iterator[SqlStore]:
+    with migrated(db_url) as store:
+        yield store

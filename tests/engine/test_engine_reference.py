@@ -7,7 +7,6 @@ import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
 
 from tests.support.engine_harness import (
     apply_in_batches,
@@ -17,6 +16,7 @@ from tests.support.engine_harness import (
 )
 from tests.support.histories import random_history, shuffled_with_duplicates
 from tests.support.reference import check, desired
+from worker.store.sql_base import SqlStore
 
 
 @settings(
@@ -32,7 +32,7 @@ from tests.support.reference import check, desired
     span=st.sampled_from([4, 50]),  # few distinct times: ties between facts and deletions
 )
 def test_commands_match_reference(
-    store: Engine, seed: int, n: int, batch: int, dup: float, span: int
+    store: SqlStore, seed: int, n: int, batch: int, dup: float, span: int
 ) -> None:
     wipe(store)
     rng = random.Random(seed)
@@ -43,7 +43,7 @@ def test_commands_match_reference(
     assert verdict.violations == []
 
 
-def test_replay_emits_nothing_new(store: Engine) -> None:
+def test_replay_emits_nothing_new(store: SqlStore) -> None:
     rng = random.Random(7)
     history = random_history(rng, 300)
     records = records_of(history)
@@ -54,7 +54,7 @@ def test_replay_emits_nothing_new(store: Engine) -> None:
     assert check(first, desired(history)).violations == []
 
 
-def test_two_orders_same_final_state(store: Engine) -> None:
+def test_two_orders_same_final_state(store: SqlStore) -> None:
     rng = random.Random(11)
     history = random_history(rng, 250)
     apply_in_batches(store, records_of(history), 1)

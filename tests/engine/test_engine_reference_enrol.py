@@ -9,15 +9,15 @@ import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
 
 from tests.support.engine_harness import apply_in_batches, outbox_commands, records_of, wipe
 from tests.support.histories import random_history, shuffled_with_duplicates
 from tests.support.reference import check, check_enrol, desired, desired_enrol
 from worker.destinations import COMMAND, ENROL_COMMAND
+from worker.store.sql_base import SqlStore
 
 
-def verdicts(store: Engine, history: list) -> tuple[list[str], list[str]]:  # type: ignore[type-arg]
+def verdicts(store: SqlStore, history: list) -> tuple[list[str], list[str]]:  # type: ignore[type-arg]
     groups = check(outbox_commands(store, COMMAND), desired(history))
     enrols = check_enrol(outbox_commands(store, ENROL_COMMAND), desired_enrol(history))
     return groups.violations, enrols.violations
@@ -36,7 +36,7 @@ def verdicts(store: Engine, history: list) -> tuple[list[str], list[str]]:  # ty
     span=st.sampled_from([4, 50]),
 )
 def test_both_kinds_match_the_reference(
-    store: Engine, seed: int, n: int, batch: int, dup: float, span: int
+    store: SqlStore, seed: int, n: int, batch: int, dup: float, span: int
 ) -> None:
     wipe(store)
     rng = random.Random(seed)
@@ -46,7 +46,7 @@ def test_both_kinds_match_the_reference(
     assert verdicts(store, history) == ([], [])
 
 
-def test_replay_and_reversed_order_agree(store: Engine) -> None:
+def test_replay_and_reversed_order_agree(store: SqlStore) -> None:
     rng = random.Random(23)
     history = random_history(rng, 300, enrol=True)
     records = records_of(history)

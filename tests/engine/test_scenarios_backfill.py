@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine
 
 from tests.support.engine_harness import apply_in_batches, records_of
 from tests.support.event_types import ENROL
@@ -14,6 +13,7 @@ from tests.support.reference import Ev
 from tests.support.scenario_kit import Lms, Run, migrated, remove
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import decode
+from worker.store.sql_base import SqlStore
 
 N = 1000
 CHUNK = BatchConfig(group_id="g", chunk=100)
@@ -26,8 +26,8 @@ class Crash(Exception):
 
 @pytest.fixture
 def run(db_url: str) -> Iterator[Run]:
-    with migrated(db_url) as engine:
-        yield Run(engine, CHUNK)
+    with migrated(db_url) as store:
+        yield Run(store, CHUNK)
 
 
 def _crowd(run: Run, lms: Lms, users: list[str] = USERS) -> None:
@@ -37,22 +37,21 @@ def _crowd(run: Run, lms: Lms, users: list[str] = USERS) -> None:
     assert run.feed(*events) == []
 
 
-def _crash_after(engine: Engine, events: list[Ev], checkpoints: int) -> None:
-    """Apply one batch whose checkpoint commits, and crashes after the `checkpoints`-th."""
+def _crash_after(store: SqlStore, events: list[Ev], checkpoints: int) -> None:
+    """Apply one batch whose checkpoint commits, and crashes after the `checkpoints`-th
+    (the transaction in hand is rolled back, as a crash would lose it)."""
     done = 0
     decoded = [decode(r) for r in records_of(events)]
-    with engine.connect() as conn:
+    with pytest.raises(Crash), store.transaction() as tx:
 
         def checkpoint() -> None:
             nonlocal done
-            conn.commit()
+            tx.commit()
             done += 1
             if done == checkpoints:
                 raise Crash
 
-        with pytest.raises(Crash):
-            apply_batch(conn, decoded, CHUNK, checkpoint=checkpoint)
-        conn.rollback()
+        apply_batch(tx, decoded, CHUNK, checkpoint=checkpoint)
     assert done == checkpoints
 
 
@@ -84,11 +83,11 @@ def test_crash_in_the_middle_of_a_backfill_then_of_a_course_deletion(run: Run) -
     lms = Lms()
     _crowd(run, lms)
     link = lms.link("L1", "c1", "S1", "g1", 2)
-    _crash_after(run.engine, [link], checkpoints=4)
+    _crash_after(run.store, [link], checkpoints=4)
     # 4 chunks made it. Chunks page through every user enrolled in the link's course (the
     # recompute decides who is justified), and the decoy "only-enrolled" sorts first: 399.
     assert sum(_per_user(run, "add").values()) == 4 * CHUNK.chunk - 1
-    apply_in_batches(run.engine, records_of([link]), 1, CHUNK)  # the same batch, again
+    apply_in_batches(run.store, records_of([link]), 1, CHUNK)  # the same batch, again
     adds = _per_user(run, "add")
     assert sorted(adds) == USERS and set(adds.values()) == {1}
     assert _per_user(run, "remove") == Counter()
@@ -100,9 +99,9 @@ def test_crash_in_the_middle_of_a_backfill_then_of_a_course_deletion(run: Run) -
     assert run.feed(link) == []
 
     deletion = lms.crs_del("c1", 3)
-    _crash_after(run.engine, [deletion], checkpoints=4)
+    _crash_after(run.store, [deletion], checkpoints=4)
     assert sum(_per_user(run, "remove").values()) == 4 * CHUNK.chunk - 1  # the same decoy
-    apply_in_batches(run.engine, records_of([deletion]), 1, CHUNK)
+    apply_in_batches(run.store, records_of([deletion]), 1, CHUNK)
     removes = _per_user(run, "remove")
     assert sorted(removes) == USERS and set(removes.values()) == {1}
     assert set(_per_user(run, "add").values()) == {1}
@@ -124,8 +123,8 @@ def test_crash_with_other_events_in_the_batch(run: Run) -> None:
     # unenrols the last user (whose chunk the crash never reached).
     batch = [lms.join("newcomer", "S1", 2), lms.enrol("newcomer", "c1", 2)]
     batch += [lms.link("L1", "c1", "S1", "g1", 2), lms.unenrol(FEW[-1], "c1", 2)]
-    _crash_after(run.engine, batch, checkpoints=2)
-    apply_in_batches(run.engine, records_of(batch), len(batch), CHUNK)
+    _crash_after(run.store, batch, checkpoints=2)
+    apply_in_batches(run.store, records_of(batch), len(batch), CHUNK)
     adds = _per_user(run, "add")
     assert sorted(adds) == sorted([*FEW[:-1], "newcomer"]) and set(adds.values()) == {1}
     assert _per_user(run, "remove") == Counter()
@@ -156,8 +155,8 @@ def test_crash_in_the_middle_of_a_move(run: Run) -> None:
     _crowd(run, lms, FEW)
     assert len(run.feed(lms.link("L1", "c1", "S1", "g1", 2))) == len(FEW)
     move = lms.link("L1", "c2", "S1", "g2", 3)
-    _crash_after(run.engine, [move], checkpoints=2)
-    apply_in_batches(run.engine, records_of([move]), 1, CHUNK)
+    _crash_after(run.store, [move], checkpoints=2)
+    apply_in_batches(run.store, records_of([move]), 1, CHUNK)
     run.fed.append(move)
     assert run.agrees() == {("site-a", "c2", "g2", u) for u in FEW}
     unique = {(c["source"], c["id"]): c for c in run.raw()}.values()

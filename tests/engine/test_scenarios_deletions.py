@@ -12,8 +12,8 @@ from tests.support.scenario_kit import Lms, Run, add, migrated, remove
 
 @pytest.fixture
 def run(db_url: str) -> Iterator[Run]:
-    with migrated(db_url) as engine:
-        yield Run(engine)
+    with migrated(db_url) as store:
+        yield Run(store)
 
 
 def test_course_deletion_kills_enrolments_at_or_before_its_time(run: Run) -> None:

@@ -21,8 +21,8 @@ from tests.support.scenario_kit import (
 
 @pytest.fixture
 def run(db_url: str) -> Iterator[Run]:
-    with migrated(db_url) as engine:
-        yield Run(engine)
+    with migrated(db_url) as store:
+        yield Run(store)
 
 
 def _story(lms: Lms) -> list[Ev]:
@@ -62,7 +62,7 @@ def test_stale_removal_delivered_late_changes_nothing(run: Run) -> None:
 def test_duplicates_in_one_batch(run: Run) -> None:
     link, join, enrol, _, _ = _story(Lms())
     assert run.feed(link) == []
-    result = apply_once(run.engine, records_of([join, enrol, enrol, join, enrol]))
+    result = apply_once(run.store, records_of([join, enrol, enrol, join, enrol]))
     assert result.counts["events.duplicate"] == 3
     assert result.counts["commands.add"] == 1
     # Enrolment and membership came in one batch: either may be named as the cause.
@@ -77,7 +77,7 @@ def test_duplicates_in_later_batches(run: Run) -> None:
     assert len(run.each(*story)) == 3
     for batch in (1, 2, len(story)):
         assert run.feed(*story, batch=batch) == []
-    result = apply_once(run.engine, records_of(story))
+    result = apply_once(run.store, records_of(story))
     assert result.counts["events.duplicate"] == len(story)
     assert result.commands == []
     assert run.new() == []

@@ -8,14 +8,13 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine
 
 from tests.support.engine_harness import CFG, records_of
 from tests.support.scenario_kit import Lms, Run, add, enrol, migrated, remove, unenrol
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.brake import BrakeLimits
 from worker.engine.records import decode
-from worker.store import held_repo
+from worker.store.sql_base import SqlStore
 
 CHUNK = BatchConfig(group_id="g", chunk=100)
 BRAKED = BatchConfig(
@@ -24,12 +23,12 @@ BRAKED = BatchConfig(
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Engine]:
-    with migrated(db_url) as engine:
-        yield engine
+def store(db_url: str) -> Iterator[SqlStore]:
+    with migrated(db_url) as store:
+        yield store
 
 
-def test_join_enrols_then_the_lms_enrolment_joins_the_group(store: Engine) -> None:
+def test_join_enrols_then_the_lms_enrolment_joins_the_group(store: SqlStore) -> None:
     """The issue's demo: the segment member is enrolled by segment sync; group sync waits
     for the LMS to report that enrolment, then adds the user to the linked group."""
     run, lms = Run(store), Lms()
@@ -45,7 +44,7 @@ def test_join_enrols_then_the_lms_enrolment_joins_the_group(store: Engine) -> No
     run.agrees_enrol()
 
 
-def test_a_user_enrolled_twice_keeps_the_group_when_segment_sync_unenrols(store: Engine) -> None:
+def test_a_user_enrolled_twice_keeps_the_group_when_segment_sync_unenrols(store: SqlStore) -> None:
     run, lms = Run(store), Lms()
     setup = [
         lms.enrol_link("E1", "c1", "S1", 1),
@@ -68,7 +67,7 @@ def test_a_user_enrolled_twice_keeps_the_group_when_segment_sync_unenrols(store:
     run.agrees_enrol()
 
 
-def test_an_old_method_does_not_hide_a_newer_one(store: Engine) -> None:
+def test_an_old_method_does_not_hide_a_newer_one(store: SqlStore) -> None:
     run, lms = Run(store), Lms()
     run.feed(lms.link("L1", "c1", "S1", "g1", 1), lms.join("u1", "S1", 1))
     manual = lms.enrol("u1", "c1", 5, method="manual")
@@ -82,7 +81,7 @@ def test_an_old_method_does_not_hide_a_newer_one(store: Engine) -> None:
     run.agrees()
 
 
-def test_roles_and_on_leave_come_from_the_justifying_links(store: Engine) -> None:
+def test_roles_and_on_leave_come_from_the_justifying_links(store: SqlStore) -> None:
     run, lms = Run(store), Lms()
     links = [
         lms.enrol_link("E1", "c1", "S1", 1),
@@ -113,7 +112,7 @@ def test_roles_and_on_leave_come_from_the_justifying_links(store: Engine) -> Non
     run.agrees_enrol()
 
 
-def test_reasons_moves_and_course_deletion(store: Engine) -> None:
+def test_reasons_moves_and_course_deletion(store: SqlStore) -> None:
     run, lms = Run(store), Lms()
     run.feed(lms.join("u1", "S1", 1))
     created = lms.enrol_link("E1", "c1", "S1", 2)
@@ -136,7 +135,7 @@ def test_reasons_moves_and_course_deletion(store: Engine) -> None:
     run.agrees_enrol()
 
 
-def test_enrol_link_ids_are_a_namespace_of_their_own(store: Engine) -> None:
+def test_enrol_link_ids_are_a_namespace_of_their_own(store: SqlStore) -> None:
     run, lms = Run(store), Lms()
     both = [
         lms.link("L1", "c1", "S1", "g1", 1),
@@ -160,24 +159,22 @@ class Crash(Exception):
     pass
 
 
-def test_backfill_in_chunks_survives_a_crash_between_chunks(store: Engine) -> None:
+def test_backfill_in_chunks_survives_a_crash_between_chunks(store: SqlStore) -> None:
     run, lms = Run(store, CHUNK), Lms()
     users = [f"user-{i:04d}" for i in range(1000)]
     run.feed(*(lms.join(u, "S1", 1) for u in users), lms.join("other", "S2", 1))
     link = lms.enrol_link("E1", "c1", "S1", 2)
     done = 0
-    with store.connect() as conn:
+    with pytest.raises(Crash), store.transaction() as tx:
 
         def checkpoint() -> None:
             nonlocal done
-            conn.commit()
+            tx.commit()
             done += 1
             if done == 4:
                 raise Crash
 
-        with pytest.raises(Crash):
-            apply_batch(conn, [decode(r) for r in records_of([link])], CHUNK, checkpoint)
-        conn.rollback()
+        apply_batch(tx, [decode(r) for r in records_of([link])], CHUNK, checkpoint)
     partial = run.enrols()
     assert len(partial) == 400  # four chunks of 100 committed with their commands
     run.feed(link)  # the event is re-delivered: the backfill continues where it stopped
@@ -188,7 +185,7 @@ def test_backfill_in_chunks_survives_a_crash_between_chunks(store: Engine) -> No
     run.agrees_enrol()
 
 
-def test_the_brake_holds_mass_unenrols_per_course(store: Engine) -> None:
+def test_the_brake_holds_mass_unenrols_per_course(store: SqlStore) -> None:
     run, lms = Run(store, BRAKED), Lms()
     run.feed(lms.enrol_link("E1", "c1", "S1", 1), lms.enrol_link("E2", "c2", "S2", 1))
     run.feed(*(lms.join(f"u{i:03d}", "S1", 2) for i in range(80)))
@@ -201,23 +198,20 @@ def test_the_brake_holds_mass_unenrols_per_course(store: Engine) -> None:
     small = lms.enrol_unlink("E2", 4)  # 10 of 10 but under the 50 floor: published
     run.feed(unlink, small, batch=1)
     assert [(c.course, c.kind) for c in run.enrols()] == [("c2", "unenrol")] * 10
-    with store.connect() as conn:
-        (batch,) = held_repo.batches(conn, "held")
-        assert (batch.cause_event_id, batch.commands) == (unlink.id, 70)
-        assert "course c1 enrolments: 70 of 70" in batch.detail
+    (batch,) = store.held_batches("held")
+    assert (batch.cause_event_id, batch.commands) == (unlink.id, 70)
+    assert "course c1 enrolments: 70 of 70" in batch.detail
     # E1 is created again: its enrols queue behind the held unenrols of the same pairs.
     run.feed(lms.enrol_link("E1", "c1", "S1", 5))
     assert run.enrols() == []
-    with store.connect() as conn:
-        assert held_repo.close(conn, batch.id, release=True) == 140
-        conn.commit()
+    assert store.close_held(batch.id, release=True) == 140
     released = run.enrols()
     assert [c.kind for c in released] == ["unenrol"] * 70 + ["enrol"] * 70
     assert {c.user for c in released[:70]} == {f"u{i:03d}" for i in range(10, 80)}
     run.agrees_enrol()
 
 
-def test_replay_changes_nothing(store: Engine) -> None:
+def test_replay_changes_nothing(store: SqlStore) -> None:
     run, lms = Run(store, CFG), Lms()
     history = [
         lms.enrol_link("E1", "c1", "S1", 1),

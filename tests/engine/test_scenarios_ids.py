@@ -13,8 +13,8 @@ from tests.support.scenario_kit import Lms, Run, migrated
 
 @pytest.fixture
 def run(db_url: str) -> Iterator[Run]:
-    with migrated(db_url) as engine:
-        yield Run(engine)
+    with migrated(db_url) as store:
+        yield Run(store)
 
 
 def _history(lms: Lms) -> list[Ev]:
@@ -32,8 +32,8 @@ def test_same_history_in_a_fresh_store_gives_the_same_commands(run: Run) -> None
     run.feed(*history, batch=2)
     first = run.raw()
     assert len(first) > 10
-    wipe(run.engine)
-    again = Run(run.engine)
+    wipe(run.store)
+    again = Run(run.store)
     again.feed(*history, batch=2)
     assert again.raw() == first  # same ids, same everything
 
@@ -54,9 +54,9 @@ def test_the_same_transition_by_another_path_has_the_same_id(run: Run) -> None:
     run.each(a.join("u1", "S1", 1), a.enrol("u1", "c1", 1), a.link("L1", "c1", "S1", "g1", 1))
     run.each(a.crs_del("c1", 5))
     path_a = [(c["id"], c["data"]["reason"]) for c in run.raw()]
-    wipe(run.engine)
+    wipe(run.store)
     b = Lms()
-    again = Run(run.engine)
+    again = Run(run.store)
     again.each(b.link("L1", "c1", "S1", "g1", 3, "x1"), b.enrol("u1", "c1", 4, "x2"))
     again.each(b.join("u1", "S1", 2, "x3"), b.leave("u1", "S1", 6, "x4"))
     path_b = [(c["id"], c["data"]["reason"]) for c in again.raw()]

@@ -35,8 +35,8 @@ ORIGINAL_HEADERS: list[tuple[str, bytes | None]] = [
 
 @pytest.fixture
 def run(db_url: str) -> Iterator[Run]:
-    with migrated(db_url) as engine:
-        yield Run(engine)
+    with migrated(db_url) as store:
+        yield Run(store)
 
 
 def event(**changes: Any) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def _setup_then(run: Run, bad: list[InRecord]) -> tuple[BatchResult, Ev]:
     good = lms.enrol("u1", "c1", 3)
     key, value, headers = to_record(good)
     follow = InRecord(TOPIC, PARTITION, OFFSET + len(bad), key, value, headers, STAMP_MS)
-    return apply_once(run.engine, [*bad, follow]), good
+    return apply_once(run.store, [*bad, follow]), good
 
 
 def test_bad_input_goes_to_the_dlq_unchanged_and_processing_goes_on(run: Run) -> None:
@@ -114,7 +114,7 @@ def test_bad_input_goes_to_the_dlq_unchanged_and_processing_goes_on(run: Run) ->
     bad = [_at(OFFSET + i, BAD[case]) for i, case in enumerate(cases)]
     result, good = _setup_then(run, bad)
     assert result.counts["events.dlq"] == len(cases)
-    rows = outbox_rows(run.engine, "dlq")
+    rows = outbox_rows(run.store, "dlq")
     assert len(rows) == len(cases)
     problems: dict[str, str] = {}
     for case, rec, row in zip(cases, bad, rows, strict=True):
@@ -144,15 +144,15 @@ def test_unknown_type_is_skipped_and_counted_not_dead_lettered(run: Run) -> None
         structured(event(type="lms.quiz.attempted", data={"quiz": 1})),
         binary(b'{"quiz": 1}', type="lms.quiz.attempted"),
     ]
-    result = apply_once(run.engine, unknown)
+    result = apply_once(run.store, unknown)
     assert result.counts["events.unknown"] == 2
     assert result.counts["events.dlq"] == 0
     assert result.commands == []
-    assert outbox_rows(run.engine, "dlq") == [] and outbox_rows(run.engine, "command") == []
+    assert outbox_rows(run.store, "dlq") == [] and outbox_rows(run.store, "command") == []
     # In a batch with real events, these are applied around them.
     result, good = _setup_then(run, [_at(OFFSET + i, r) for i, r in enumerate(unknown)])
     assert result.counts["events.unknown"] == 2 and result.counts["events.dlq"] == 0
-    assert outbox_rows(run.engine, "dlq") == []
+    assert outbox_rows(run.store, "dlq") == []
     assert [brief(c) for c in run.new()] == [add("c1", "g1", "u1", "enrolled", ["L1"], good)]
 
 
@@ -162,18 +162,18 @@ def test_an_id_of_128_characters_is_fine(run: Run) -> None:
     run.feed(lms.enrol(user, "c1", 1), lms.join(user, "S1", 1))
     created = lms.link(link, "c1", "S1", "g1", 2, "i" * 128)
     assert run.feed(created) == [add("c1", "g1", user, "link_created", [link], created)]
-    assert outbox_rows(run.engine, "dlq") == []
+    assert outbox_rows(run.store, "dlq") == []
 
 
 def test_integer_ids_are_their_decimal_strings(run: Run) -> None:
     lms = Lms()
     run.feed(lms.link("7", "c1", "S1", "g1", 1), lms.join("42", "S1", 1))
     numeric = event(id=1001, data={"user_id": 42, "course_id": "c1"})
-    result = apply_once(run.engine, [structured(numeric)])
+    result = apply_once(run.store, [structured(numeric)])
     assert result.counts["events.dlq"] == 0
     assert [brief(c) for c in run.new()] == [add("c1", "g1", "42", "enrolled", ["7"], "1001")]
     # The same event id as a string is the same event.
-    again = apply_once(run.engine, [structured(event(id="1001", type="lms.enrollment.deleted"))])
+    again = apply_once(run.store, [structured(event(id="1001", type="lms.enrollment.deleted"))])
     assert again.counts["events.duplicate"] == 1 and run.new() == []
 
 
@@ -182,7 +182,7 @@ def test_absent_time_is_the_record_timestamp(run: Run) -> None:
     run.feed(lms.link("L1", "c1", "S1", "g1", 1), lms.join("u1", "S1", 1))
     # The unenrolment says 50 s; the enrolment has no time and a record timestamp of 100 s.
     run.feed(lms.unenrol("u1", "c1", 50))
-    untimed = apply_once(run.engine, [structured(event(id="untimed", time=None))])
+    untimed = apply_once(run.store, [structured(event(id="untimed", time=None))])
     assert untimed.counts["events.dlq"] == 0
     assert [brief(c) for c in run.new()] == [add("c1", "g1", "u1", "enrolled", ["L1"], "untimed")]
     assert run.feed(lms.unenrol("u1", "c1", 99)) == []  # older than the record timestamp
@@ -198,13 +198,13 @@ def test_time_offsets_are_instants(run: Run) -> None:
     # 12:00+02:00 is 10:00Z: the unenrolment at 10:00:00.5Z is newer whatever the ids.
     late = enrolment("a", "lms.enrollment.deleted", "2024-01-01T10:00:00.5Z", 1)
     early = enrolment("z", "lms.enrollment.created", "2024-01-01T12:00:00+02:00", 2)
-    apply_once(run.engine, [late])
-    apply_once(run.engine, [early])
+    apply_once(run.store, [late])
+    apply_once(run.store, [early])
     assert run.new() == []
     # The same instant written two ways: a tie, decided by id ("y" > "b").
     tie_on = enrolment("y", "lms.enrollment.created", "2024-01-01T09:00:00-02:00", 3)
     tie_off = enrolment("b", "lms.enrollment.deleted", "2024-01-01T11:00:00Z", 4)
-    apply_once(run.engine, [tie_on])
+    apply_once(run.store, [tie_on])
     assert [brief(c) for c in run.new()] == [add("c1", "g1", "u1", "enrolled", ["L1"], "y")]
-    apply_once(run.engine, [tie_off])
+    apply_once(run.store, [tie_off])
     assert run.new() == []

@@ -11,8 +11,8 @@ from tests.support.scenario_kit import Lms, Run, add, migrated, remove
 
 @pytest.fixture
 def run(db_url: str) -> Iterator[Run]:
-    with migrated(db_url) as engine:
-        yield Run(engine)
+    with migrated(db_url) as store:
+        yield Run(store)
 
 
 def test_two_links_into_one_group_are_an_or(run: Run) -> None:

@@ -17,8 +17,8 @@ from tests.support.scenario_kit import Cmd, Lms, Run, add, migrated, remove
 
 @pytest.fixture
 def run(db_url: str) -> Iterator[Run]:
-    with migrated(db_url) as engine:
-        yield Run(engine)
+    with migrated(db_url) as store:
+        yield Run(store)
 
 
 def _all_in(lms: Lms) -> list[Ev]:

@@ -10,6 +10,8 @@ from tests.support.engine_harness import apply_in_batches, outbox_commands, reco
 from tests.support.scenario_kit import T0, Lms
 from worker.store.db import make_engine
 from worker.store.migrate import upgrade
+from worker.store.postgres import PostgresStore
+from worker.store.sqlite import SqliteStore
 from worker.store.tables import enrollment, enrollment_method
 
 
@@ -43,8 +45,9 @@ def test_old_enrolments_become_the_empty_method(db_url: str) -> None:
             lms.ev("lms.enrollment.deleted", 3, user_id="u1", course_id="C"),
             lms.ev("lms.enrollment.deleted", 3, user_id="u2", course_id="C", method="manual"),
         ]
-        apply_in_batches(engine, records_of(history), 1)
-        got = [(c["type"], c["data"]["user_id"]) for c in outbox_commands(engine)]
+        store = SqliteStore(engine) if db_url.startswith("sqlite") else PostgresStore(engine)
+        apply_in_batches(store, records_of(history), 1)
+        got = [(c["type"], c["data"]["user_id"]) for c in outbox_commands(store)]
         assert got == [
             ("lms.group.member.add", "u1"),
             ("lms.group.member.add", "u2"),

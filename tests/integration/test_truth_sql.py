@@ -1,5 +1,6 @@
-"""The justification rule in SQL (`justify_pg.truth_diff`, PostgreSQL's path) against the rule
-in the domain (`truth` + `existing` + `diff`, SQLite's path), on the same PostgreSQL store:
+"""The justification rule in SQL (`justify_pg.truth_diff`, PostgresStore's path) against the
+rule in the domain (`truth_sqlite`: `truth` + `existing` + `diff`, SqliteStore's path), on the
+same PostgreSQL store:
 random links (some deleted, some without attributes), facts, deletion marks at times that
 tie and straddle the facts' times, and stale justification rows."""
 
@@ -11,13 +12,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, insert
+from sqlalchemy import delete, insert
 
 from tests.support.scenario_kit import migrated
-from worker.engine.settle import diff
-from worker.engine.truth import truth
+from worker.domain.justify import diff
 from worker.store import justify_pg
 from worker.store import justify_repo as jr
+from worker.store.sql_base import SqlStore
 from worker.store.tables import (
     course_deletion,
     enrollment,
@@ -27,6 +28,7 @@ from worker.store.tables import (
     membership,
     segment_deletion,
 )
+from worker.store.truth_sqlite import truth
 
 SRC = "site"
 LINKS = ["L0", "L1", "L2"]
@@ -100,9 +102,9 @@ TABLES = [link, enrollment, membership, course_deletion, segment_deletion, group
 
 
 @pytest.fixture
-def engine(pg_url: str) -> Iterator[Engine]:
-    with migrated(pg_url) as engine:
-        yield engine
+def pg_store(pg_url: str) -> Iterator[SqlStore]:
+    with migrated(pg_url) as store:
+        yield store
 
 
 @settings(
@@ -118,9 +120,9 @@ def engine(pg_url: str) -> Iterator[Engine]:
     ),
 )
 def test_sql_rule_equals_domain_rule(
-    engine: Engine, store: dict[str, list[dict[str, Any]]], candidates: list[tuple[str, str]]
+    pg_store: SqlStore, store: dict[str, list[dict[str, Any]]], candidates: list[tuple[str, str]]
 ) -> None:
-    with engine.connect() as conn:
+    with pg_store.engine.connect() as conn:
         for table in [*TABLES, justification]:
             conn.execute(delete(table))
             if store[table.name]:

@@ -30,8 +30,8 @@ FILL = {
 def test_why_for_one_user_among_a_million(db_url: str) -> None:
     from sqlalchemy import text
 
-    with migrated(db_url) as engine:
-        with engine.begin() as conn:
+    with migrated(db_url) as store:
+        with store.engine.begin() as conn:
             for table, rows in FILL.items():
                 conn.execute(
                     text(f"{SERIES} INSERT INTO {table} {rows} FROM n"), {"last": N - 1, "t": T0}
@@ -48,14 +48,14 @@ def test_why_for_one_user_among_a_million(db_url: str) -> None:
                     ),
                     {"l": f"E{k}", "t": T0, "c": f"c{k}", "s": f"S{k % 20}"},
                 )
-        if engine.dialect.name == "postgresql":
-            with engine.connect() as conn:
+        if store.name == "postgresql":
+            with store.engine.connect() as conn:
                 conn.execute(text("ANALYZE"))
                 conn.commit()
-        explain(engine, "s", "u1", None)  # warm: connection, imports
+        explain(store, "s", "u1", None)  # warm: connection, imports
         for user in ("u123457", "u999999", "u500000"):
             started = time.perf_counter()
-            doc = explain(engine, "s", user, None)
+            doc = explain(store, "s", user, None)
             took = time.perf_counter() - started
             assert took < 1.0, f"why took {took:.3f}s for {user}"
             assert doc["desired"] and doc["desired_enrol"] and doc["group_commands"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from worker.destinations import COMMAND, DLQ
 from worker.observability import metrics
+from worker.ports import CommandMeta, HeldRecord, OutboxRecord, PendingRecord
 from worker.store import held_repo, outbox_repo
 from worker.store.db import make_engine
 from worker.store.migrate import upgrade
-from worker.store.outbox_repo import CommandMeta, OutboxRecord, PendingRecord
 
 ADD = "lms.group.member.add"
 CAUSE_US = 1_700_000_000_000_000  # 2023-11-14T22:13:20Z
@@ -58,7 +58,7 @@ def test_meta_survives_the_store_and_the_brake(db_url: str) -> None:
     with engine.begin() as conn:
         outbox_repo.add(conn, [record, OutboxRecord(DLQ, b"k", b"v", [])])
         batch = held_repo.open_batch(conn, "src", "e1", "lms.segment.deleted", "test")
-        held_repo.add(conn, batch, [held_repo.HeldRecord("c1", "g1", "u2", record)])
+        held_repo.add(conn, batch, [HeldRecord("c1", "g1", "u2", record)])
     with engine.begin() as conn:
         got = outbox_repo.pending(conn, 10)
         assert [r.meta for r in got] == [meta, None]

@@ -127,23 +127,21 @@ def scrape_local() -> dict[tuple[str, str], float]:
 def test_sampler_reads_backlog_without_locking_sqlite(tmp_path: Path, clock: Clock) -> None:
     from sqlalchemy import text
 
-    from worker.store.db import make_engine
-    from worker.store.migrate import upgrade_locked
+    from worker.store.factory import open_store
 
-    engine = make_engine(f"sqlite:///{tmp_path / 's.sqlite'}")
-    upgrade_locked(engine)
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite'}")
     state = LoopState(clock=clock)
-    with engine.connect() as conn:  # a writer holds the write lock meanwhile
+    with store.engine.connect() as conn:  # a writer holds the write lock meanwhile
         conn.execute(text("INSERT INTO outbox (destination) VALUES ('command')"))
         conn.commit()
         conn.execute(text("DELETE FROM outbox WHERE 1 = 0"))
         started = time.monotonic()
-        StoreSampler(engine, state).sample_once()
+        StoreSampler(store, state).sample_once()
         assert time.monotonic() - started < 5  # did not wait for the writer's lock
     assert state.db_ok and state.outbox_backlog == 1
-    engine.dispose()
+    store.close()
     state2 = LoopState(clock=clock)
-    missing = make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.sqlite'}")
+    missing = open_store(f"sqlite:///{tmp_path / 'missing' / 'x.sqlite'}", migrate=False)
     StoreSampler(missing, state2).sample_once()
     assert state2.db_ok is False
 

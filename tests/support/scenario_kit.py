@@ -12,8 +12,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine
-
 from tests.support.engine_harness import CFG, apply_in_batches, outbox_commands, records_of
 from tests.support.event_types import (
     COURSE_DEL,
@@ -35,35 +33,32 @@ from worker.domain.enrol import EnrolPairKey, enrol_command_id
 from worker.domain.transitions import PairKey, command_id
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.records import InRecord, decode
-from worker.store import outbox_repo
-from worker.store.db import make_engine
-from worker.store.migrate import upgrade
+from worker.ports import OutboxRecord
+from worker.store.factory import open_store
+from worker.store.sql_base import SqlStore
 
 T0 = 1_700_000_000_000_000  # microseconds
 SEC = 1_000_000
 
 
 @contextmanager
-def migrated(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    upgrade(engine)
+def migrated(db_url: str) -> Iterator[SqlStore]:
+    """The store of `db_url` (SqliteStore or PostgresStore), migrated, closed afterwards."""
+    store = open_store(db_url)
     try:
-        yield engine
+        yield store
     finally:
-        engine.dispose()
+        store.close()
 
 
-def apply_once(engine: Engine, records: Sequence[InRecord], cfg: BatchConfig = CFG) -> BatchResult:
+def apply_once(store: SqlStore, records: Sequence[InRecord], cfg: BatchConfig = CFG) -> BatchResult:
     """One batch through `apply_batch` directly, committed: for its counts."""
-    with engine.connect() as conn:
-        result = apply_batch(conn, [decode(r) for r in records], cfg, checkpoint=conn.commit)
-        conn.commit()
-    return result
+    with store.transaction() as tx:
+        return apply_batch(tx, [decode(r) for r in records], cfg, checkpoint=tx.commit)
 
 
-def outbox_rows(engine: Engine, destination: str) -> list[outbox_repo.OutboxRecord]:
-    with engine.connect() as conn:
-        return [r for r in outbox_repo.pending(conn, 1_000_000) if r.destination == destination]
+def outbox_rows(store: SqlStore, destination: str) -> list[OutboxRecord]:
+    return [r for r in store.pending(1_000_000) if r.destination == destination]
 
 
 class Lms:
@@ -278,15 +273,15 @@ def check_enrol_shapes(commands: Sequence[dict[str, Any]]) -> None:
 class Run:
     """Feeds events to one store and returns, per step, the commands that step added."""
 
-    def __init__(self, engine: Engine, cfg: BatchConfig = CFG) -> None:
-        self.engine = engine
+    def __init__(self, store: SqlStore, cfg: BatchConfig = CFG) -> None:
+        self.store = store
         self.cfg = cfg
         self.read = 0
         self.read_enrol = 0
         self.fed: list[Ev] = []
 
     def raw(self) -> list[dict[str, Any]]:
-        return outbox_commands(self.engine)
+        return outbox_commands(self.store)
 
     def new(self) -> list[dict[str, Any]]:
         cmds = self.raw()
@@ -299,12 +294,12 @@ class Run:
         """Apply `events` (in this order, in batches of `batch`, default all in one)."""
         self.fed.extend(events)
         if events:
-            apply_in_batches(self.engine, records_of(events), batch or len(events), self.cfg)
+            apply_in_batches(self.store, records_of(events), batch or len(events), self.cfg)
         return [brief(c) for c in self.new()]
 
     def enrols(self) -> list[ECmd]:
         """The enrolment commands added since the last call."""
-        cmds = outbox_commands(self.engine, ENROL_COMMAND)
+        cmds = outbox_commands(self.store, ENROL_COMMAND)
         fresh = cmds[self.read_enrol :]
         self.read_enrol = len(cmds)
         check_enrol_shapes(cmds)
@@ -322,7 +317,7 @@ class Run:
 
     def agrees_enrol(self, history: Sequence[Ev] | None = None) -> set[EnrolPair]:
         """The same for enrolment commands against desired_enrol()."""
-        cmds = outbox_commands(self.engine, ENROL_COMMAND)
+        cmds = outbox_commands(self.store, ENROL_COMMAND)
         verdict = check_enrol(cmds, desired_enrol(self.fed if history is None else history))
         assert verdict.violations == []
         return verdict.final

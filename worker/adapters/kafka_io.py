@@ -20,8 +20,8 @@ from worker.adapters.security import kafka_security_kwargs
 from worker.engine.dlq import fit, is_dead_letter, without_nulls
 from worker.engine.records import InRecord
 from worker.errors import FatalError, TransientError
+from worker.ports import OutboxRecord, PendingRecord
 from worker.settings import Settings
-from worker.store.outbox_repo import OutboxRecord, PendingRecord
 
 TP = tuple[str, int]
 log = logs.get("segsync.kafka")

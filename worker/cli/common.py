@@ -8,15 +8,14 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import typer
-from sqlalchemy import Engine
 
 from worker import logs, shutdown
 from worker.engine.brake import BrakeLimits
 from worker.engine.dlq import DlqLimit
 from worker.errors import ConfigError, FatalError, SegsyncError
+from worker.ports import StateStore
 from worker.settings import Settings, load_settings, unknown_environment
-from worker.store.db import make_engine
-from worker.store.migrate import upgrade_locked
+from worker.store.factory import open_store as open_url
 
 R = TypeVar("R")
 
@@ -95,14 +94,9 @@ def settings_and_logs() -> Settings:
     return settings
 
 
-def open_store(settings: Settings, migrate: bool = True) -> Engine:
-    engine = make_engine(settings.sqlalchemy_url())
-    if migrate:
-        try:
-            upgrade_locked(engine)
-        except Exception as exc:
-            raise FatalError(f"cannot prepare the state store: {exc}") from exc
-    return engine
+def open_store(settings: Settings, migrate: bool = True) -> StateStore:
+    """The configured store (SqliteStore or PostgresStore), migrated to head unless told not."""
+    return open_url(settings.sqlalchemy_url(), migrate)
 
 
 def brake_limits(settings: Settings) -> BrakeLimits | None:

@@ -8,9 +8,9 @@ import sys
 
 import typer
 
+from worker.cli.app import app
 from worker.cli.common import fail, guarded, open_store, settings_and_logs
-from worker.cli.main import app
-from worker.store import held_repo
+from worker.ports import HeldBatch
 
 # A store's ids are 64-bit: a bigger number is a usage error, not a database overflow.
 BATCH_ID = typer.Argument(..., min=1, max=2**63 - 1, help="Batch id from `segsync held`.")
@@ -27,9 +27,11 @@ def held(
     """
 
     def body() -> None:
-        engine = open_store(settings_and_logs())
-        with engine.connect() as conn:
-            batches = held_repo.batches(conn, None if all_batches else "held")
+        store = open_store(settings_and_logs())
+        try:
+            batches = store.held_batches(None if all_batches else "held")
+        finally:
+            store.close()
         if as_json or not sys.stdout.isatty():
             for b in batches:
                 print(json.dumps(_as_dict(b)))
@@ -54,7 +56,7 @@ def held(
     guarded(body)
 
 
-def _as_dict(b: held_repo.HeldBatch) -> dict[str, object]:
+def _as_dict(b: HeldBatch) -> dict[str, object]:
     return dataclasses.asdict(b)
 
 
@@ -63,19 +65,20 @@ def _close(batch_id: int, release: bool) -> None:
     from worker.engine.publisher import publish_pending
 
     settings = settings_and_logs()
-    engine = open_store(settings)
+    store = open_store(settings)
     try:
-        with engine.connect() as conn:
-            n = held_repo.close(conn, batch_id, release)
-            conn.commit()
-    except (LookupError, ValueError) as exc:
-        fail(str(exc))
-    if release:
-        sink = KafkaSink(settings)
         try:
-            publish_pending(engine, sink)
-        finally:
-            sink.close()
+            n = store.close_held(batch_id, release)
+        except (LookupError, ValueError) as exc:
+            fail(str(exc))
+        if release:
+            sink = KafkaSink(settings)
+            try:
+                publish_pending(store, sink)
+            finally:
+                sink.close()
+    finally:
+        store.close()
     print(f"{'released' if release else 'discarded'} batch {batch_id}: {n} command(s)")
 
 

@@ -8,15 +8,8 @@ shutdown.install()  # before the heavy imports: a stop during start-up is still 
 
 import typer  # noqa: E402
 
+from worker.cli.app import app  # noqa: E402
 from worker.cli.common import guarded, open_store, settings_and_logs  # noqa: E402
-
-app = typer.Typer(
-    name="segsync",
-    help="Keeps LMS course groups in step with site-wide user segments.",
-    no_args_is_help=True,
-    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
-    pretty_exceptions_enable=False,
-)
 
 
 def _show_version(value: bool) -> None:
@@ -62,7 +55,7 @@ def migrate() -> None:
     """
 
     def body() -> None:
-        open_store(settings_and_logs()).dispose()
+        open_store(settings_and_logs()).close()
 
     guarded(body)
 

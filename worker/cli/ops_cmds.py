@@ -1,6 +1,6 @@
 """The ops commands of `segsync`: import, links apply, plan, diff, status.
 
-Importing this module registers them on the app of `worker.cli.main`. Data goes to stdout,
+Importing this module registers them on the app of `worker.cli.app`. Data goes to stdout,
 summaries and progress bars to stderr (bars only on a terminal). Exit codes: 0 ok, 1 failure,
 2 usage (bad options or settings); every failure is one line on stderr.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import typer
-from sqlalchemy import Engine
 
+from worker.cli.app import app
 from worker.cli.common import fail, guarded, open_store, settings_and_logs
-from worker.cli.main import app
+from worker.ports import StateStore
 from worker.settings import Settings
 
 R = TypeVar("R")
@@ -40,14 +40,12 @@ def _settings() -> Settings:
     return settings
 
 
-def _existing_store(settings: Settings) -> Engine:
+def _existing_store(settings: Settings) -> StateStore:
     """The state store, which must exist already (reading commands never create one)."""
-    from sqlalchemy.engine import make_url
+    from worker.store.factory import sqlite_path
 
-    url = make_url(settings.sqlalchemy_url())
-    path = url.database or ""
-    local = url.get_backend_name() == "sqlite" and path not in ("", ":memory:")
-    if local and not Path(path).exists():
+    path = sqlite_path(settings.sqlalchemy_url())
+    if path is not None and not Path(path).exists():
         fail(f"no state store at {path} (run `segsync migrate` or the worker first)")
     return open_store(settings, migrate=False)
 
@@ -55,16 +53,19 @@ def _existing_store(settings: Settings) -> Engine:
 def _run(body: Callable[[], R]) -> R:
     """guarded(), plus one-line failures for the store and Kafka."""
     from kafka.errors import KafkaError
-    from sqlalchemy.exc import SQLAlchemyError
+
+    from worker.store.factory import store_error
 
     def wrapped() -> R:
         try:
             return body()
-        except SQLAlchemyError as exc:
-            cause = getattr(exc, "orig", None) or exc
-            fail(f"state store: {' '.join(str(cause).split())}")
         except KafkaError as exc:
             fail(f"Kafka: {exc}")
+        except Exception as exc:
+            message = store_error(exc)
+            if message is None:
+                raise
+            fail(f"state store: {message}")
 
     return guarded(wrapped)
 
@@ -249,13 +250,13 @@ def diff(
 
         settings = _settings()
         check_source(source)
-        engine = _existing_store(settings)
+        store = _existing_store(settings)
         try:
-            result = d.compute(engine, source, groups)
+            result = d.compute(store, source, groups)
             if publish and result.groups:
-                d.publish(settings, engine, result)
+                d.publish(settings, store, result)
         finally:
-            engine.dispose()
+            store.close()
         print_diff(result, json_out)
         text = (
             f"diff: {result.missing} missing and {result.extra} extra in {len(result.groups)} "
@@ -285,11 +286,11 @@ def status(
         from worker.ops.status import collect
 
         settings = _settings()
-        engine = _existing_store(settings)
+        store = _existing_store(settings)
         try:
-            result = collect(settings, engine)
+            result = collect(settings, store)
         finally:
-            engine.dispose()
+            store.close()
         print_status(result, json_out)
 
     _run(body)

@@ -33,11 +33,11 @@ def _run(until_caught_up: bool) -> None:
     # Every topic read or written must exist (the worker never creates one): a typo stops
     # here with exit 2 instead of queueing commands for a topic nobody reads.
     wait_for_topics(settings, shutdown.requested)
-    engine = open_store(settings)
+    store = open_store(settings)
     try:
-        serving = observability.serve(settings, engine)
+        serving = observability.serve(settings, store)
     except OSError as exc:
-        engine.dispose()
+        store.close()
         where = f"{settings.metrics_host}:{settings.metrics_port}"
         raise FatalError(f"cannot serve metrics on {where}: {exc}") from exc
     cfg = BatchConfig(
@@ -54,7 +54,7 @@ def _run(until_caught_up: bool) -> None:
             sink = KafkaSink(settings)
         except KafkaError as exc:
             raise FatalError(f"cannot connect to Kafka at {where}: {exc}") from exc
-        worker = Worker(engine, sink, cfg, settings.retry_deadline_s, settings.poll_timeout_ms)
+        worker = Worker(store, sink, cfg, settings.retry_deadline_s, settings.poll_timeout_ms)
         try:
             source = KafkaInput(settings, worker.stored_offsets)
         except KafkaError as exc:
@@ -71,4 +71,4 @@ def _run(until_caught_up: bool) -> None:
         if sink is not None:
             sink.close()
         serving.stop()
-        engine.dispose()
+        store.close()

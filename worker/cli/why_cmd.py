@@ -1,10 +1,10 @@
-"""`segsync why`: registered on the app of `worker.cli.main` when imported."""
+"""`segsync why`: registered on the app of `worker.cli.app` when imported."""
 
 from __future__ import annotations
 
 import typer
 
-from worker.cli.main import app
+from worker.cli.app import app
 from worker.cli.ops_cmds import _existing_store, _run, _settings
 
 
@@ -33,11 +33,11 @@ def why(
         from worker.ops.why import explain, known, render
 
         settings = _settings()
-        engine = _existing_store(settings)
+        store = _existing_store(settings)
         try:
-            doc = explain(engine, source, user, course)
+            doc = explain(store, source, user, course)
         finally:
-            engine.dispose()
+            store.close()
         if not known(doc):
             where = f" in course {course}" if course else ""
             fail(f"the store knows nothing of user {user!r} of {source!r}{where}")

@@ -40,3 +40,20 @@ def justified(link: LinkState, enrolment: FactState | None, membership: FactStat
     if link.course_deleted is not None and enrolled_at <= link.course_deleted:
         return False
     return link.segment_deleted is None or member_at > link.segment_deleted
+
+
+Row = tuple[str, str, str, str]  # a justification row: (link_id, user_id, course_id, group_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    inserts: set[Row]
+    deletes: set[Row]
+
+
+def diff(truth: set[Row], existing: set[Row], only: set[tuple[str, str]] | None = None) -> Diff:
+    """Rows to add and to drop; `only` limits both sides to these (link, user) candidates."""
+    if only is not None:
+        truth = {r for r in truth if (r[0], r[1]) in only}
+        existing = {r for r in existing if (r[0], r[1]) in only}
+    return Diff(truth - existing, existing - truth)

@@ -16,8 +16,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Connection
-
 from worker.domain.enrol import EnrolCommand
 from worker.domain.facts import Verdict, fold, fold_marks
 from worker.domain.transitions import BatchCauses, Cause, Command
@@ -32,8 +30,7 @@ from worker.engine import bulk, enrol, recompute
 from worker.engine.brake import BrakeLimits
 from worker.engine.dlq import DlqLimit, dead_letters, dlq_record
 from worker.engine.records import Decoded
-from worker.store import facts_repo as fr
-from worker.store import outbox_repo
+from worker.ports import StoreTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +52,7 @@ class BatchResult:
 
 
 def apply_batch(
-    conn: Connection,
+    tx: StoreTx,
     items: list[Decoded],
     cfg: BatchConfig,
     checkpoint: Callable[[], None] = lambda: None,
@@ -85,11 +82,11 @@ def apply_batch(
                 in_batch.add(ev_key)
                 fresh.append(d)
     # First, before any chunk commit: a DLQ flood stops the batch with nothing written.
-    to_dlq, _ = dead_letters(conn, bad, cfg.dlq_limit)
+    to_dlq, _ = dead_letters(tx, bad, cfg.dlq_limit)
     fresh_ids = {id(d) for d in to_dlq}
     for d in bad:
         count(d, "events.dlq" if id(d) in fresh_ids else "events.dlq_repeat")
-    seen = fr.seen_events(conn, in_batch)
+    seen = tx.seen_events(in_batch)
     new: list[Decoded] = []
     for d in fresh:
         assert d.event is not None
@@ -98,9 +95,9 @@ def apply_batch(
         else:
             new.append(d)
 
-    scopes = _fold_and_save(conn, new, count)
+    scopes = _fold_and_save(tx, new, count)
     batch_causes = _batch_causes(scopes.bulk)
-    result.commands.extend(recompute.user_scopes(conn, scopes.users, batch_causes))
+    result.commands.extend(recompute.user_scopes(tx, scopes.users, batch_causes))
     by_source: dict[str, dict[BulkScope, Cause]] = defaultdict(dict)
     for scope, cause in scopes.bulk.items():
         if scope.selector[0] != "enrol_link":  # enrol links: the enrolment pass below
@@ -108,7 +105,7 @@ def apply_batch(
     for source, source_scopes in sorted(by_source.items()):
         result.commands.extend(
             bulk.bulk_scopes(
-                conn,
+                tx,
                 source,
                 source_scopes,
                 batch_causes,
@@ -119,10 +116,10 @@ def apply_batch(
         )
 
     enrol_cfg = enrol.EnrolConfig(cfg.chunk, cfg.brake)
-    result.enrol_commands = enrol.enrol_pass(conn, scopes.users, scopes.bulk, enrol_cfg, checkpoint)
+    result.enrol_commands = enrol.enrol_pass(tx, scopes.users, scopes.bulk, enrol_cfg, checkpoint)
 
-    outbox_repo.add(conn, [dlq_record(d) for d in to_dlq])
-    fr.mark_processed(conn, ((d.event.source, d.event.event_id) for d in new if d.event))
+    tx.add_outbox([dlq_record(d) for d in to_dlq])
+    tx.mark_processed((d.event.source, d.event.event_id) for d in new if d.event)
     for c in result.commands:
         result.counts[f"commands.{c.kind}"] += 1
     for e in result.enrol_commands:
@@ -135,8 +132,8 @@ def apply_batch(
             per_partition[(first.topic, first.partition, f"commands.{kind}")] += result.counts[
                 f"commands.{kind}"
             ]
-    outbox_repo.bump_counters(conn, per_partition)
-    outbox_repo.save_offsets(conn, cfg.group_id, result.next_offsets)
+    tx.bump_counters(per_partition)
+    tx.save_offsets(cfg.group_id, result.next_offsets)
     return result
 
 
@@ -164,7 +161,7 @@ class Scopes:
 
 
 def _fold_and_save(
-    conn: Connection, new: list[Decoded], count: Callable[[Decoded, str], None]
+    tx: StoreTx, new: list[Decoded], count: Callable[[Decoded, str], None]
 ) -> Scopes:
     by_kind: dict[str, list[tuple[Decoded, FactUpdate | MarkUpdate]]] = defaultdict(list)
     for order, d in enumerate(new):
@@ -175,17 +172,17 @@ def _fold_and_save(
     scopes = Scopes({}, {})
     for kind, pairs in by_kind.items():
         updates = [u for _, u in pairs]
-        if kind in fr.FACT_TABLES:
+        if isinstance(updates[0], FactUpdate):
             facts = [u for u in updates if isinstance(u, FactUpdate)]
-            stored = fr.load_facts(conn, kind, (u.key for u in facts))
+            stored = tx.load_facts(kind, (u.key for u in facts))
             folded = fold(stored, [(u.key, u.fact) for u in facts])
-            fr.save_facts(conn, kind, folded.write)
+            tx.save_facts(kind, folded.write)
             verdicts = folded.verdicts
         else:
             marks = [u for u in updates if isinstance(u, MarkUpdate)]
-            stored_marks = fr.load_marks(conn, kind, (u.key for u in marks))
+            stored_marks = tx.load_marks(kind, (u.key for u in marks))
             folded_m = fold_marks(stored_marks, [(u.key, u.at) for u in marks])
-            fr.save_marks(conn, kind, folded_m.write)
+            tx.save_marks(kind, folded_m.write)
             verdicts = folded_m.verdicts
         for (d, u), verdict in zip(pairs, verdicts, strict=True):
             assert d.event is not None

@@ -13,14 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, not_, or_, select
-from sqlalchemy.engine import Connection
-
 from worker.domain.transitions import Cause
 from worker.domain.updates import Selector
-from worker.store import held_repo
-from worker.store.tables import justification as j
-from worker.store.tables import link as lk
+from worker.ports import StoreTx
 
 BRAKED_TYPES = {
     "lms.segment_group_link.created",
@@ -57,50 +52,8 @@ class BrakeLimits:
         )
 
 
-def estimate(
-    conn: Connection, source: str, selector: Selector, link_ids: Sequence[str]
-) -> list[tuple[str, str, int, int]]:
-    """(course, group, would-be removals, current members) per group the links reach."""
-    mine = and_(j.c.source == source, j.c.link_id.in_(link_ids))
-    if selector[0] == "link":
-        # Re-created: only rows whose (course, group) it leaves are at risk.
-        row = conn.execute(
-            select(lk.c.active, lk.c.course_id, lk.c.group_id).where(
-                lk.c.source == source, lk.c.link_id == selector[1]
-            )
-        ).first()
-        if row is not None and row.active:
-            mine = and_(mine, or_(j.c.course_id != row.course_id, j.c.group_id != row.group_id))
-    other = j.alias("other")
-    kept_by_other = (
-        select(other.c.user_id)
-        .where(
-            other.c.source == j.c.source,
-            other.c.course_id == j.c.course_id,
-            other.c.group_id == j.c.group_id,
-            other.c.user_id == j.c.user_id,
-            not_(other.c.link_id.in_(link_ids)),
-        )
-        .exists()
-    )
-    at_risk = (
-        select(j.c.course_id, j.c.group_id, func.count(func.distinct(j.c.user_id)))
-        .where(mine, not_(kept_by_other))
-        .group_by(j.c.course_id, j.c.group_id)
-    )
-    out = []
-    for course, group, n in conn.execute(at_risk):
-        size = conn.execute(
-            select(func.count(func.distinct(j.c.user_id))).where(
-                j.c.source == source, j.c.course_id == course, j.c.group_id == group
-            )
-        ).scalar_one()
-        out.append((course, group, int(n), int(size)))
-    return out
-
-
 def hold_for(
-    conn: Connection,
+    tx: StoreTx,
     source: str,
     selector: Selector,
     link_ids: Sequence[str],
@@ -112,10 +65,10 @@ def hold_for(
         return None
     over = [
         (c, g, n, size)
-        for c, g, n, size in estimate(conn, source, selector, link_ids)
+        for c, g, n, size in tx.removal_estimate(source, selector, link_ids)
         if limits.exceeded(n, size)
     ]
     if not over:
         return None
     detail = "; ".join(f"course {c} group {g}: {n} of {size} members" for c, g, n, size in over)
-    return held_repo.open_batch(conn, source, cause.event_id, cause.event_type, detail)
+    return tx.open_held_batch(source, cause.event_id, cause.event_type, detail)

@@ -12,17 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy.engine import Connection
-
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import BulkScope, Selector
 from worker.engine.brake import BRAKED_TYPES, BrakeLimits, hold_for
 from worker.engine.settle import CausesFor, settle
-from worker.engine.truth import truth_diff
-from worker.store import justify_repo as jr
-from worker.store.justify_repo import PairT
-
-LinkRow = tuple[str, str | None, str | None, str | None]  # (link, course, segment, group)
+from worker.ports import LinkRow, PairT, StoreTx
 
 
 def _selected(sel: Selector, rows: Sequence[LinkRow]) -> list[str]:
@@ -39,7 +33,7 @@ def _selected(sel: Selector, rows: Sequence[LinkRow]) -> list[str]:
 
 
 def bulk_scopes(
-    conn: Connection,
+    tx: StoreTx,
     source: str,
     scopes: dict[BulkScope, Cause],
     batch_causes: BatchCauses,
@@ -48,8 +42,7 @@ def bulk_scopes(
     limits: BrakeLimits | None,
 ) -> list[Command]:
     sels = [s.selector for s in scopes]
-    rows = jr.links_selected(
-        conn,
+    rows = tx.links_selected(
         source,
         [s[1] for s in sels if s[0] == "link"],
         [s[1] for s in sels if s[0] == "segment"],
@@ -66,9 +59,7 @@ def bulk_scopes(
 
     alone: list[tuple[BulkScope, Cause, list[str]]] = []
     merged: set[str] = set()
-    counts = jr.justification_counts(
-        conn, source, sorted({a for v in links_of.values() for a in v})
-    )
+    counts = tx.justification_counts(source, sorted({a for v in links_of.values() for a in v}))
     for scope, cause in scopes.items():
         links = links_of[scope]
         at_risk = sum(counts.get(a, 0) for a in links)
@@ -78,17 +69,15 @@ def bulk_scopes(
             merged.update(links)
     commands: list[Command] = []
     for scope, cause, links in alone:
-        hold = hold_for(conn, source, scope.selector, links, cause, limits)
-        commands += recompute_links(conn, source, links, causes_for, chunk, checkpoint, hold)
+        hold = hold_for(tx, source, scope.selector, links, cause, limits)
+        commands += recompute_links(tx, source, links, causes_for, chunk, checkpoint, hold)
     if merged:
-        commands += recompute_links(
-            conn, source, sorted(merged), causes_for, chunk, checkpoint, None
-        )
+        commands += recompute_links(tx, source, sorted(merged), causes_for, chunk, checkpoint, None)
     return commands
 
 
 def recompute_links(
-    conn: Connection,
+    tx: StoreTx,
     source: str,
     link_ids: Sequence[str],
     causes_for: CausesFor,
@@ -102,20 +91,16 @@ def recompute_links(
     after: str | None = None
     analysed = False
     while True:
-        users = jr.next_users(conn, source, link_ids, after, chunk)
+        users = tx.next_users(source, link_ids, after, chunk)
         if not users:
             break
-        d = truth_diff(conn, source, link_ids, users)  # every link with every user
-        commands.extend(settle(conn, source, d, causes_for, hold))
+        d = tx.truth_diff(source, link_ids, users)  # every link with every user
+        commands.extend(settle(tx, source, d, causes_for, hold))
         if len(users) < chunk:
             break
         after = users[-1]
         checkpoint()
-        if not analysed and conn.dialect.name == "postgresql":
-            # A big recompute fills justification and pair faster than autovacuum samples
-            # them; stale statistics turn the per-chunk lookups into filters over every
-            # row of the group (seen: a 100,000-user backfill taking minutes). Once per
-            # large recompute, refresh them: a sample, cheap, and no lock that blocks writes.
-            conn.exec_driver_sql("ANALYZE justification, pair")
+        if not analysed:
+            tx.large_recompute()  # once per large recompute (statistics, where kept)
             analysed = True
     return commands

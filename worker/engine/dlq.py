@@ -17,13 +17,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Connection
-
 from worker.destinations import DLQ
 from worker.engine.records import Decoded, InRecord
 from worker.errors import FatalError
-from worker.store import dead_letter_repo
-from worker.store.outbox_repo import OutboxRecord
+from worker.ports import OutboxRecord, StoreTx
 
 MAX_REASON = 1000  # header size stays bounded whatever the input was
 TP = tuple[str, int]
@@ -65,7 +62,7 @@ def digest(rec: InRecord) -> bytes:
 
 
 def dead_letters(
-    conn: Connection, bad: Sequence[Decoded], limit: DlqLimit | None
+    tx: StoreTx, bad: Sequence[Decoded], limit: DlqLimit | None
 ) -> tuple[list[Decoded], int]:
     """Of the batch's unprocessable records, those to dead-letter now (not yet dead-lettered
     in this store), and how many were dead-lettered before. Remembers the new ones; raises
@@ -79,7 +76,7 @@ def dead_letters(
     for tp, items in sorted(by_tp.items()):
         offsets = [d.rec.offset for d in items]
         lo, hi = min(offsets), max(offsets)
-        known = dead_letter_repo.in_range(conn, tp, max(0, lo - max(window, 1) + 1), hi)
+        known = tx.dead_letters_in_range(tp, max(0, lo - max(window, 1) + 1), hi)
         for d in items:
             dig = digest(d.rec)
             if known.get(d.rec.offset) != dig:
@@ -87,7 +84,7 @@ def dead_letters(
                 remember.append((*tp, d.rec.offset, dig))
         if window and limit is not None:
             _check_window(tp, sorted(set(known) | set(offsets)), offsets, limit, items)
-    dead_letter_repo.record(conn, remember)
+    tx.record_dead_letters(remember)
     return fresh, len(bad) - len(fresh)
 
 

@@ -14,22 +14,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Connection
-
 from schemas.commands import ENROL_TYPE, UNENROL_TYPE
 from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command
 from worker.destinations import ENROL_COMMAND
 from worker.domain.enrol import EnrolCommand, EnrolLinkState, EnrolPairKey, decide_enrol
-from worker.domain.enrol import enrol_justified as justified
 from worker.domain.transitions import Cause
 from worker.domain.updates import BulkScope
 from worker.engine.brake import BrakeLimits
 from worker.engine.recompute import UserWork
-from worker.store import enrol_repo as er
-from worker.store import held_repo, outbox_repo
-from worker.store import justify_repo as jr
-from worker.store.enrol_repo import EPair, ERow
-from worker.store.keys import chunks
+from worker.ports import CommandMeta, EPair, ERow, Headers, HeldRecord, OutboxRecord, Saved, StoreTx
 
 BRAKED = {
     "lms.segment_enrol_link.created",
@@ -64,7 +57,7 @@ class _Causes:
 
 
 def enrol_pass(
-    conn: Connection,
+    tx: StoreTx,
     users: dict[tuple[str, str], UserWork],
     bulk: dict[BulkScope, Cause],
     cfg: EnrolConfig,
@@ -81,25 +74,27 @@ def enrol_pass(
             by_source[scope.source][1][scope] = cause
     commands: list[EnrolCommand] = []
     for source, (ws, scopes) in sorted(by_source.items()):
-        if not er.any_links(conn, source):
+        if not tx.enrol_any_links(source):
             continue  # a site without enrol links (most streams): nothing can change
         causes = _Causes()
         for scope, cause in scopes.items():
             kind, key = scope.selector[0], scope.selector[1]
             table = {"enrol_link": causes.links, "segment": causes.segments}.get(kind)
             (causes.courses if table is None else table)[key] = cause
-        for part in chunks(sorted(ws, key=lambda w: w.user_id), USERS_PER_QUERY):
-            commands += _user_chunk(conn, source, part, causes, cfg)
+        ordered = sorted(ws, key=lambda w: w.user_id)
+        for i in range(0, len(ordered), USERS_PER_QUERY):
+            part = ordered[i : i + USERS_PER_QUERY]
+            commands += _user_chunk(tx, source, part, causes, cfg)
         if scopes:
-            commands += _bulk(conn, source, scopes, causes, cfg, checkpoint)
+            commands += _bulk(tx, source, scopes, causes, cfg, checkpoint)
     return commands
 
 
 def _user_chunk(
-    conn: Connection, source: str, ws: Sequence[UserWork], causes: _Causes, cfg: EnrolConfig
+    tx: StoreTx, source: str, ws: Sequence[UserWork], causes: _Causes, cfg: EnrolConfig
 ) -> list[EnrolCommand]:
     segments = {s for w in ws for s in w.segments}
-    links = er.links_selected(conn, source, (), segments, ())
+    links = tx.enrol_links_selected(source, (), segments, ())
     on_segment: dict[str, list[str]] = defaultdict(list)
     for link_id, _, segment in links:
         if segment is not None:
@@ -110,7 +105,7 @@ def _user_chunk(
     link_ids = sorted({a for a, _ in candidates})
     users = [w.user_id for w in ws]
     by_user = {w.user_id: w for w in ws}
-    inserts, deletes, states = _truth_diff(conn, source, link_ids, users, candidates)
+    inserts, deletes, states = tx.enrol_truth_diff(source, link_ids, users, candidates)
 
     def causes_for(p: EPair, links_of_pair: frozenset[str]) -> list[Cause]:
         segs = {s.segment_id for a in links_of_pair if (s := states.get(a)) and s.segment_id}
@@ -119,18 +114,18 @@ def _user_chunk(
         found += causes.for_pair(p[0], links_of_pair, segs)
         return found or [c for c, _, seg in w.causes if seg is not None]
 
-    return _settle(conn, source, inserts, deletes, states, causes_for, cfg, None)
+    return _settle(tx, source, inserts, deletes, states, causes_for, cfg, None)
 
 
 def _bulk(
-    conn: Connection,
+    tx: StoreTx,
     source: str,
     scopes: dict[BulkScope, Cause],
     causes: _Causes,
     cfg: EnrolConfig,
     checkpoint: Callable[[], None],
 ) -> list[EnrolCommand]:
-    rows = er.links_selected(conn, source, causes.links, causes.segments, causes.courses)
+    rows = tx.enrol_links_selected(source, causes.links, causes.segments, causes.courses)
     links_of: dict[BulkScope, list[str]] = {}
     for scope in scopes:
         kind, key = scope.selector[0], scope.selector[1]
@@ -143,8 +138,8 @@ def _bulk(
         segs = {s for a in links_of_pair if (s := segment_of.get(a)) is not None}
         return causes.for_pair(p[0], links_of_pair, segs) or every
 
-    counts = er.justification_counts(
-        conn, source, sorted({a for v in links_of.values() for a in v})
+    counts = tx.enrol_justification_counts(
+        source, sorted({a for v in links_of.values() for a in v})
     )
     alone: list[tuple[BulkScope, Cause, list[str]]] = []
     merged: set[str] = set()
@@ -158,17 +153,15 @@ def _bulk(
             merged.update(links)
     commands: list[EnrolCommand] = []
     for scope, cause, links in alone:
-        hold = _hold(conn, source, scope, links, cause, limits)
-        commands += _recompute_links(conn, source, links, causes_for, cfg, checkpoint, hold)
+        hold = _hold(tx, source, scope, links, cause, limits)
+        commands += _recompute_links(tx, source, links, causes_for, cfg, checkpoint, hold)
     if merged:
-        commands += _recompute_links(
-            conn, source, sorted(merged), causes_for, cfg, checkpoint, None
-        )
+        commands += _recompute_links(tx, source, sorted(merged), causes_for, cfg, checkpoint, None)
     return commands
 
 
 def _hold(
-    conn: Connection,
+    tx: StoreTx,
     source: str,
     scope: BulkScope,
     link_ids: Sequence[str],
@@ -179,22 +172,22 @@ def _hold(
         return None
     keep = None
     if scope.selector[0] == "enrol_link":
-        now = er.link_course(conn, source, scope.selector[1])
+        now = tx.enrol_link_course(source, scope.selector[1])
         if now is not None and now[0]:
             keep = now[1]  # re-created: only users on courses it leaves are at risk
     over = [
         (c, n, size)
-        for c, n, size in er.unenrol_estimate(conn, source, link_ids, keep)
+        for c, n, size in tx.unenrol_estimate(source, link_ids, keep)
         if limits.exceeded(n, size)
     ]
     if not over:
         return None
     detail = "; ".join(f"course {c} enrolments: {n} of {size} users" for c, n, size in over)
-    return held_repo.open_batch(conn, source, cause.event_id, cause.event_type, detail)
+    return tx.open_held_batch(source, cause.event_id, cause.event_type, detail)
 
 
 def _recompute_links(
-    conn: Connection,
+    tx: StoreTx,
     source: str,
     link_ids: Sequence[str],
     causes_for: CausesFor,
@@ -205,12 +198,12 @@ def _recompute_links(
     commands: list[EnrolCommand] = []
     after: str | None = None
     while link_ids:
-        users = er.next_users(conn, source, link_ids, after, cfg.chunk)
+        users = tx.enrol_next_users(source, link_ids, after, cfg.chunk)
         if not users:
             break
         candidates = {(a, u) for a in link_ids for u in users}
-        inserts, deletes, states = _truth_diff(conn, source, link_ids, users, candidates)
-        commands += _settle(conn, source, inserts, deletes, states, causes_for, cfg, hold)
+        inserts, deletes, states = tx.enrol_truth_diff(source, link_ids, users, candidates)
+        commands += _settle(tx, source, inserts, deletes, states, causes_for, cfg, hold)
         if len(users) < cfg.chunk:
             break
         after = users[-1]
@@ -218,31 +211,8 @@ def _recompute_links(
     return commands
 
 
-def _truth_diff(
-    conn: Connection,
-    source: str,
-    link_ids: Sequence[str],
-    users: Sequence[str],
-    candidates: set[tuple[str, str]],
-) -> tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]:
-    """Rows to add and to drop among the (link, user) candidates, and the links' states."""
-    states = er.link_states(conn, source, link_ids)
-    live = {a: s for a, s in states.items() if s.is_active()}
-    segments = sorted({s.segment_id for s in live.values() if s.segment_id})
-    members = jr.user_facts(conn, "membership", source, users, segments)
-    truth: set[ERow] = set()
-    for link_id, user in candidates:
-        s = live.get(link_id)
-        if s is None or not s.course_id or not s.segment_id:
-            continue
-        if justified(s, members.get((s.segment_id, user))):
-            truth.add((link_id, user, s.course_id))
-    existing = {r for r in er.existing(conn, source, link_ids, users) if (r[0], r[1]) in candidates}
-    return truth - existing, existing - truth, states
-
-
 def _settle(
-    conn: Connection,
+    tx: StoreTx,
     source: str,
     inserts: set[ERow],
     deletes: set[ERow],
@@ -253,7 +223,7 @@ def _settle(
 ) -> list[EnrolCommand]:
     if not inserts and not deletes:
         return []
-    er.apply_diff(conn, source, inserts, deletes)
+    tx.enrol_apply_diff(source, inserts, deletes)
     added: dict[EPair, set[str]] = defaultdict(set)
     dropped: dict[EPair, set[str]] = defaultdict(set)
     for link_id, user, course in inserts:
@@ -261,16 +231,16 @@ def _settle(
     for link_id, user, course in deletes:
         dropped[(course, user)].add(link_id)
     touched = set(added) | set(dropped)
-    now = er.pair_links(conn, source, touched)
-    history = er.pair_transitions(conn, source, touched)
+    now = tx.enrol_pair_links(source, touched)
+    history = tx.enrol_pair_transitions(source, touched)
     every = {a for links in now.values() for a in links} | {a for v in dropped.values() for a in v}
     missing = sorted(every - set(states))
-    states = {**states, **er.link_states(conn, source, missing)} if missing else states
+    states = {**states, **tx.enrol_link_states(source, missing)} if missing else states
     attrs = {a: (s.role, s.on_leave) for a, s in states.items()}
     commands: list[EnrolCommand] = []
-    publish: list[outbox_repo.OutboxRecord] = []
-    held: dict[int, list[held_repo.HeldRecord]] = defaultdict(list)
-    saved: dict[EPair, jr.Saved] = {}
+    publish: list[OutboxRecord] = []
+    held: dict[int, list[HeldRecord]] = defaultdict(list)
+    saved: dict[EPair, Saved] = {}
     for p in sorted(touched):
         after = frozenset(now.get(p, ()))
         before = (after - added.get(p, set())) | dropped.get(p, set())
@@ -286,16 +256,16 @@ def _settle(
         if batch is None:
             publish.append(record)
         else:
-            held[batch].append(held_repo.HeldRecord(p[0], "", p[1], record))
+            held[batch].append(HeldRecord(p[0], "", p[1], record))
         saved[p] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
-    er.save_transitions(conn, source, saved)
-    outbox_repo.add(conn, publish)
+    tx.enrol_save_transitions(source, saved)
+    tx.add_outbox(publish)
     for batch_id, records in held.items():
-        held_repo.add(conn, batch_id, records)
+        tx.add_held(batch_id, records)
     return commands
 
 
-def to_record(cmd: EnrolCommand) -> outbox_repo.OutboxRecord:
+def to_record(cmd: EnrolCommand) -> OutboxRecord:
     p = cmd.pair
     value = encode_enrol_command(
         command_id=cmd.command_id,
@@ -310,7 +280,7 @@ def to_record(cmd: EnrolCommand) -> outbox_repo.OutboxRecord:
         caused_by=cmd.caused_by,
         time_us=cmd.time_us,
     )
-    headers: outbox_repo.Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+    headers: Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
     ce_type = ENROL_TYPE if cmd.kind == "enrol" else UNENROL_TYPE
-    meta = outbox_repo.CommandMeta(ce_type, cmd.reason, cmd.time_us)
-    return outbox_repo.OutboxRecord(ENROL_COMMAND, p.user_id.encode(), value, headers, meta=meta)
+    meta = CommandMeta(ce_type, cmd.reason, cmd.time_us)
+    return OutboxRecord(ENROL_COMMAND, p.user_id.encode(), value, headers, meta=meta)

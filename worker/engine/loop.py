@@ -19,15 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from sqlalchemy import Engine
-
 from worker import logs, observability, shutdown
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.publisher import RecordSink, publish_pending
 from worker.engine.records import InRecord, decode
 from worker.errors import FatalError, TransientError
-from worker.store import outbox_repo
-from worker.store.db import is_transient
+from worker.ports import StateStore
 
 log = logs.get("segsync.loop")
 R = TypeVar("R")
@@ -48,13 +45,13 @@ class Input(Protocol):
 class Worker:
     def __init__(
         self,
-        engine: Engine,
+        store: StateStore,
         sink: RecordSink,
         cfg: BatchConfig,
         retry_deadline_s: float,
         poll_timeout_ms: int = 200,
     ) -> None:
-        self.engine = engine
+        self.store = store
         self.sink = sink
         self.cfg = cfg
         self.retry_deadline_s = retry_deadline_s
@@ -67,11 +64,9 @@ class Worker:
         """On every assignment: publish what is owed first, then resume from the store."""
         self.publish()
 
-        def load() -> dict[TP, int]:
-            with self.engine.connect() as conn:
-                return outbox_repo.load_offsets(conn, self.cfg.group_id, assigned)
-
-        offsets = self.retry("load offsets", load)
+        offsets = self.retry(
+            "load offsets", lambda: self.store.load_offsets(self.cfg.group_id, assigned)
+        )
         log.info(
             "partitions assigned",
             partitions=[f"{t}:{p}" for t, p in sorted(assigned)],
@@ -108,19 +103,17 @@ class Worker:
         decoded = [decode(r, self.cfg.max_future_s) for r in records]
 
         def attempt() -> BatchResult:
-            with self.engine.connect() as conn:
+            with self.store.transaction() as tx:  # commits on leaving: step 1
 
                 def checkpoint() -> None:
                     # A chunk of a big recompute: its state and commands are committed (step
                     # 1), then its commands go out (step 2) while the next chunk is computed;
                     # the input offset moves only once the whole batch is done (step 3).
-                    conn.commit()
+                    tx.commit()
                     self.publish()
                     observability.progress()  # a chunk of a big recompute is progress
 
-                result = apply_batch(conn, decoded, self.cfg, checkpoint=checkpoint)
-                conn.commit()  # step 1
-                return result
+                return apply_batch(tx, decoded, self.cfg, checkpoint=checkpoint)
 
         result = self.retry("apply batch", attempt)
         observability.applied(
@@ -149,7 +142,7 @@ class Worker:
         return result
 
     def publish(self) -> int:
-        n = self.retry("publish outbox", lambda: publish_pending(self.engine, self.sink))
+        n = self.retry("publish outbox", lambda: publish_pending(self.store, self.sink))
         observability.published()
         return n
 
@@ -196,7 +189,7 @@ class Worker:
             try:
                 return fn()
             except Exception as exc:
-                transient = isinstance(exc, TransientError) or is_transient(exc)
+                transient = isinstance(exc, TransientError) or self.store.is_transient(exc)
                 if not transient:
                     raise
                 if self.stopping:

@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Connection
-
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import UserScope
 from worker.engine.settle import settle
-from worker.engine.truth import truth_diff
-from worker.store import justify_repo as jr
-from worker.store.justify_repo import PairT
-from worker.store.keys import chunks
+from worker.ports import PairT, StoreTx
 
 USERS_PER_QUERY = 2000
 
@@ -38,7 +33,7 @@ class UserWork:
 
 
 def user_scopes(
-    conn: Connection,
+    tx: StoreTx,
     work: dict[tuple[str, str], UserWork],
     batch_causes: BatchCauses,
 ) -> list[Command]:
@@ -47,20 +42,22 @@ def user_scopes(
         by_source.setdefault(w.source, []).append(w)
     commands: list[Command] = []
     for source, ws in sorted(by_source.items()):
-        for part in chunks(sorted(ws, key=lambda w: w.user_id), USERS_PER_QUERY):
-            commands.extend(_user_chunk(conn, source, part, batch_causes))
+        ordered = sorted(ws, key=lambda w: w.user_id)
+        for i in range(0, len(ordered), USERS_PER_QUERY):
+            part = ordered[i : i + USERS_PER_QUERY]
+            commands.extend(_user_chunk(tx, source, part, batch_causes))
     return commands
 
 
 def _user_chunk(
-    conn: Connection,
+    tx: StoreTx,
     source: str,
     ws: Iterable[UserWork],
     batch_causes: BatchCauses,
 ) -> list[Command]:
     ws = list(ws)
-    links = jr.links_touching(
-        conn, source, {c for w in ws for c in w.courses}, {s for w in ws for s in w.segments}
+    links = tx.links_touching(
+        source, {c for w in ws for c in w.courses}, {s for w in ws for s in w.segments}
     )
     on_course: dict[str, set[str]] = {}
     on_segment: dict[str, set[str]] = {}
@@ -72,7 +69,7 @@ def _user_chunk(
         if segment is not None:
             on_segment.setdefault(segment, set()).add(link_id)
     # Rows justified now through a link that may have moved away from these courses.
-    held = jr.justified_in_courses(conn, source, ((w.user_id, c) for w in ws for c in w.courses))
+    held = tx.justified_in_courses(source, ((w.user_id, c) for w in ws for c in w.courses))
     candidates: set[tuple[str, str]] = set(held)
     for w in ws:
         for c in w.courses:
@@ -83,7 +80,7 @@ def _user_chunk(
         return []
     link_ids = sorted({a for a, _ in candidates})
     users = [w.user_id for w in ws]
-    d = truth_diff(conn, source, link_ids, users, list(candidates))
+    d = tx.truth_diff(source, link_ids, users, list(candidates))
     by_user = {w.user_id: w for w in ws}
 
     def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:
@@ -94,4 +91,4 @@ def _user_chunk(
         relevant += batch_causes.for_pair(source, course, group, links_of_pair, segments)
         return relevant or [c for c, _, _ in w.causes]
 
-    return settle(conn, source, d, causes_for)
+    return settle(tx, source, d, causes_for)

@@ -9,37 +9,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-
-from sqlalchemy.engine import Connection
 
 from schemas.commands import ADD_TYPE, REMOVE_TYPE
 from worker.codec import COMMAND_CONTENT_TYPE, encode_command
 from worker.destinations import COMMAND
+from worker.domain.justify import Diff
 from worker.domain.transitions import Cause, Command, PairKey, decide
-from worker.store import held_repo, outbox_repo
-from worker.store import justify_repo as jr
-from worker.store.justify_repo import PairT, Row
+from worker.ports import CommandMeta, Headers, HeldRecord, OutboxRecord, PairT, Saved, StoreTx
 
 CausesFor = Callable[[PairT, frozenset[str]], Iterable[Cause]]
 
 
-@dataclass(frozen=True, slots=True)
-class Diff:
-    inserts: set[Row]
-    deletes: set[Row]
-
-
-def diff(truth: set[Row], existing: set[Row], only: set[tuple[str, str]] | None = None) -> Diff:
-    """Rows to add and to drop; `only` limits both sides to these (link, user) candidates."""
-    if only is not None:
-        truth = {r for r in truth if (r[0], r[1]) in only}
-        existing = {r for r in existing if (r[0], r[1]) in only}
-    return Diff(truth - existing, existing - truth)
-
-
 def settle(
-    conn: Connection,
+    tx: StoreTx,
     source: str,
     d: Diff,
     causes_for: CausesFor,
@@ -48,7 +30,7 @@ def settle(
     """`hold`: the brake's batch id when this scope's removals must be held, not published."""
     if not d.inserts and not d.deletes:
         return []
-    jr.apply_diff(conn, source, d.inserts, d.deletes)
+    tx.apply_diff(source, d.inserts, d.deletes)
     added: dict[PairT, set[str]] = defaultdict(set)
     dropped: dict[PairT, set[str]] = defaultdict(set)
     for link_id, user, course, group in d.inserts:
@@ -56,12 +38,12 @@ def settle(
     for link_id, user, course, group in d.deletes:
         dropped[(course, group, user)].add(link_id)
     touched = set(added) | set(dropped)
-    now = jr.pair_links(conn, source, touched)
-    history = jr.pair_transitions(conn, source, touched)
+    now = tx.pair_links(source, touched)
+    history = tx.pair_transitions(source, touched)
     commands: list[Command] = []
-    publish: list[outbox_repo.OutboxRecord] = []
-    held: dict[int, list[held_repo.HeldRecord]] = defaultdict(list)
-    saved: dict[PairT, jr.Saved] = {}
+    publish: list[OutboxRecord] = []
+    held: dict[int, list[HeldRecord]] = defaultdict(list)
+    saved: dict[PairT, Saved] = {}
     for p in sorted(touched):
         after = frozenset(now.get(p, ()))
         before = (after - added.get(p, set())) | dropped.get(p, set())
@@ -76,16 +58,16 @@ def settle(
         if batch is None:
             publish.append(record)
         else:
-            held[batch].append(held_repo.HeldRecord(*p, record))
+            held[batch].append(HeldRecord(*p, record))
         saved[p] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
-    jr.save_transitions(conn, source, saved)
-    outbox_repo.add(conn, publish)
+    tx.save_transitions(source, saved)
+    tx.add_outbox(publish)
     for batch_id, records in held.items():
-        held_repo.add(conn, batch_id, records)
+        tx.add_held(batch_id, records)
     return commands
 
 
-def to_record(cmd: Command) -> outbox_repo.OutboxRecord:
+def to_record(cmd: Command) -> OutboxRecord:
     p = cmd.pair
     value = encode_command(
         command_id=cmd.command_id,
@@ -99,7 +81,7 @@ def to_record(cmd: Command) -> outbox_repo.OutboxRecord:
         caused_by=cmd.caused_by,
         time_us=cmd.time_us,
     )
-    headers: outbox_repo.Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+    headers: Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
     ce_type = ADD_TYPE if cmd.kind == "add" else REMOVE_TYPE
-    meta = outbox_repo.CommandMeta(ce_type, cmd.reason, cmd.time_us)
-    return outbox_repo.OutboxRecord(COMMAND, p.user_id.encode(), value, headers, meta=meta)
+    meta = CommandMeta(ce_type, cmd.reason, cmd.time_us)
+    return OutboxRecord(COMMAND, p.user_id.encode(), value, headers, meta=meta)

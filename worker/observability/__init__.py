@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import Engine
 
 from worker.observability import metrics
 from worker.observability.health import LoopState, StoreSampler
 from worker.observability.server import HttpServer
 
 if TYPE_CHECKING:
+    from worker.ports import StateStore
     from worker.settings import Settings
 
 TP = tuple[str, int]
@@ -109,13 +109,13 @@ class Serving:
             self.server.stop()
 
 
-def serve(settings: Settings, engine: Engine) -> Serving:
+def serve(settings: Settings, store: StateStore) -> Serving:
     """Start the store sampler, and the HTTP server when `metrics_port` is set (not 0)."""
     STATE.liveness_timeout_s = settings.liveness_timeout_s
     STATE.outbox_stuck_s = settings.outbox_stuck_s
     STATE.progress()
     STATE.published()
-    sampler = StoreSampler(engine, STATE)
+    sampler = StoreSampler(store, STATE)
     sampler.sample_once()
     sampler.start()
     server = None

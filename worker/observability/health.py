@@ -13,23 +13,16 @@ not stopping, and the outbox not stuck (rows waiting and no successful publish f
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, text
-
 from worker.observability import metrics
+from worker.ports import StateStore
 
 Clock = Callable[[], float]
-
-HELD_SQL = (
-    "SELECT count(*) FROM held_command hc JOIN held_batch hb ON hb.id = hc.batch_id "
-    "WHERE hb.status = 'held'"
-)
 
 
 @dataclass
@@ -97,11 +90,10 @@ class LoopState:
 
 class StoreSampler:
     """Every `interval_s`, on its own thread: outbox backlog, held removals, and whether the
-    database answers. Reads only, outside the loop's transactions (READ COMMITTED on
-    PostgreSQL; on SQLite a raw autocommit connection, which takes no write lock)."""
+    database answers. Reads only, outside the loop's transactions (`StateStore.sample`)."""
 
-    def __init__(self, engine: Engine, state: LoopState, interval_s: float = 2.0) -> None:
-        self.engine = engine
+    def __init__(self, store: StateStore, state: LoopState, interval_s: float = 2.0) -> None:
+        self.store = store
         self.state = state
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -121,36 +113,13 @@ class StoreSampler:
 
     def sample_once(self) -> None:
         try:
-            backlog, held = self._query()
+            sample = self.store.sample()
         except Exception:
             self.state.db_ok = False
             return
         self.state.db_ok = True
         self.state.db_checked_at = self.state.clock()
-        self.state.outbox_backlog = backlog
-        metrics.OUTBOX_BACKLOG.set(backlog)
-        if held is not None:
-            metrics.HELD_REMOVALS.set(held)
-
-    def _query(self) -> tuple[int, int | None]:
-        if self.engine.dialect.name == "sqlite":
-            raw = self.engine.raw_connection()
-            try:
-                cur = raw.cursor()
-                backlog = int(cur.execute("SELECT count(*) FROM outbox").fetchone()[0])
-                held: int | None = None
-                with contextlib.suppress(Exception):  # no brake tables in this store yet
-                    held = int(cur.execute(HELD_SQL).fetchone()[0])
-                cur.close()
-            finally:
-                raw.close()
-            return backlog, held
-        with self.engine.connect().execution_options(isolation_level="READ COMMITTED") as conn:
-            backlog = int(conn.execute(text("SELECT count(*) FROM outbox")).scalar_one())
-            try:
-                with conn.begin_nested():
-                    held = int(conn.execute(text(HELD_SQL)).scalar_one())
-            except Exception:
-                held = None
-            conn.rollback()
-        return backlog, held
+        self.state.outbox_backlog = sample.outbox_backlog
+        metrics.OUTBOX_BACKLOG.set(sample.outbox_backlog)
+        if sample.held is not None:
+            metrics.HELD_REMOVALS.set(sample.held)

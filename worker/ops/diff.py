@@ -13,14 +13,10 @@ outside the per-pair alternation (guarantee 1) and do not touch the pair's histo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
-
-from sqlalchemy import Engine, inspect, select, union
-from sqlalchemy.engine import Connection
 
 from worker.codec import COMMAND_CONTENT_TYPE, encode_command, time_to_us
 from worker.destinations import COMMAND
@@ -28,10 +24,8 @@ from worker.errors import FatalError
 from worker.ops import console
 from worker.ops.bus import Publisher, require_topic
 from worker.ops.csvio import rows
+from worker.ports import OutboxRecord, StateStore
 from worker.settings import Settings
-from worker.store import justify_repo
-from worker.store.outbox_repo import OutboxRecord
-from worker.store.tables import link, pair
 
 COLUMNS: Final = ("course_id", "group_id", "user_id")
 RESYNC: Final = "resync"
@@ -65,36 +59,17 @@ class DiffResult:
         return sum(len(g.extra) for g in self.groups)
 
 
-def require_tables(engine: Engine) -> None:
-    if not inspect(engine).has_table("pair"):
+def require_tables(store: StateStore) -> None:
+    if not store.has_schema():
         raise FatalError(
             "the state store has no segsync tables yet (run `segsync migrate` or the worker)"
         )
 
 
-def managed_groups(conn: Connection, source: str) -> set[tuple[str, str]]:
-    q = union(
-        select(link.c.course_id, link.c.group_id).where(
-            link.c.source == source, link.c.course_id.is_not(None)
-        ),
-        select(pair.c.course_id, pair.c.group_id).where(pair.c.source == source),
-    )
-    return {(r[0], r[1]) for r in conn.execute(q)}
-
-
-def desired_pairs(conn: Connection, source: str) -> Iterator[Pair]:
-    q = select(pair.c.course_id, pair.c.group_id, pair.c.user_id).where(
-        pair.c.source == source, pair.c.transitions % 2 == 1
-    )
-    for r in conn.execute(q):
-        yield (r[0], r[1], r[2])
-
-
-def compute(engine: Engine, source: str, groups_csv: Path) -> DiffResult:
-    require_tables(engine)
-    with engine.connect() as conn:
-        managed = managed_groups(conn, source)
-        desired = set(desired_pairs(conn, source))
+def compute(store: StateStore, source: str, groups_csv: Path) -> DiffResult:
+    require_tables(store)
+    managed = store.managed_groups(source)
+    desired = set(store.desired_pairs(source))
     result = DiffResult(source, [], desired=len(desired))
     actual: set[Pair] = set()
     size = groups_csv.stat().st_size
@@ -122,15 +97,14 @@ def resync_id(source: str, p: Pair, kind: str, run_id: str) -> str:
     return console.content_id(RESYNC, source, *p, kind, run_id)
 
 
-def commands(engine: Engine, result: DiffResult, run_id: str) -> list[OutboxRecord]:
+def commands(store: StateStore, result: DiffResult, run_id: str) -> list[OutboxRecord]:
     """The commands that close the gap: add the missing members, remove the extra ones."""
     source = result.source
     wanted: list[tuple[Pair, Literal["add", "remove"]]] = []
     for g in result.groups:
         wanted += [((g.course_id, g.group_id, u), "add") for u in g.missing]
         wanted += [((g.course_id, g.group_id, u), "remove") for u in g.extra]
-    with engine.connect() as conn:
-        links = justify_repo.pair_links(conn, source, [p for p, k in wanted if k == "add"])
+    links = store.pair_links(source, [p for p, k in wanted if k == "add"])
     now_us = time_to_us(datetime.now(UTC))
     out = []
     for p, kind in wanted:
@@ -152,9 +126,9 @@ def commands(engine: Engine, result: DiffResult, run_id: str) -> list[OutboxReco
     return out
 
 
-def publish(settings: Settings, engine: Engine, result: DiffResult) -> None:
+def publish(settings: Settings, store: StateStore, result: DiffResult) -> None:
     run_id = uuid.uuid4().hex
-    records = commands(engine, result, run_id)
+    records = commands(store, result, run_id)
     require_topic(settings, settings.command_topic)
     publisher = Publisher(settings)
     try:

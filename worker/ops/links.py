@@ -26,8 +26,8 @@ from worker.destinations import INPUT
 from worker.engine.records import InRecord, decode
 from worker.ops import console, links_file
 from worker.ops.bus import Publisher, Reader, cloud_event
+from worker.ports import OutboxRecord
 from worker.settings import Settings
-from worker.store.outbox_repo import OutboxRecord
 
 ID_PREFIX: Final = "links-apply"
 CREATED: Final = "lms.segment_group_link.created"

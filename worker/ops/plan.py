@@ -15,18 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import Engine
-
 from schemas.commands import MAX_LINK_IDS
 from worker.destinations import COMMAND, ENROL_COMMAND
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import InRecord, decode
 from worker.ops import console
 from worker.ops.bus import Reader
+from worker.ports import StateStore
 from worker.settings import Settings
-from worker.store import outbox_repo
-from worker.store.db import make_engine
-from worker.store.migrate import upgrade
+from worker.store.factory import open_store
 
 SCRATCH_GROUP = "segsync-plan"
 
@@ -38,29 +35,25 @@ class PlanResult:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-def scratch_store(folder: Path) -> Engine:
-    engine = make_engine(f"sqlite:///{folder / 'plan.sqlite'}")
-    upgrade(engine)
-    return engine
+def scratch_store(folder: Path) -> StateStore:
+    return open_store(f"sqlite:///{folder / 'plan.sqlite'}")
 
 
 def apply_and_drain(
-    engine: Engine, batch: list[InRecord], cfg: BatchConfig, out: BinaryIO
+    store: StateStore, batch: list[InRecord], cfg: BatchConfig, out: BinaryIO
 ) -> Counter[str]:
     """Apply one batch like the worker, then write and drop the commands it owes."""
     decoded = [decode(r, cfg.max_future_s) for r in batch]
-    with engine.connect() as conn:
-        result = apply_batch(conn, decoded, cfg, checkpoint=conn.commit)
-        conn.commit()
-    with engine.begin() as conn:
-        while rows := outbox_repo.pending(conn, 5000):
-            for row in rows:
-                if row.destination in (COMMAND, ENROL_COMMAND) and row.value is not None:
-                    out.write(row.value + b"\n")
-                    # A quote inside a JSON string is escaped: only the key itself matches.
-                    if b'"link_count":' in row.value:
-                        result.counts["commands.links_cut"] += 1
-            outbox_repo.remove(conn, [r.seq for r in rows])
+    with store.transaction() as tx:
+        result = apply_batch(tx, decoded, cfg, checkpoint=tx.commit)
+    while rows := store.pending(5000):
+        for row in rows:
+            if row.destination in (COMMAND, ENROL_COMMAND) and row.value is not None:
+                out.write(row.value + b"\n")
+                # A quote inside a JSON string is escaped: only the key itself matches.
+                if b'"link_count":' in row.value:
+                    result.counts["commands.links_cut"] += 1
+        store.remove_pending([r.seq for r in rows])
     out.flush()
     return result.counts
 
@@ -82,14 +75,14 @@ def run_plan(settings: Settings, since_us: int | None, out: BinaryIO) -> PlanRes
             tempfile.TemporaryDirectory(prefix="segsync-plan-") as tmp,
             console.progress("replaying into a scratch store", total) as bar,
         ):
-            engine = scratch_store(Path(tmp))
+            store = scratch_store(Path(tmp))
             try:
                 for batch in reader.read(spans):
-                    result.counts.update(apply_and_drain(engine, batch, cfg, out))
+                    result.counts.update(apply_and_drain(store, batch, cfg, out))
                     result.records += len(batch)
                     bar.advance(len(batch))
             finally:
-                engine.dispose()
+                store.close()
     finally:
         reader.close()
     return result

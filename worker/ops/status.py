@@ -16,14 +16,13 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 
 from worker.adapters.kafka_io import client_config
 from worker.errors import FatalError
 from worker.ops.bus import Reader
 from worker.ops.diff import require_tables
+from worker.ports import StateStore
 from worker.settings import Settings
-from worker.store import held_repo, outbox_repo
 
 TP = tuple[str, int]
 
@@ -93,14 +92,11 @@ def committed_offsets(settings: Settings, tps: list[TP]) -> dict[TP, int | None]
         consumer.close(autocommit=False)
 
 
-def collect(settings: Settings, engine: Engine) -> Status:
-    require_tables(engine)
-    with engine.connect() as conn:
-        stored = outbox_repo.all_offsets(conn, settings.group_id)
-        counters = outbox_repo.counter_totals(conn)
-        backlog = outbox_repo.backlog(conn)
-        held_batches = len(held_repo.batches(conn, "held"))
-        held_commands = held_repo.held_count(conn)
+def collect(settings: Settings, store: StateStore) -> Status:
+    require_tables(store)
+    got = store.status(settings.group_id)
+    stored, counters, backlog = got.offsets, got.counters, got.outbox_backlog
+    held_batches, held_commands = got.held_batches, got.held_commands
     reader = Reader(settings)
     try:
         spans = reader.spans(settings.input_topics)

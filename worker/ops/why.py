@@ -12,14 +12,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 
 from schemas.commands import ADD_TYPE, ENROL_TYPE, REMOVE_TYPE, UNENROL_TYPE
 from worker.codec import us_to_rfc3339
 from worker.domain.enrol import EnrolPairKey, enrol_command_id
 from worker.domain.facts import Fact, enrolment_of
 from worker.domain.transitions import PairKey, command_id
-from worker.store import why_repo
+from worker.ports import StateStore
 
 Doc = dict[str, Any]
 
@@ -38,9 +37,8 @@ def _ended(row: Doc, marks: list[tuple[str, int | None]]) -> str | None:
     return None
 
 
-def explain(engine: Engine, source: str, user: str, course: str | None = None) -> Doc:
-    with engine.connect() as conn:
-        raw = why_repo.read_user(conn, source, user, course)
+def explain(store: StateStore, source: str, user: str, course: str | None = None) -> Doc:
+    raw = store.read_user(source, user, course)
     cdel, sdel, gdel = raw["course_deleted"], raw["segment_deleted"], raw["group_deleted"]
     methods: dict[str, list[Fact]] = defaultdict(list)
     enrolments = []

@@ -9,8 +9,9 @@ from sqlalchemy import and_, delete, func, not_, select, union, update
 from sqlalchemy.engine import Connection
 
 from worker.domain.enrol import EnrolLinkState
+from worker.ports import ELinkRow, EPair, ERow, Saved
 from worker.store.db import upsert
-from worker.store.justify_repo import SAVED_COLS, Saved
+from worker.store.justify_repo import SAVED_COLS
 from worker.store.keys import by_keys, chunks
 from worker.store.tables import course_deletion as cd
 from worker.store.tables import enrol_justification as ej
@@ -19,9 +20,7 @@ from worker.store.tables import enrol_pair as ep
 from worker.store.tables import membership as m
 from worker.store.tables import segment_deletion as sd
 
-ERow = tuple[str, str, str]  # (link_id, user_id, course_id)
-EPair = tuple[str, str]  # (course_id, user_id)
-ELinkRow = tuple[str, str | None, str | None]  # (link_id, course_id, segment_id)
+__all__ = ["ELinkRow", "EPair", "ERow"]  # the port's types, named here too
 
 
 def links_selected(

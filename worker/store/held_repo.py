@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from worker.ports import HeldBatch, HeldRecord, OutboxRecord
 from worker.store import outbox_repo
 from worker.store.db import upsert
 from worker.store.tables import enrol_pair, held_batch, held_command, pair
-
-
-@dataclass(frozen=True, slots=True)
-class HeldBatch:
-    id: int
-    source: str
-    cause_event_id: str
-    cause_type: str
-    detail: str
-    status: str
-    commands: int
-
-
-@dataclass(frozen=True, slots=True)
-class HeldRecord:
-    course_id: str
-    group_id: str
-    user_id: str
-    record: outbox_repo.OutboxRecord
 
 
 def open_batch(
@@ -114,7 +95,7 @@ def close(conn: Connection, batch_id: int, release: bool) -> int:
         outbox_repo.add(
             conn,
             [
-                outbox_repo.OutboxRecord(
+                OutboxRecord(
                     r.destination,
                     r.key,
                     r.value,

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection
 
+from worker.domain.justify import Row
 from worker.store.pg import array, rows
-
-Row = tuple[str, str, str, str]  # (link_id, user_id, course_id, group_id)
 
 LINKS_TOUCHING = (
     "SELECT link_id, course_id, segment_id FROM link"

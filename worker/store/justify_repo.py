@@ -11,10 +11,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import and_, delete, func, or_, select, union
 from sqlalchemy.engine import Connection
 
-from worker.domain.justify import FactState, LinkState
-from worker.store import justify_pg as pgj
-from worker.store.db import is_postgres, upsert
-from worker.store.justify_pg import Row as Row  # (link_id, user_id, course_id, group_id)
+from worker.domain.justify import FactState, LinkState, Row
+from worker.ports import PairT, Saved
+from worker.store.db import upsert
 from worker.store.keys import by_keys, chunks
 from worker.store.tables import course_deletion as cd
 from worker.store.tables import enrollment as e
@@ -145,10 +144,9 @@ def next_users(
 def links_touching(
     conn: Connection, source: str, courses: Iterable[str], segments: Iterable[str]
 ) -> list[tuple[str, str | None, str | None]]:
-    """(link_id, course_id, segment_id) of every link on one of these courses or segments."""
+    """(link_id, course_id, segment_id) of every link on one of these courses or segments
+    (`justify_pg.links_touching` is PostgreSQL's)."""
     cs, ss = sorted(set(courses)), sorted(set(segments))
-    if is_postgres(conn):
-        return pgj.links_touching(conn, source, cs, ss)
     out: list[tuple[str, str | None, str | None]] = []
     for col, values in ((lk.c.course_id, cs), (lk.c.segment_id, ss)):
         for part in chunks(values):
@@ -168,30 +166,24 @@ def justified_in_courses(
     return {(r[3], r[1]) for r in rows}
 
 
-def apply_diff(conn: Connection, source: str, inserts: set[Row], deletes: set[Row]) -> None:
-    # Deletes first: a moved link's row changes its (course, group) under the same key.
-    if is_postgres(conn):
-        if deletes:
-            pgj.delete_rows(conn, source, sorted((a, u) for a, u, _, _ in deletes))
-    else:
-        users_of: dict[str, list[str]] = {}
-        for link_id, user, _, _ in sorted(deletes):
-            users_of.setdefault(link_id, []).append(user)
-        for link_id, users in users_of.items():
-            for part in chunks(users):
-                conn.execute(
-                    delete(j).where(
-                        j.c.source == source, j.c.link_id == link_id, j.c.user_id.in_(part)
-                    )
-                )
+def delete_rows(conn: Connection, source: str, deletes: set[Row]) -> None:
+    """Drop these justification rows (`justify_pg.delete_rows` is PostgreSQL's)."""
+    users_of: dict[str, list[str]] = {}
+    for link_id, user, _, _ in sorted(deletes):
+        users_of.setdefault(link_id, []).append(user)
+    for link_id, users in users_of.items():
+        for part in chunks(users):
+            conn.execute(
+                delete(j).where(j.c.source == source, j.c.link_id == link_id, j.c.user_id.in_(part))
+            )
+
+
+def insert_rows(conn: Connection, source: str, inserts: set[Row]) -> None:
     rows = [
         {"source": source, "link_id": a, "user_id": u, "course_id": c, "group_id": g}
         for a, u, c, g in sorted(inserts)
     ]
     upsert(conn, j, rows, ("source", "link_id", "user_id"), ("course_id", "group_id"))
-
-
-PairT = tuple[str, str, str]  # (course_id, group_id, user_id)
 
 
 def pair_links(conn: Connection, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]:
@@ -213,8 +205,6 @@ def pair_transitions(
     return {(r[1], r[2], r[3]): (r[4], r[5]) for r in rows}
 
 
-# (commands so far, held batch, and the last command's reason, caused_by, time)
-Saved = tuple[int, int | None, str, str, int]
 SAVED_COLS = ("transitions", "held_batch", "last_reason", "last_caused_by", "last_time")
 
 

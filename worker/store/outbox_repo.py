@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 
+from worker.ports import CommandMeta, Headers, OutboxRecord, PendingRecord
 from worker.store.db import insert_many, upsert
 from worker.store.keys import chunks
 from worker.store.tables import counter, input_offset, outbox
 
-Headers = Sequence[tuple[str, bytes | None]]  # a Kafka header value may be null
-
-
-class CommandMeta(NamedTuple):
-    """What the metrics need of a command once acknowledged, kept beside its bytes."""
-
-    command_type: str
-    reason: str
-    cause_time_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    destination: str  # a role (worker/destinations.py), not a topic name
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-    # Kafka record timestamp; None: the producer's clock (commands). DLQ copies keep theirs.
-    timestamp_ms: int | None = field(default=None, kw_only=True)
-    meta: CommandMeta | None = field(default=None, kw_only=True)  # commands only
-
-
-@dataclass(frozen=True, slots=True)
-class PendingRecord(OutboxRecord):
-    seq: int
+# The port's records, named here too.
+__all__ = ["CommandMeta", "Headers", "OutboxRecord", "PendingRecord", "meta_columns", "meta_of"]
 
 
 def pack_headers(headers: Headers) -> bytes:

@@ -1,9 +1,5 @@
-"""The justification of (link, user) candidates and its difference with the stored rows.
-
-SQLite: the facts are read by index and the rule is decided in the domain
-(`worker.domain.justify`). PostgreSQL: the same rule in one statement that returns only the
-rows that change (`justify_pg.truth_diff`): per candidate, C instead of Python.
-"""
+"""SQLite's justification: the facts read by index, the rule decided in the domain
+(`worker.domain.justify`): the reference the PostgreSQL statement is held equal to."""
 
 from __future__ import annotations
 
@@ -11,12 +7,8 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy.engine import Connection
 
-from worker.domain.justify import justified
-from worker.engine.settle import Diff, diff
-from worker.store import justify_pg
+from worker.domain.justify import Diff, Row, diff, justified
 from worker.store import justify_repo as jr
-from worker.store.db import is_postgres
-from worker.store.justify_repo import Row
 
 
 def truth_diff(
@@ -26,12 +18,6 @@ def truth_diff(
     users: Sequence[str],
     candidates: Sequence[tuple[str, str]] | None = None,
 ) -> Diff:
-    """Rows to add and to drop among the (link, user) candidates; None: every link of
-    `link_ids` with every user of `users` (which hold the candidates in any case)."""
-    if is_postgres(conn):
-        if candidates is None:
-            return Diff(*justify_pg.truth_diff(conn, source, links=link_ids, users=users))
-        return Diff(*justify_pg.truth_diff(conn, source, candidates))
     pairs = [(a, u) for a in link_ids for u in users] if candidates is None else candidates
     existing = jr.existing(conn, source, link_ids, users)
     return diff(truth(conn, source, link_ids, users, pairs), existing, set(pairs))

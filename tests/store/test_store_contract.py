@@ -1,0 +1,229 @@
+"""What every StateStore must do, run against SqliteStore and PostgresStore alike (the way
+arroyo runs one suite against every backend): the engine relies on exactly this."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.domain.facts import Fact
+from worker.ports import FactKey, HeldRecord, OutboxRecord, PendingRecord, StateStore
+
+S = "site"
+
+
+def test_a_transaction_commits_on_exit_and_rolls_back_on_error(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.mark_processed([(S, "a")])
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.mark_processed([(S, "b")])
+        tx.commit()  # a checkpoint: kept
+        tx.mark_processed([(S, "c")])
+        raise RuntimeError
+    with store.transaction() as tx:
+        assert tx.seen_events([(S, "a"), (S, "b"), (S, "c"), ("other", "a")]) == {
+            (S, "a"),
+            (S, "b"),
+        }
+
+
+def test_processed_events_are_idempotent_and_scoped_by_source(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.mark_processed([(S, "e1"), (S, "e1"), ("x", "e1")])
+        tx.mark_processed([(S, "e1")])
+        assert tx.seen_events([(S, "e1"), ("x", "e1"), ("y", "e1")]) == {(S, "e1"), ("x", "e1")}
+
+
+def test_facts_round_trip_and_a_deleted_link_keeps_its_attributes(store: StateStore) -> None:
+    enrol: dict[FactKey, Fact] = {
+        (S, "c1", "u1"): Fact(10, "e1", True),
+        (S, "c1", "u2"): Fact(11, "e2", False),
+    }
+    link: dict[FactKey, Fact] = {(S, "L1"): Fact(5, "l1", True, ("c1", "s1", "g1"))}
+    with store.transaction() as tx:
+        tx.save_facts("enrollment", enrol)
+        tx.save_facts("link", link)
+        tx.save_facts("link", {(S, "L1"): Fact(6, "l2", False)})
+        tx.save_facts("enrollment", {(S, "c1", "u1"): Fact(12, "e3", False)})
+    with store.transaction() as tx:
+        got = tx.load_facts("enrollment", [(S, "c1", "u1"), (S, "c1", "u2"), (S, "c9", "u1")])
+        assert got == {
+            (S, "c1", "u1"): Fact(12, "e3", False),
+            (S, "c1", "u2"): enrol[(S, "c1", "u2")],
+        }
+        assert tx.load_facts("link", [(S, "L1")]) == {
+            (S, "L1"): Fact(6, "l2", False, ("c1", "s1", "g1"))
+        }
+        assert tx.load_facts("membership", [(S, "s1", "u1")]) == {}
+
+
+def test_deletion_marks_round_trip(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.save_marks("group", {(S, "c1", "g1"): 7})
+        tx.save_marks("group", {(S, "c1", "g1"): 9})
+        tx.save_marks("course", {(S, "c1"): 3})
+    with store.transaction() as tx:
+        assert tx.load_marks("group", [(S, "c1", "g1"), (S, "c1", "g2")]) == {(S, "c1", "g1"): 9}
+        assert tx.load_marks("course", [(S, "c1")]) == {(S, "c1"): 3}
+        assert tx.load_marks("segment", [(S, "s1")]) == {}
+
+
+def _world(store: StateStore, users: int = 3) -> None:
+    """L1: c1/s1 → g1. Users u0.. enrolled in c1 and members of s1; u9 only enrolled."""
+    with store.transaction() as tx:
+        tx.save_facts("link", {(S, "L1"): Fact(1, "l", True, ("c1", "s1", "g1"))})
+        enrol: dict[FactKey, Fact] = {
+            (S, "c1", f"u{i}"): Fact(2, f"e{i}", True) for i in range(users)
+        }
+        enrol[(S, "c1", "u9")] = Fact(2, "e9", True)
+        tx.save_facts("enrollment", enrol)
+        member: dict[FactKey, Fact] = {
+            (S, "s1", f"u{i}"): Fact(2, f"m{i}", True) for i in range(users)
+        }
+        tx.save_facts("membership", member)
+
+
+def test_truth_diff_apply_and_again_nothing(store: StateStore) -> None:
+    _world(store)
+    users = ["u0", "u1", "u2", "u9"]
+    with store.transaction() as tx:
+        d = tx.truth_diff(S, ["L1"], users)
+        assert d.inserts == {("L1", f"u{i}", "c1", "g1") for i in range(3)} and d.deletes == set()
+        assert tx.truth_diff(S, ["L1"], users, [("L1", "u1"), ("L1", "u9")]).inserts == {
+            ("L1", "u1", "c1", "g1")
+        }
+        tx.apply_diff(S, d.inserts, d.deletes)
+        assert tx.truth_diff(S, ["L1"], users).inserts == set()
+        assert tx.pair_links(S, [("c1", "g1", "u0"), ("c1", "g1", "u9")]) == {
+            ("c1", "g1", "u0"): {"L1"}
+        }
+        assert tx.justification_counts(S, ["L1", "L2"]) == {"L1": 3}
+        assert tx.justified_in_courses(S, [("u0", "c1"), ("u9", "c1")]) == {("L1", "u0")}
+        # A deletion mark at the link's time kills it: every row goes.
+        tx.save_marks("group", {(S, "c1", "g1"): 1})
+        d = tx.truth_diff(S, ["L1"], users)
+        assert d.inserts == set() and len(d.deletes) == 3
+        tx.apply_diff(S, set(), d.deletes)
+        assert tx.pair_links(S, [("c1", "g1", "u0")]) == {}
+
+
+def test_links_by_course_segment_and_id(store: StateStore) -> None:
+    _world(store)
+    with store.transaction() as tx:
+        tx.save_facts("link", {(S, "L2"): Fact(1, "l2", True, ("c2", "s1", "g2"))})
+        assert sorted(tx.links_touching(S, ["c1"], [])) == [("L1", "c1", "s1")]
+        assert sorted(tx.links_touching(S, [], ["s1"])) == [("L1", "c1", "s1"), ("L2", "c2", "s1")]
+        assert sorted(tx.links_selected(S, ["L2"], [], [])) == [("L2", "c2", "s1", "g2")]
+        assert sorted(tx.links_selected(S, [], [], ["c1"])) == [("L1", "c1", "s1", "g1")]
+        assert tx.links_selected(S, [], [], []) == []
+
+
+def test_next_users_pages_in_order(store: StateStore) -> None:
+    _world(store, users=5)
+    with store.transaction() as tx:
+        first = tx.next_users(S, ["L1"], None, 4)
+        assert first == ["u0", "u1", "u2", "u3"]
+        assert tx.next_users(S, ["L1"], first[-1], 4) == ["u4", "u9"]
+        assert tx.next_users(S, ["L1"], "u9", 4) == []
+
+
+def test_pair_transitions_round_trip(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.save_transitions(
+            S,
+            {
+                ("c1", "g1", "u1"): (1, None, "enrolled", "e1", 10),
+                ("c1", "g1", "u2"): (2, 7, "unenrolled", "e2", 11),
+            },
+        )
+        tx.save_transitions(S, {("c1", "g1", "u1"): (3, None, "enrolled", "e3", 12)})
+    with store.transaction() as tx:
+        got = tx.pair_transitions(S, [("c1", "g1", "u1"), ("c1", "g1", "u2"), ("c1", "g1", "u3")])
+        assert got == {("c1", "g1", "u1"): (3, None), ("c1", "g1", "u2"): (2, 7)}
+    assert store.managed_groups(S) == {("c1", "g1")}
+    assert sorted(store.desired_pairs(S)) == [("c1", "g1", "u1")]
+
+
+def _rec(n: int, destination: str = "command") -> OutboxRecord:
+    return OutboxRecord(
+        destination, f"k{n}".encode(), f"v{n}".encode(), [("h", b"\x00\xff"), ("n", None)]
+    )
+
+
+def test_outbox_publishes_in_order_and_deletes_after_the_send(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.add_outbox([_rec(i) for i in range(5)])
+    assert store.sample().outbox_backlog == 5
+
+    def broken(rows: list[PendingRecord]) -> None:
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        store.publish_pending(broken, 2)
+    assert store.status("g").outbox_backlog == 5  # nothing lost
+    sent: list[list[PendingRecord]] = []
+    assert store.publish_pending(sent.append, 2) == 5
+    assert [len(b) for b in sent] == [2, 2, 1]
+    flat = [r for b in sent for r in b]
+    assert [(r.key, r.value) for r in flat] == [
+        (f"k{i}".encode(), f"v{i}".encode()) for i in range(5)
+    ]
+    assert list(flat[0].headers) == [("h", b"\x00\xff"), ("n", None)]
+    assert store.pending(10) == [] and store.sample().outbox_backlog == 0
+
+
+def test_offsets_and_counters(store: StateStore) -> None:
+    with store.transaction() as tx:
+        tx.save_offsets("g", {("in", 0): 10, ("in", 1): 5})
+        tx.save_offsets("g", {("in", 0): 12})
+        tx.save_offsets("other", {("in", 0): 99})
+        tx.bump_counters({("in", 0, "events.dlq"): 2, ("in", 1, "events.dlq"): 1})
+        tx.bump_counters({("in", 0, "events.dlq"): 3, ("in", 0, "commands.add"): 0})
+    assert store.load_offsets("g", [("in", 0), ("in", 2)]) == {("in", 0): 12}
+    got = store.status("g")
+    assert got.offsets == {("in", 0): 12, ("in", 1): 5}
+    assert got.counters == {"events.dlq": 6}
+
+
+def test_held_batches_release_discard_and_errors(store: StateStore) -> None:
+    with store.transaction() as tx:
+        b1 = tx.open_held_batch(S, "del-1", "lms.course.deleted", "course c1: 2 of 2")
+        assert tx.open_held_batch(S, "del-1", "lms.course.deleted", "again") == b1
+        tx.add_held(b1, [HeldRecord("c1", "g1", f"u{i}", _rec(i)) for i in range(2)])
+        tx.save_transitions(S, {("c1", "g1", "u0"): (2, b1, "course_deleted", "del-1", 5)})
+        b2 = tx.open_held_batch(S, "del-2", "lms.group.deleted", "x")
+        tx.add_held(b2, [HeldRecord("c1", "g2", "u5", _rec(5))])
+    held = store.held_batches("held")
+    assert [(b.id, b.commands, b.cause_event_id) for b in held] == [
+        (b1, 2, "del-1"),
+        (b2, 1, "del-2"),
+    ]
+    assert store.status("g").held_commands == 3 and store.sample().held == 3
+    assert store.close_held(b1, release=True) == 2
+    assert [r.key for r in store.pending(10)] == [b"k0", b"k1"]
+    with store.transaction() as tx:  # the pair no longer queues behind the batch
+        assert tx.pair_transitions(S, [("c1", "g1", "u0")]) == {("c1", "g1", "u0"): (2, None)}
+    assert store.close_held(b2, release=False) == 1
+    assert len(store.pending(10)) == 2
+    assert [b.status for b in store.held_batches()] == ["released", "discarded"]
+    with pytest.raises(ValueError):
+        store.close_held(b1, release=False)
+    with pytest.raises(LookupError):
+        store.close_held(999, release=True)
+
+
+def test_removal_estimate_counts_only_rows_no_other_link_keeps(store: StateStore) -> None:
+    _world(store)
+    with store.transaction() as tx:
+        tx.save_facts("link", {(S, "L2"): Fact(1, "l2", True, ("c1", "s1", "g1"))})
+        rows = {("L1", f"u{i}", "c1", "g1") for i in range(3)} | {("L2", "u0", "c1", "g1")}
+        tx.apply_diff(S, rows, set())
+        assert tx.removal_estimate(S, ("course", "c1"), ["L1"]) == [("c1", "g1", 2, 3)]
+        assert tx.removal_estimate(S, ("course", "c1"), ["L1", "L2"]) == [("c1", "g1", 3, 3)]
+        # L1 re-created on the same group: nothing at risk.
+        assert tx.removal_estimate(S, ("link", "L1"), ["L1"]) == []
+
+
+def test_schema_and_errors(store: StateStore) -> None:
+    assert store.has_schema()
+    assert not store.is_transient(ValueError("not a database error"))
+    assert store.name in ("sqlite", "postgresql")

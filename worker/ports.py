@@ -1,0 +1,264 @@
+"""The state store port: what the engine, the health sampler and the ops commands need from
+the store, as Protocols (docs/adr/0005-state-store-port.md).
+
+`worker.store` implements it twice: `SqliteStore` (the rule in the domain, in Python: the
+embedded default and the reference) and `PostgresStore` (set-based statements). Nothing
+outside `worker/store/` writes SQL, holds a connection or asks which database it is; the
+layering is schemas ← domain ← ports ← adapters / store ← cli.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from worker.domain.enrol import EnrolLinkState
+from worker.domain.facts import Fact
+from worker.domain.justify import Diff, Row
+from worker.domain.updates import Selector
+
+Headers = Sequence[tuple[str, bytes | None]]  # a Kafka header value may be null
+TP = tuple[str, int]  # (topic, partition)
+PairT = tuple[str, str, str]  # (course_id, group_id, user_id)
+LinkRow = tuple[str, str | None, str | None, str | None]  # (link, course, segment, group)
+FactKey = tuple[str, ...]
+# A pair's history after a command: (commands so far, held batch it queues behind, and the
+# last command's reason, caused_by, time)
+Saved = tuple[int, int | None, str, str, int]
+ERow = tuple[str, str, str]  # an enrol justification row: (link_id, user_id, course_id)
+EPair = tuple[str, str]  # an enrolment pair: (course_id, user_id)
+ELinkRow = tuple[str, str | None, str | None]  # (enrol link, course, segment)
+
+
+class CommandMeta(NamedTuple):
+    """What the metrics need of a command once acknowledged, kept beside its bytes."""
+
+    command_type: str
+    reason: str
+    cause_time_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    destination: str  # a role (worker/destinations.py), not a topic name
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    # Kafka record timestamp; None: the producer's clock (commands). DLQ copies keep theirs.
+    timestamp_ms: int | None = field(default=None, kw_only=True)
+    meta: CommandMeta | None = field(default=None, kw_only=True)  # commands only
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord(OutboxRecord):
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBatch:
+    id: int
+    source: str
+    cause_event_id: str
+    cause_type: str
+    detail: str
+    status: str
+    commands: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRecord:
+    course_id: str
+    group_id: str
+    user_id: str
+    record: OutboxRecord
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    """What `segsync status` reads from the store."""
+
+    offsets: dict[TP, int]
+    counters: dict[str, int]
+    outbox_backlog: int
+    held_batches: int
+    held_commands: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What the health sampler reads; `held` is None where the store cannot say."""
+
+    outbox_backlog: int
+    held: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordSink(Protocol):
+    """Publishes records and returns only once all are acknowledged (acks=all)."""
+
+    def send_all(self, records: list[PendingRecord]) -> None: ...
+
+
+class StoreTx(Protocol):
+    """One transaction of the engine. Every method reads or writes many keys at once;
+    `commit()` ends the transaction (a checkpoint) and the next call opens a new one."""
+
+    def commit(self) -> None: ...
+
+    # --- the processed-event log ---
+    def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]: ...
+    def mark_processed(self, keys: Iterable[tuple[str, str]]) -> None: ...
+
+    # --- facts (kind: enrollment | membership | link) and deletion marks ---
+    def load_facts(self, kind: str, keys: Iterable[FactKey]) -> dict[FactKey, Fact]: ...
+    def save_facts(self, kind: str, facts: dict[FactKey, Fact]) -> None: ...
+    def load_marks(self, kind: str, keys: Iterable[FactKey]) -> dict[FactKey, int]: ...
+    def save_marks(self, kind: str, marks: dict[FactKey, int]) -> None: ...
+
+    # --- links and justifications ---
+    def links_touching(
+        self, source: str, courses: Iterable[str], segments: Iterable[str]
+    ) -> list[tuple[str, str | None, str | None]]: ...
+    def links_selected(
+        self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
+    ) -> list[LinkRow]: ...
+    def justified_in_courses(
+        self, source: str, user_courses: Iterable[tuple[str, str]]
+    ) -> set[tuple[str, str]]: ...
+    def justification_counts(self, source: str, link_ids: Sequence[str]) -> dict[str, int]: ...
+    def next_users(
+        self, source: str, link_ids: Sequence[str], after: str | None, limit: int
+    ) -> list[str]: ...
+    def truth_diff(
+        self,
+        source: str,
+        link_ids: Sequence[str],
+        users: Sequence[str],
+        candidates: Sequence[tuple[str, str]] | None = None,
+    ) -> Diff:
+        """Justification rows to add and drop among the (link, user) candidates; None:
+        every link of `link_ids` with every user of `users`."""
+        ...
+
+    def apply_diff(self, source: str, inserts: set[Row], deletes: set[Row]) -> None: ...
+    def large_recompute(self) -> None:
+        """A recompute is filling justification and pair fast: refresh what plans rely on."""
+        ...
+
+    # --- pairs and commands ---
+    def pair_links(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]: ...
+    def pair_transitions(
+        self, source: str, pairs: Iterable[PairT]
+    ) -> dict[PairT, tuple[int, int | None]]: ...
+    def save_transitions(self, source: str, counts: dict[PairT, Saved]) -> None: ...
+    def add_outbox(self, records: Sequence[OutboxRecord]) -> None: ...
+
+    # --- the mass-removal brake ---
+    def removal_estimate(
+        self, source: str, selector: Selector, link_ids: Sequence[str]
+    ) -> list[tuple[str, str, int, int]]:
+        """(course, group, would-be removals, current members) per group the links reach."""
+        ...
+
+    def open_held_batch(
+        self, source: str, cause_event_id: str, cause_type: str, detail: str
+    ) -> int: ...
+    def add_held(self, batch_id: int, records: Sequence[HeldRecord]) -> None: ...
+
+    # --- segment sync enrolment: enrol links, their justifications, (course, user) pairs ---
+    def enrol_any_links(self, source: str) -> bool: ...
+    def enrol_links_selected(
+        self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
+    ) -> list[ELinkRow]: ...
+    def enrol_link_states(
+        self, source: str, link_ids: Sequence[str]
+    ) -> dict[str, EnrolLinkState]: ...
+    def enrol_link_course(self, source: str, link_id: str) -> tuple[bool, str | None] | None: ...
+    def enrol_justification_counts(
+        self, source: str, link_ids: Sequence[str]
+    ) -> dict[str, int]: ...
+    def enrol_next_users(
+        self, source: str, link_ids: Sequence[str], after: str | None, limit: int
+    ) -> list[str]: ...
+    def enrol_truth_diff(
+        self,
+        source: str,
+        link_ids: Sequence[str],
+        users: Sequence[str],
+        candidates: set[tuple[str, str]],
+    ) -> tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]:
+        """Rows to add and drop among the candidates, and the links' states."""
+        ...
+
+    def enrol_apply_diff(self, source: str, inserts: set[ERow], deletes: set[ERow]) -> None: ...
+    def enrol_pair_links(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, set[str]]: ...
+    def enrol_pair_transitions(
+        self, source: str, pairs: Iterable[EPair]
+    ) -> dict[EPair, tuple[int, int | None]]: ...
+    def enrol_save_transitions(self, source: str, counts: dict[EPair, Saved]) -> None: ...
+    def unenrol_estimate(
+        self, source: str, link_ids: Sequence[str], keep_course: str | None
+    ) -> list[tuple[str, int, int]]:
+        """(course, would-be unenrols, current enrolled users) per course the links reach;
+        `keep_course`: a re-created link's course, whose users are not at risk."""
+        ...
+
+    # --- dead letters (once per store, by topic, partition and offset) ---
+    def dead_letters_in_range(self, tp: TP, first: int, last: int) -> dict[int, bytes]:
+        """offset -> content digest of the records of `tp` dead-lettered in [first, last]."""
+        ...
+
+    def record_dead_letters(self, rows: Iterable[tuple[str, int, int, bytes]]) -> None:
+        """Remember (topic, partition, offset, digest); a known offset's digest is replaced."""
+        ...
+
+    # --- bookkeeping ---
+    def bump_counters(self, counts: dict[tuple[str, int, str], int]) -> None: ...
+    def save_offsets(self, group_id: str, offsets: dict[TP, int]) -> None: ...
+
+
+class StateStore(Protocol):
+    """The store as a whole: transactions for the engine, the outbox for the publisher,
+    reads for health, status, diff and the brake's desk."""
+
+    name: str  # "sqlite" | "postgresql", for logs and metrics only
+
+    def transaction(self) -> AbstractContextManager[StoreTx]:
+        """Commits on a clean exit, rolls back on an exception."""
+        ...
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """An error a retry with backoff may cure (lost connection, serialization failure)."""
+        ...
+
+    def close(self) -> None: ...
+
+    # --- the publisher ---
+    def publish_pending(self, send: Callable[[list[PendingRecord]], None], batch: int) -> int:
+        """Hand every outbox row to `send`, oldest first, one publisher at a time across
+        workers; rows are deleted only after `send` returned (all acknowledged)."""
+        ...
+
+    def pending(self, limit: int) -> list[PendingRecord]: ...
+    def remove_pending(self, seqs: Sequence[int]) -> None: ...
+
+    # --- reads ---
+    def load_offsets(self, group_id: str, partitions: Iterable[TP]) -> dict[TP, int]: ...
+    def sample(self) -> Sample: ...
+    def status(self, group_id: str) -> StoreStatus: ...
+    def has_schema(self) -> bool: ...
+    def read_user(self, source: str, user: str, course: str | None) -> dict[str, Any]:
+        """`segsync why`'s raw rows for one user (by index: user first)."""
+        ...
+
+    def managed_groups(self, source: str) -> set[tuple[str, str]]: ...
+    def desired_pairs(self, source: str) -> Iterator[PairT]: ...
+    def pair_links(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]: ...
+
+    # --- the brake's desk ---
+    def held_batches(self, status: str | None = None) -> list[HeldBatch]: ...
+    def close_held(self, batch_id: int, release: bool) -> int:
+        """Release (to the outbox, in order) or discard; raises LookupError / ValueError."""
+        ...

@@ -1,0 +1,325 @@
+"""What SqliteStore and PostgresStore share: SQLAlchemy Core statements over one Connection
+per transaction. Each subclass overrides only where its database differs (the justification
+rule, row deletion, the publish lock, the health sample)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, inspect, select, union
+from sqlalchemy.engine import Connection
+
+from worker.domain.enrol import EnrolLinkState
+from worker.domain.facts import Fact
+from worker.domain.justify import Diff, Row
+from worker.domain.updates import Selector
+from worker.ports import (
+    TP,
+    ELinkRow,
+    EPair,
+    ERow,
+    FactKey,
+    HeldBatch,
+    HeldRecord,
+    LinkRow,
+    OutboxRecord,
+    PairT,
+    PendingRecord,
+    Sample,
+    Saved,
+    StoreStatus,
+)
+from worker.store import (
+    brake_sql,
+    db,
+    dead_letter_repo,
+    enrol_truth,
+    held_repo,
+    outbox_repo,
+    why_repo,
+)
+from worker.store import enrol_repo as er
+from worker.store import facts_repo as fr
+from worker.store import justify_repo as jr
+from worker.store.tables import link, pair
+
+
+class SqlTx:
+    """One engine transaction on one connection (`StoreTx`)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        return fr.seen_events(self.conn, keys)
+
+    def mark_processed(self, keys: Iterable[tuple[str, str]]) -> None:
+        fr.mark_processed(self.conn, keys)
+
+    def load_facts(self, kind: str, keys: Iterable[FactKey]) -> dict[FactKey, Fact]:
+        return fr.load_facts(self.conn, kind, keys)
+
+    def save_facts(self, kind: str, facts: dict[FactKey, Fact]) -> None:
+        fr.save_facts(self.conn, kind, facts)
+
+    def load_marks(self, kind: str, keys: Iterable[FactKey]) -> dict[FactKey, int]:
+        return fr.load_marks(self.conn, kind, keys)
+
+    def save_marks(self, kind: str, marks: dict[FactKey, int]) -> None:
+        fr.save_marks(self.conn, kind, marks)
+
+    def links_touching(
+        self, source: str, courses: Iterable[str], segments: Iterable[str]
+    ) -> list[tuple[str, str | None, str | None]]:
+        return jr.links_touching(self.conn, source, courses, segments)
+
+    def links_selected(
+        self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
+    ) -> list[LinkRow]:
+        return jr.links_selected(self.conn, source, links, segments, courses)
+
+    def justified_in_courses(
+        self, source: str, user_courses: Iterable[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        return jr.justified_in_courses(self.conn, source, user_courses)
+
+    def justification_counts(self, source: str, link_ids: Sequence[str]) -> dict[str, int]:
+        return jr.justification_counts(self.conn, source, link_ids)
+
+    def next_users(
+        self, source: str, link_ids: Sequence[str], after: str | None, limit: int
+    ) -> list[str]:
+        return jr.next_users(self.conn, source, link_ids, after, limit)
+
+    def truth_diff(
+        self,
+        source: str,
+        link_ids: Sequence[str],
+        users: Sequence[str],
+        candidates: Sequence[tuple[str, str]] | None = None,
+    ) -> Diff:
+        raise NotImplementedError
+
+    def apply_diff(self, source: str, inserts: set[Row], deletes: set[Row]) -> None:
+        # Deletes first: a moved link's row changes its (course, group) under the same key.
+        if deletes:
+            jr.delete_rows(self.conn, source, deletes)
+        jr.insert_rows(self.conn, source, inserts)
+
+    def large_recompute(self) -> None:
+        return None
+
+    def pair_links(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]:
+        return jr.pair_links(self.conn, source, pairs)
+
+    def pair_transitions(
+        self, source: str, pairs: Iterable[PairT]
+    ) -> dict[PairT, tuple[int, int | None]]:
+        return jr.pair_transitions(self.conn, source, pairs)
+
+    def save_transitions(self, source: str, counts: dict[PairT, Saved]) -> None:
+        jr.save_transitions(self.conn, source, counts)
+
+    def add_outbox(self, records: Sequence[OutboxRecord]) -> None:
+        outbox_repo.add(self.conn, records)
+
+    def removal_estimate(
+        self, source: str, selector: Selector, link_ids: Sequence[str]
+    ) -> list[tuple[str, str, int, int]]:
+        return brake_sql.estimate(self.conn, source, selector, link_ids)
+
+    def open_held_batch(
+        self, source: str, cause_event_id: str, cause_type: str, detail: str
+    ) -> int:
+        return held_repo.open_batch(self.conn, source, cause_event_id, cause_type, detail)
+
+    def add_held(self, batch_id: int, records: Sequence[HeldRecord]) -> None:
+        held_repo.add(self.conn, batch_id, records)
+
+    def enrol_any_links(self, source: str) -> bool:
+        return er.any_links(self.conn, source)
+
+    def enrol_links_selected(
+        self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
+    ) -> list[ELinkRow]:
+        return er.links_selected(self.conn, source, links, segments, courses)
+
+    def enrol_link_states(self, source: str, link_ids: Sequence[str]) -> dict[str, EnrolLinkState]:
+        return er.link_states(self.conn, source, link_ids)
+
+    def enrol_link_course(self, source: str, link_id: str) -> tuple[bool, str | None] | None:
+        return er.link_course(self.conn, source, link_id)
+
+    def enrol_justification_counts(self, source: str, link_ids: Sequence[str]) -> dict[str, int]:
+        return er.justification_counts(self.conn, source, link_ids)
+
+    def enrol_next_users(
+        self, source: str, link_ids: Sequence[str], after: str | None, limit: int
+    ) -> list[str]:
+        return er.next_users(self.conn, source, link_ids, after, limit)
+
+    def enrol_truth_diff(
+        self,
+        source: str,
+        link_ids: Sequence[str],
+        users: Sequence[str],
+        candidates: set[tuple[str, str]],
+    ) -> tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]:
+        return enrol_truth.truth_diff(self.conn, source, link_ids, users, candidates)
+
+    def enrol_apply_diff(self, source: str, inserts: set[ERow], deletes: set[ERow]) -> None:
+        er.apply_diff(self.conn, source, inserts, deletes)
+
+    def enrol_pair_links(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, set[str]]:
+        return er.pair_links(self.conn, source, pairs)
+
+    def enrol_pair_transitions(
+        self, source: str, pairs: Iterable[EPair]
+    ) -> dict[EPair, tuple[int, int | None]]:
+        return er.pair_transitions(self.conn, source, pairs)
+
+    def enrol_save_transitions(self, source: str, counts: dict[EPair, Saved]) -> None:
+        er.save_transitions(self.conn, source, counts)
+
+    def unenrol_estimate(
+        self, source: str, link_ids: Sequence[str], keep_course: str | None
+    ) -> list[tuple[str, int, int]]:
+        return er.unenrol_estimate(self.conn, source, link_ids, keep_course)
+
+    def dead_letters_in_range(self, tp: TP, first: int, last: int) -> dict[int, bytes]:
+        return dead_letter_repo.in_range(self.conn, tp, first, last)
+
+    def record_dead_letters(self, rows: Iterable[tuple[str, int, int, bytes]]) -> None:
+        dead_letter_repo.record(self.conn, rows)
+
+    def bump_counters(self, counts: dict[tuple[str, int, str], int]) -> None:
+        outbox_repo.bump_counters(self.conn, counts)
+
+    def save_offsets(self, group_id: str, offsets: dict[TP, int]) -> None:
+        outbox_repo.save_offsets(self.conn, group_id, offsets)
+
+
+class SqlStore:
+    """The store over one SQLAlchemy Engine (`StateStore`)."""
+
+    name = "sql"
+    tx_class: type[SqlTx] = SqlTx
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[SqlTx]:
+        with self.engine.connect() as conn:
+            tx = self.tx_class(conn)
+            try:
+                yield tx
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def transaction(self) -> AbstractContextManager[SqlTx]:
+        return self._tx()
+
+    def is_transient(self, exc: BaseException) -> bool:
+        return db.is_transient(exc)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- the publisher ---
+    def _publisher_connection(self) -> Connection:
+        return self.engine.connect()
+
+    def _publish_lock(self, conn: Connection) -> None:
+        return None
+
+    def publish_pending(
+        self, send: Callable[[list[PendingRecord]], None], batch: int = 5000
+    ) -> int:
+        total = 0
+        while True:
+            with self._publisher_connection() as conn, conn.begin():
+                self._publish_lock(conn)
+                rows = outbox_repo.pending(conn, batch)
+                if not rows:
+                    return total
+                # A crash after the send and before this delete re-publishes the same bytes:
+                # the command ids are deterministic, so the duplicate is harmless by contract.
+                send(rows)
+                outbox_repo.remove(conn, [r.seq for r in rows])
+                total += len(rows)
+
+    def pending(self, limit: int) -> list[PendingRecord]:
+        with self.engine.connect() as conn:
+            return outbox_repo.pending(conn, limit)
+
+    def remove_pending(self, seqs: Sequence[int]) -> None:
+        with self.engine.begin() as conn:
+            outbox_repo.remove(conn, seqs)
+
+    # --- reads ---
+    def load_offsets(self, group_id: str, partitions: Iterable[TP]) -> dict[TP, int]:
+        with self.engine.connect() as conn:
+            return outbox_repo.load_offsets(conn, group_id, partitions)
+
+    def sample(self) -> Sample:
+        raise NotImplementedError
+
+    def status(self, group_id: str) -> StoreStatus:
+        with self.engine.connect() as conn:
+            return StoreStatus(
+                offsets=outbox_repo.all_offsets(conn, group_id),
+                counters=outbox_repo.counter_totals(conn),
+                outbox_backlog=outbox_repo.backlog(conn),
+                held_batches=len(held_repo.batches(conn, "held")),
+                held_commands=held_repo.held_count(conn),
+            )
+
+    def has_schema(self) -> bool:
+        return bool(inspect(self.engine).has_table("pair"))
+
+    def read_user(self, source: str, user: str, course: str | None) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            return why_repo.read_user(conn, source, user, course)
+
+    def managed_groups(self, source: str) -> set[tuple[str, str]]:
+        """The group of some link, or a group the worker ever sent a command for."""
+        q = union(
+            select(link.c.course_id, link.c.group_id).where(
+                link.c.source == source, link.c.course_id.is_not(None)
+            ),
+            select(pair.c.course_id, pair.c.group_id).where(pair.c.source == source),
+        )
+        with self.engine.connect() as conn:
+            return {(r[0], r[1]) for r in conn.execute(q)}
+
+    def desired_pairs(self, source: str) -> Iterator[PairT]:
+        """The pairs whose number of commands is odd: what the worker has told the LMS."""
+        q = select(pair.c.course_id, pair.c.group_id, pair.c.user_id).where(
+            pair.c.source == source, pair.c.transitions % 2 == 1
+        )
+        with self.engine.connect() as conn:
+            found = [(r[0], r[1], r[2]) for r in conn.execute(q)]
+        return iter(found)
+
+    def pair_links(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]:
+        with self.engine.connect() as conn:
+            return jr.pair_links(conn, source, pairs)
+
+    # --- the brake's desk ---
+    def held_batches(self, status: str | None = None) -> list[HeldBatch]:
+        with self.engine.connect() as conn:
+            return held_repo.batches(conn, status)
+
+    def close_held(self, batch_id: int, release: bool) -> int:
+        with self.engine.connect() as conn:
+            n = held_repo.close(conn, batch_id, release)
+            conn.commit()
+            return n

@@ -1,0 +1,34 @@
+"""Database URLs as the state store reads them (SQLAlchemy's parser): the settings' check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def check_database_url(value: str, drivers: Mapping[str, tuple[str, ...]], examples: str) -> str:
+    """`value` if the store can open it, else ValueError with a one-line reason."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"not a database URL; expected {examples}") from None
+    except ValueError as exc:  # e.g. a port that is not a number (the message quotes only it)
+        raise ValueError(f"not a database URL ({exc}); expected {examples}") from None
+    backend, _, driver = url.drivername.partition("+")
+    if backend not in drivers:
+        raise ValueError(f"database {backend!r} is not supported; expected {examples}")
+    if driver and driver not in drivers[backend]:
+        raise ValueError(
+            f"driver {driver!r} is not supported; use {backend}+{drivers[backend][0]}://"
+        )
+    if backend == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    ):
+        # Every connection would see its own empty database: no state to keep guarantees.
+        raise ValueError(
+            "an in-memory SQLite database cannot keep the state: name a file, "
+            "e.g. sqlite:///segsync.sqlite"
+        )
+    return value
