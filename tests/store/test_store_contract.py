@@ -35,20 +35,21 @@ def test_processed_events_are_idempotent_and_scoped_by_source(store: StateStore)
 
 def test_facts_round_trip_and_a_deleted_link_keeps_its_attributes(store: StateStore) -> None:
     enrol: dict[FactKey, Fact] = {
-        (S, "c1", "u1"): Fact(10, "e1", True),
-        (S, "c1", "u2"): Fact(11, "e2", False),
+        (S, "c1", "u1", ""): Fact(10, "e1", True),  # enrolments are kept per method
+        (S, "c1", "u2", "manual"): Fact(11, "e2", False),
     }
     link: dict[FactKey, Fact] = {(S, "L1"): Fact(5, "l1", True, ("c1", "s1", "g1"))}
     with store.transaction() as tx:
         tx.save_facts("enrollment", enrol)
         tx.save_facts("link", link)
         tx.save_facts("link", {(S, "L1"): Fact(6, "l2", False)})
-        tx.save_facts("enrollment", {(S, "c1", "u1"): Fact(12, "e3", False)})
+        tx.save_facts("enrollment", {(S, "c1", "u1", ""): Fact(12, "e3", False)})
     with store.transaction() as tx:
-        got = tx.load_facts("enrollment", [(S, "c1", "u1"), (S, "c1", "u2"), (S, "c9", "u1")])
+        keys = [(S, "c1", "u1", ""), (S, "c1", "u2", "manual"), (S, "c1", "u2", "")]
+        got = tx.load_facts("enrollment", keys)
         assert got == {
-            (S, "c1", "u1"): Fact(12, "e3", False),
-            (S, "c1", "u2"): enrol[(S, "c1", "u2")],
+            (S, "c1", "u1", ""): Fact(12, "e3", False),
+            (S, "c1", "u2", "manual"): enrol[(S, "c1", "u2", "manual")],
         }
         assert tx.load_facts("link", [(S, "L1")]) == {
             (S, "L1"): Fact(6, "l2", False, ("c1", "s1", "g1"))
@@ -72,9 +73,9 @@ def _world(store: StateStore, users: int = 3) -> None:
     with store.transaction() as tx:
         tx.save_facts("link", {(S, "L1"): Fact(1, "l", True, ("c1", "s1", "g1"))})
         enrol: dict[FactKey, Fact] = {
-            (S, "c1", f"u{i}"): Fact(2, f"e{i}", True) for i in range(users)
+            (S, "c1", f"u{i}", ""): Fact(2, f"e{i}", True) for i in range(users)
         }
-        enrol[(S, "c1", "u9")] = Fact(2, "e9", True)
+        enrol[(S, "c1", "u9", "self")] = Fact(2, "e9", True)
         tx.save_facts("enrollment", enrol)
         member: dict[FactKey, Fact] = {
             (S, "s1", f"u{i}"): Fact(2, f"m{i}", True) for i in range(users)
