@@ -9,6 +9,6 @@ app = typer.Typer(
     name="segsync",
     help="Keeps LMS course groups in step with site-wide user segments.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
 )
