@@ -160,11 +160,7 @@ class Worker:
         if not source.joined:
             return False
 
-        def load() -> dict[TP, int]:
-            with self.engine.connect() as conn:
-                return outbox_repo.all_offsets(conn, self.cfg.group_id)
-
-        done = self.retry("load offsets", load)
+        done = self.retry("load offsets", lambda: self.store.all_offsets(self.cfg.group_id))
         for tp in source.assigned:
             # Our own position also counts what the consumer skipped (transaction markers).
             with contextlib.suppress(Exception):

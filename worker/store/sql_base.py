@@ -269,6 +269,10 @@ class SqlStore:
         with self.engine.connect() as conn:
             return outbox_repo.load_offsets(conn, group_id, partitions)
 
+    def all_offsets(self, group_id: str) -> dict[TP, int]:
+        with self.engine.connect() as conn:
+            return outbox_repo.all_offsets(conn, group_id)
+
     def sample(self) -> Sample:
         raise NotImplementedError
 
