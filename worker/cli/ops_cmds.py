@@ -24,7 +24,8 @@ R = TypeVar("R")
 
 links_app = typer.Typer(
     name="links",
-    help="Configured segment-to-group links, kept on the bus.",
+    help="Configured links of both kinds (segment to group, segment sync enrolment), kept on "
+    "the bus.",
     epilog="Example: segsync links apply config/links.example.yaml --dry-run",
     no_args_is_help=True,
 )
@@ -154,8 +155,10 @@ def import_(
 @links_app.command(
     "apply",
     help="Publish the link events that make the bus agree with FILE.\n\n"
-    "Links FILE declared before and no longer does are deleted; links the LMS created itself "
-    "are left alone. Re-running with the same file publishes nothing.",
+    "Each link names its kind: group (the default) or enrol (segment sync enrolment, with "
+    "optional role and on_leave). Links FILE declared before and no longer does are deleted; "
+    "links the LMS created itself are left alone. Re-running with the same file publishes "
+    "nothing.",
     epilog="Example: segsync links apply config/links.yaml --dry-run",
 )
 def links_apply(

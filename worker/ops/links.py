@@ -1,4 +1,5 @@
-"""`segsync links apply FILE`: make the bus agree with the configured links.
+"""`segsync links apply FILE`: make the bus agree with the configured links of both kinds
+(group links and segment enrol links, whose ids are apart: a link is (source, kind, id)).
 
 The memory of what FILE declared before is the bus itself, not the state store: every link
 event this command publishes has an id starting `links-apply:`. Reading the first input topic
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
+from schemas.events import DEFAULT_ROLE
 from worker.codec import time_to_us
 from worker.destinations import INPUT
 from worker.engine.records import InRecord, decode
@@ -30,10 +32,21 @@ from worker.ports import OutboxRecord
 from worker.settings import Settings
 
 ID_PREFIX: Final = "links-apply"
-CREATED: Final = "lms.segment_group_link.created"
-DELETED: Final = "lms.segment_group_link.deleted"
-LinkKey = tuple[str, str]  # (source, link_id)
-Attrs = tuple[str, str, str]  # (course_id, segment_id, group_id)
+Kind = Literal["group", "enrol"]
+# (created, deleted) event types per kind, and the `data` fields a `created` one sets.
+TYPES: Final[dict[Kind, tuple[str, str]]] = {
+    "group": ("lms.segment_group_link.created", "lms.segment_group_link.deleted"),
+    "enrol": ("lms.segment_enrol_link.created", "lms.segment_enrol_link.deleted"),
+}
+FIELDS: Final[dict[Kind, tuple[str, ...]]] = {
+    "group": ("course_id", "segment_id", "group_id"),
+    "enrol": ("course_id", "segment_id", "role", "on_leave"),
+}
+KIND_OF: Final = {t: k for k, pair in TYPES.items() for t in pair}
+CREATED: Final = {pair[0] for pair in TYPES.values()}
+LinkKey = tuple[str, Kind, str]  # (source, kind, link_id)
+# (course, segment, group) | (course, segment, role, on_leave) with the defaults filled in
+Attrs = tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,23 +75,32 @@ class Change:
     attrs: Attrs  # for a delete: the attributes it had
     before: Attrs | None  # create: the attributes on the bus before, if any was active
 
+    kind: Kind = "group"
+
+    def _attrs(self, attrs: Attrs) -> str:
+        names = [f.removesuffix("_id") for f in FIELDS[self.kind]]
+        return " ".join(f"{n}={v}" for n, v in zip(names, attrs, strict=True))
+
     def describe(self) -> str:
-        course, segment, group = self.attrs
-        text = f"{self.action:<6} {self.source} {self.link_id}: course={course} "
-        text += f"segment={segment} group={group}"
+        what = self.link_id if self.kind == "group" else f"enrol link {self.link_id}"
+        text = f"{self.action:<6} {self.source} {what}: {self._attrs(self.attrs)}"
         if self.action == "create" and self.before is not None:
-            text += " (was course={} segment={} group={})".format(*self.before)
+            text += f" (was {self._attrs(self.before)})"
         return text
 
 
 def load_file(path: Path) -> dict[LinkKey, Attrs]:
     """The links F declares, validated; a problem is one line naming file:line."""
     doc = links_file.load(path)
-    return {
-        (source, item.id): (item.course, item.segment, item.group)
-        for source, items in doc.sources.items()
-        for item in items or ()
-    }
+    out: dict[LinkKey, Attrs] = {}
+    for source, items in doc.sources.items():
+        for item in items or ():
+            if item.kind == "group":
+                out[(source, "group", item.id)] = (item.course, item.segment, str(item.group))
+            else:
+                role, leave = item.role or DEFAULT_ROLE, item.on_leave or "unenrol"
+                out[(source, "enrol", item.id)] = (item.course, item.segment, role, leave)
+    return out
 
 
 def scan_bus(settings: Settings) -> BusView:
@@ -101,17 +123,16 @@ def scan_bus(settings: Settings) -> BusView:
 def _fold(view: BusView, batch: Iterable[InRecord]) -> None:
     for rec in batch:
         # Cheap filter first: full decoding of every record of a large topic is slow.
-        if b"segment_group_link" not in (rec.value or b"") and not any(
-            v and b"segment_group_link" in v for _, v in rec.headers
-        ):
+        if not _mentions_links(rec.value) and not any(_mentions_links(v) for _, v in rec.headers):
             continue
         ev = decode(rec).event
-        if ev is None or ev.event_type not in (CREATED, DELETED):
+        if ev is None or ev.event_type not in KIND_OF:
             continue
-        key = (ev.source, ev.data["link_id"])
+        kind = KIND_OF[ev.event_type]
+        key = (ev.source, kind, ev.data["link_id"])
         attrs: Attrs | None = None
-        if ev.event_type == CREATED:
-            attrs = (ev.data["course_id"], ev.data["segment_id"], ev.data["group_id"])
+        if ev.event_type in CREATED:  # the decoder filled role and on_leave in
+            attrs = tuple(ev.data[f] for f in FIELDS[kind])
         new = Newest(ev.time_us, ev.event_id, attrs)
         if new.ours:
             view.generation[key] = view.generation.get(key, 0) + 1
@@ -120,40 +141,45 @@ def _fold(view: BusView, batch: Iterable[InRecord]) -> None:
             view.newest[key] = new
 
 
+def _mentions_links(raw: bytes | None) -> bool:
+    return raw is not None and (b"segment_group_link" in raw or b"segment_enrol_link" in raw)
+
+
 def plan(declared: dict[LinkKey, Attrs], view: BusView) -> list[Change]:
     changes: list[Change] = []
-    for (source, link_id), attrs in sorted(declared.items()):
-        cur = view.newest.get((source, link_id))
+    for (source, kind, link_id), attrs in sorted(declared.items()):
+        cur = view.newest.get((source, kind, link_id))
         if cur is None or cur.attrs != attrs:
             before = cur.attrs if cur is not None else None
-            changes.append(Change("create", source, link_id, attrs, before))
+            changes.append(Change("create", source, link_id, attrs, before, kind))
     for key in sorted(view.generation):
         cur = view.newest[key]
         if key not in declared and cur.ours and cur.attrs is not None:
-            changes.append(Change("delete", key[0], key[1], cur.attrs, None))
+            changes.append(Change("delete", key[0], key[2], cur.attrs, None, key[1]))
     return changes
 
 
 def records(changes: Iterable[Change], view: BusView, now_us: int) -> Iterator[OutboxRecord]:
     for ch in changes:
-        key = (ch.source, ch.link_id)
+        key = (ch.source, ch.kind, ch.link_id)
         cur = view.newest.get(key)
         # Strictly newer than whatever the bus holds for this link, so that it wins.
         time_us = max(now_us, cur.time_us + 1) if cur is not None else now_us
         generation = str(view.generation.get(key, 0))
-        course, segment, group = ch.attrs
+        # Group links keep the ids they always had; enrol links name their kind.
+        kind = () if ch.kind == "group" else ("enrol",)
         eid = console.content_id(
-            ID_PREFIX, ch.source, ch.link_id, ch.action, course, segment, group, generation
+            ID_PREFIX, ch.source, *kind, ch.link_id, ch.action, *ch.attrs, generation
         )
+        created, deleted = TYPES[ch.kind]
         if ch.action == "create":
-            event_type = CREATED
-            data = {"link_id": ch.link_id, "course_id": course, "segment_id": segment}
-            data["group_id"] = group
+            event_type = created
+            data = {"link_id": ch.link_id, **dict(zip(FIELDS[ch.kind], ch.attrs, strict=True))}
         else:
-            event_type, data = DELETED, {"link_id": ch.link_id}
+            event_type, data = deleted, {"link_id": ch.link_id}
         yield cloud_event(
             INPUT,
-            key=course,
+            key=ch.attrs[0],
             source=ch.source,
             event_id=eid,
             event_type=event_type,

@@ -11,10 +11,17 @@ The resulting plain data is validated by `LinksFile`, whose ids are strict strin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from schemas.events import ID_MAX_LENGTH, SOURCE_MAX_LENGTH
@@ -39,12 +46,32 @@ Id = Annotated[str, AfterValidator(_check_id)]
 
 
 class LinkEntry(BaseModel):
+    """A group link (`kind: group`, the default: segment members enrolled in `course` belong
+    in `group`) or a segment enrol link (`kind: enrol`, User Segment Sync: segment members
+    are enrolled in `course`, with `role` and `on_leave`). The two kinds' ids are apart."""
+
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     id: Id
+    kind: Literal["group", "enrol"] = "group"
     course: Id
     segment: Id
-    group: Id
+    group: Id | None = None
+    role: Id | None = None
+    on_leave: Literal["unenrol", "suspend"] | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> LinkEntry:
+        if self.kind == "group":
+            if self.group is None:
+                raise PydanticCustomError("missing_group", "a group link needs a group")
+            if self.role is not None or self.on_leave is not None:
+                raise PydanticCustomError(
+                    "enrol_only", "role and on_leave are for kind: enrol links"
+                )
+        elif self.group is not None:
+            raise PydanticCustomError("no_group", "an enrol link has no group")
+        return self
 
 
 class LinksFile(BaseModel):
@@ -165,13 +192,13 @@ def load(path: Path) -> LinksFile:
         line = composer.line_of(loc)
         raise ConfigError(f"{name}:{line}: {_where(loc)}: {_message(err)}") from None
     for source, items in model.sources.items():
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()  # (kind, id): each kind has its own ids
         for i, item in enumerate(items or ()):
-            if item.id in seen:
+            if (item.kind, item.id) in seen:
                 loc = ("sources", source, i)
                 raise ConfigError(
                     f"{name}:{composer.line_of(loc)}: {_where(loc)}: "
-                    f"link id {item.id!r} declared twice"
+                    f"{item.kind} link id {item.id!r} declared twice"
                 )
-            seen.add(item.id)
+            seen.add((item.kind, item.id))
     return model
