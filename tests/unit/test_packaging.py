@@ -11,6 +11,8 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import yaml
+
 import worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +60,9 @@ def test_build_backend_is_pinned_and_version_has_one_home() -> None:
     assert "version" not in pyproject["project"]
     assert pyproject["project"]["dynamic"] == ["version"]
     assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "worker.__version__"}
+
+
+def test_the_chart_deploys_this_version() -> None:
+    # The chart's image tag defaults to appVersion: it must name the version built here.
+    chart = yaml.safe_load((ROOT / "deploy/helm/segsync/Chart.yaml").read_text())
+    assert chart["appVersion"] == worker.__version__
