@@ -222,15 +222,17 @@ def plan(
 
 
 @app.command(
-    help="Compare the LMS's group memberships with desired(); print missing and extra members."
-    "\n\nOnly groups segsync manages are compared. With --publish, add commands for missing "
-    "members and remove commands for extra ones go to the command topic, reason resync.",
-    epilog="Example: segsync diff --source moodle.example.edu --groups group_members.csv --publish",
+    help="Compare the LMS's group memberships with desired() (--groups) and the enrolments "
+    "segment sync holds with desired_enrol() (--enrolments); print what is missing and extra."
+    "\n\nOnly groups and courses segsync manages are compared. With --publish, the commands "
+    "that close the gap (add/remove, enrol/unenrol) go to the command topics, reason resync.",
+    epilog="Example: segsync diff --source moodle.example.edu --groups group_members.csv "
+    "--enrolments sync_enrolments.csv --publish",
 )
 def diff(
     source: str = typer.Option(..., "--source", help="The LMS site (CloudEvents `source`)."),
-    groups: Path = typer.Option(
-        ...,
+    groups: Path | None = typer.Option(
+        None,
         "--groups",
         help="CSV export of actual memberships course_id,group_id,user_id (spaces around "
         "fields are stripped).",
@@ -238,37 +240,67 @@ def diff(
         dir_okay=False,
         readable=True,
     ),
+    enrolments: Path | None = typer.Option(
+        None,
+        "--enrolments",
+        help="CSV export course_id,user_id of the enrolments segment sync holds in the LMS.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
     publish: bool = typer.Option(
         False, "--publish", help="Send the commands that close the gap (reason resync)."
     ),
-    json_out: bool = typer.Option(False, "--json", help="JSON lines, one per group."),
+    json_out: bool = typer.Option(
+        False, "--json", help="JSON lines, one per group (and one per course)."
+    ),
 ) -> None:
     """`segsync diff` (help text in the decorator)."""
 
     def body() -> None:
-        from worker.cli.ops_render import print_diff
+        import uuid
+
+        from worker.cli.common import fail
+        from worker.cli.ops_render import print_diff, print_enrol_diff
         from worker.ops import diff as d
+        from worker.ops import diff_enrol as de
         from worker.ops.console import say
         from worker.ops.importer import check_source
 
+        if groups is None and enrolments is None:
+            fail("diff needs --groups and/or --enrolments", 2)
         settings = _settings()
         check_source(source)
         store = _existing_store(settings)
+        run_id = uuid.uuid4().hex
         try:
-            result = d.compute(store, source, groups)
-            if publish and result.groups:
-                d.publish(settings, store, result)
+            result = d.compute(store, source, groups) if groups is not None else None
+            enrol = de.compute(store, source, enrolments) if enrolments is not None else None
+            if publish and result is not None and result.groups:
+                d.publish(settings, store, result, run_id)
+            if publish and enrol is not None and enrol.courses:
+                de.publish(settings, store, enrol, run_id)
         finally:
             store.close()
-        print_diff(result, json_out)
-        text = (
-            f"diff: {result.missing} missing and {result.extra} extra in {len(result.groups)} "
-            f"groups ({result.compared} rows compared, {result.ignored} in unmanaged groups)"
-        )
+        published = 0
+        if result is not None:
+            print_diff(result, json_out)
+            say(
+                f"diff: {result.missing} missing and {result.extra} extra in "
+                f"{len(result.groups)} groups ({result.compared} rows compared, "
+                f"{result.ignored} in unmanaged groups)"
+            )
+            published += result.published
+        if enrol is not None:
+            print_enrol_diff(enrol, json_out)
+            say(
+                f"diff: {enrol.missing} missing and {enrol.extra} extra enrolments in "
+                f"{len(enrol.courses)} courses ({enrol.compared} rows compared, "
+                f"{enrol.ignored} in unmanaged courses)"
+            )
+            published += enrol.published
         if publish:
-            text += f"; published {result.published} resync commands"
-            text += f" (run {result.run_id})" if result.run_id else ""
-        say(text)
+            say(f"diff: published {published} resync commands (run {run_id})")
 
     _run(body)
 

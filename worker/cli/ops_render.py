@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from worker.ops.diff import DiffResult
+from worker.ops.diff_enrol import EnrolDiffResult
 from worker.ops.status import Status, render
 
 SHOWN = 10  # user ids shown per cell in the diff table
@@ -56,4 +57,31 @@ def print_diff(result: DiffResult, json_out: bool) -> None:
     table.add_column("extra (in the LMS, not desired)", overflow="fold")
     for g in result.groups:
         table.add_row(g.course_id, g.group_id, _users(g.missing), _users(g.extra))
+    Console().print(table)
+
+
+def print_enrol_diff(result: EnrolDiffResult, json_out: bool) -> None:
+    if json_out:
+        for c in result.courses:
+            _json_line(
+                {
+                    "kind": "enrolment",
+                    "source": result.source,
+                    "course_id": c.course_id,
+                    "missing": c.missing,
+                    "extra": c.extra,
+                }
+            )
+        return
+    if not result.courses:
+        Console().print(
+            f"no drift: segment sync enrolments agree with desired_enrol() for {result.source}"
+        )
+        return
+    table = Table(title=f"enrolment drift for {result.source}", title_justify="left")
+    table.add_column("course")
+    table.add_column("missing (desired_enrol, not enrolled)", overflow="fold")
+    table.add_column("extra (enrolled by segment sync, not desired)", overflow="fold")
+    for c in result.courses:
+        table.add_row(c.course_id, _users(c.missing), _users(c.extra))
     Console().print(table)

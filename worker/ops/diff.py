@@ -126,8 +126,10 @@ def commands(store: StateStore, result: DiffResult, run_id: str) -> list[OutboxR
     return out
 
 
-def publish(settings: Settings, store: StateStore, result: DiffResult) -> None:
-    run_id = uuid.uuid4().hex
+def publish(
+    settings: Settings, store: StateStore, result: DiffResult, run_id: str | None = None
+) -> None:
+    run_id = run_id or uuid.uuid4().hex
     records = commands(store, result, run_id)
     require_topic(settings, settings.command_topic)
     publisher = Publisher(settings)

@@ -217,3 +217,37 @@ def any_links(conn: Connection, source: str) -> bool:
     """Whether this site has any enrol link at all (most have none: skip the work)."""
     q = select(el.c.link_id).where(el.c.source == source).limit(1)
     return conn.execute(q).first() is not None
+
+
+def managed_courses(conn: Connection, source: str) -> set[str]:
+    """The course of some enrol link, or a course segsync ever sent an enrolment command for."""
+    q = union(
+        select(el.c.course_id).where(el.c.source == source, el.c.course_id.is_not(None)),
+        select(ep.c.course_id).where(ep.c.source == source),
+    )
+    return {r[0] for r in conn.execute(q)}
+
+
+def desired_enrolments(conn: Connection, source: str) -> list[EPair]:
+    """The pairs whose number of enrolment commands is odd: what the LMS was told."""
+    q = select(ep.c.course_id, ep.c.user_id).where(ep.c.source == source, ep.c.transitions % 2 == 1)
+    return [(r[0], r[1]) for r in conn.execute(q)]
+
+
+def resync_attrs(
+    conn: Connection, source: str, pairs: Sequence[EPair]
+) -> dict[EPair, tuple[list[str], list[str], str]]:
+    """(justifying links, their roles, on_leave) per pair for a resync command: on_leave is
+    `suspend` when an enrol link of the course says so."""
+    links = pair_links(conn, source, pairs)
+    rows = links_selected(conn, source, (), (), {c for c, _ in pairs})
+    states = link_states(
+        conn, source, [r[0] for r in rows] + [a for v in links.values() for a in v]
+    )
+    suspend = {s.course_id for s in states.values() if s.on_leave == "suspend"}
+    out: dict[EPair, tuple[list[str], list[str], str]] = {}
+    for p in pairs:
+        ids = sorted(links.get(p, ()))
+        roles = sorted({states[a].role for a in ids if a in states})
+        out[p] = (ids, roles, "suspend" if p[0] in suspend else "unenrol")
+    return out

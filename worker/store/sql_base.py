@@ -317,6 +317,20 @@ class SqlStore:
         with self.engine.connect() as conn:
             return jr.pair_links(conn, source, pairs)
 
+    def managed_courses(self, source: str) -> set[str]:
+        with self.engine.connect() as conn:
+            return er.managed_courses(conn, source)
+
+    def desired_enrolments(self, source: str) -> Iterator[EPair]:
+        with self.engine.connect() as conn:
+            return iter(er.desired_enrolments(conn, source))
+
+    def enrol_resync_attrs(
+        self, source: str, pairs: Sequence[EPair]
+    ) -> dict[EPair, tuple[list[str], list[str], str]]:
+        with self.engine.connect() as conn:
+            return er.resync_attrs(conn, source, pairs)
+
     # --- the brake's desk ---
     def held_batches(self, status: str | None = None) -> list[HeldBatch]:
         with self.engine.connect() as conn:
