@@ -35,6 +35,12 @@ CASES: list[tuple[list[str], dict[str, str], int, str]] = [
         "segsync: invalid setting SEGSYNC_DATABASE_URL: not a database URL (invalid literal",
     ),
     (
+        ["migrate"],
+        {URL: "postgresql+psycopg2://segsync@db/segsync"},
+        2,
+        "segsync: invalid setting SEGSYNC_DATABASE_URL: driver 'psycopg2' is not supported",
+    ),
+    (
         ["status"],
         {URL: "mysql://segsync@db/segsync"},
         2,

@@ -19,7 +19,9 @@ def check_database_url(value: str, drivers: Mapping[str, tuple[str, ...]], examp
     backend, _, driver = url.drivername.partition("+")
     if backend not in drivers:
         raise ValueError(f"database {backend!r} is not supported; expected {examples}")
-    if driver and driver not in drivers[backend]:
+    # No driver named: SQLAlchemy's default for the backend (psycopg2 before SQLAlchemy 2.1).
+    driver = driver or url.get_dialect().driver
+    if driver not in drivers[backend]:
         raise ValueError(
             f"driver {driver!r} is not supported; use {backend}+{drivers[backend][0]}://"
         )
