@@ -245,6 +245,11 @@ class StateStore(Protocol):
     def remove_pending(self, seqs: Sequence[int]) -> None: ...
 
     # --- reads ---
+    def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (source, id) of these already in the processed-event log (which only grows:
+        safe to read outside the batch's transaction)."""
+        ...
+
     def load_offsets(self, group_id: str, partitions: Iterable[TP]) -> dict[TP, int]: ...
     def all_offsets(self, group_id: str) -> dict[TP, int]:
         """Every partition's stored next offset for this group (any member's)."""

@@ -70,7 +70,9 @@ def apply_batch(
     for d in items:
         key = (d.rec.topic, d.rec.partition)
         result.next_offsets[key] = max(result.next_offsets.get(key, 0), d.rec.offset + 1)
-        if d.error is not None:
+        if d.replayed is not None:
+            count(d, "events.duplicate")  # applied before: recognised from its envelope
+        elif d.error is not None:
             bad.append(d)
         elif d.unknown_type is not None:
             count(d, "events.unknown")

@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 from worker import logs, observability, shutdown
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.publisher import RecordSink, publish_pending
-from worker.engine.records import InRecord, decode
+from worker.engine.records import InRecord, decode_batch
 from worker.errors import FatalError, TransientError
 from worker.ports import StateStore
 
@@ -100,7 +100,11 @@ class Worker:
         log.info("stop requested: batch in hand applied", totals=self.totals)
 
     def apply(self, records: list[InRecord]) -> BatchResult:
-        decoded = [decode(r, self.cfg.max_future_s) for r in records]
+        # Events applied before (a replay) are recognised from their envelope, not decoded.
+        decoded = self.retry(
+            "decode batch",
+            lambda: decode_batch(records, self.store.seen_events, self.cfg.max_future_s),
+        )
 
         def attempt() -> BatchResult:
             with self.store.transaction() as tx:  # commits on leaving: step 1
@@ -118,7 +122,7 @@ class Worker:
         result = self.retry("apply batch", attempt)
         observability.applied(
             [d.event.event_id if d.event else None for d in decoded],
-            [d.event.event_type if d.event else None for d in decoded],
+            [d.event_type for d in decoded],
             result.counts,
         )
         for name, n in result.counts.items():

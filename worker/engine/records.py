@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from worker.codec import decode_record, time_to_us
 from worker.domain.updates import EventView
+from worker.envelope import Identity, identity
 from worker.errors import InvalidEvent, UnknownEventType
 
 
@@ -27,6 +28,32 @@ class Decoded:
     event: EventView | None = None
     error: str | None = None  # set: the record goes to the DLQ with this reason
     unknown_type: str | None = None  # set: skipped and counted
+    replayed: Identity | None = None  # set: applied before (replay fast path), not decoded
+
+    @property
+    def event_type(self) -> str | None:
+        """The type of a known event (decoded or recognised as replayed), else None."""
+        if self.event is not None:
+            return self.event.event_type
+        return None if self.replayed is None else self.replayed[2]
+
+
+def decode_batch(
+    records: Sequence[InRecord],
+    seen: Callable[[Iterable[tuple[str, str]]], set[tuple[str, str]]],
+    max_future_s: int | None = None,
+) -> list[Decoded]:
+    """Decode a batch; records whose (source, id) the store has applied already (`seen`,
+    one lookup for the batch) are recognised from their envelope and not decoded further."""
+    ids = [identity(r.value, r.headers) for r in records]
+    wanted = {(i[0], i[1]) for i in ids if i is not None}
+    known = seen(wanted) if wanted else set()
+    return [
+        Decoded(r, replayed=i)
+        if i is not None and (i[0], i[1]) in known
+        else decode(r, max_future_s)
+        for r, i in zip(records, ids, strict=True)
+    ]
 
 
 def decode(rec: InRecord, max_future_s: int | None = None) -> Decoded:

@@ -265,6 +265,10 @@ class SqlStore:
             outbox_repo.remove(conn, seqs)
 
     # --- reads ---
+    def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            return fr.seen_events(conn, keys)
+
     def load_offsets(self, group_id: str, partitions: Iterable[TP]) -> dict[TP, int]:
         with self.engine.connect() as conn:
             return outbox_repo.load_offsets(conn, group_id, partitions)
