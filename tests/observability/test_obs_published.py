@@ -4,7 +4,7 @@ the brake's hold and release."""
 
 from __future__ import annotations
 
-from worker.destinations import COMMAND, DLQ
+from worker.destinations import COMMAND, DLQ, ENROL_COMMAND
 from worker.observability import metrics
 from worker.ports import CommandMeta, HeldRecord, OutboxRecord, PendingRecord
 from worker.store import held_repo, outbox_repo
@@ -68,3 +68,13 @@ def test_meta_survives_the_store_and_the_brake(db_url: str) -> None:
         [released] = outbox_repo.pending(conn, 10)
         assert released.meta == meta and released.value == b"v"
     engine.dispose()
+
+
+def test_enrolment_commands_are_counted_as_commands_by_their_type() -> None:
+    """Enrolment commands (their own destination) count under their own type, never as DLQ."""
+    enrol = "lms.course.enrol"
+    before = _count(enrol, "joined_segment"), metrics.DLQ_PUBLISHED._value.get()
+    meta = CommandMeta(enrol, "joined_segment", CAUSE_US)
+    metrics.record_published([PendingRecord(ENROL_COMMAND, b"u", b"\xff", [], 1, meta=meta)], 0.0)
+    assert _count(enrol, "joined_segment") == before[0] + 1
+    assert metrics.DLQ_PUBLISHED._value.get() == before[1]

@@ -54,7 +54,8 @@ EVENTS = Counter(
 )
 COMMANDS = Counter(
     "segsync_commands_published",
-    "Group-membership commands acknowledged by the brokers, by type and reason.",
+    "Commands acknowledged by the brokers, by type (lms.group.member.* for group sync, "
+    "lms.course.* for segment sync enrolment) and reason.",
     ["type", "reason"],
     registry=REGISTRY,
 )
