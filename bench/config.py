@@ -15,6 +15,7 @@ PASS = "bench.passthrough"  # the ceiling's output
 CMD_PG = "bench.cmd.pg"
 CMD_LITE = "bench.cmd.sqlite"
 CMD_PROF = "bench.cmd.profile"
+CMD_SCALE = "bench.cmd.scale"  # the scale-out phase (1, 2, 3 workers)
 MEM_EVENTS = "bench.mem.events"
 CMD_MEM = "bench.cmd.mem"
 DLQ = "bench.dlq"

@@ -43,6 +43,10 @@ def summarise(ctx: Ctx) -> dict[str, Any]:
         "memory_peak_mb": _get(ph, "memory", "peak_rss_mb") if mem_done else None,
         "memory_peak_mb_partial": None if mem_done else _get(ph, "memory", "peak_rss_mb"),
         "memory_users_reached": _get(ph, "memory", "users_reached"),
+        "scale_out": {
+            k: {"eps": v.get("eps"), "cpu_us_per_event": v.get("cpu_us_per_event")}
+            for k, v in ph.get("scale_out", {}).items()
+        },
     }
     if not ctx.quick:
         ctx.results["targets"] = {
@@ -136,6 +140,16 @@ def markdown(ctx: Ctx) -> str:
             f"{_n(s['consume_ceiling_eps'], 'events/s')})",
             "≥ 100,000 events/s",
             _met(ctx, "replay_eps"),
+        ),
+        (
+            "scale-out on one PostgreSQL, 6 partitions: 1 / 2 / 3 workers",
+            " · ".join(
+                f"{k}: {_n(v['eps'], 'events/s')}, {_n(v['cpu_us_per_event'])} µs CPU/event"
+                for k, v in s.get("scale_out", {}).items()
+            )
+            or "—",
+            "figure only",
+            "—",
         ),
         (
             f"peak RSS of the worker, state for {_n(sizes['memory_users'])} users",

@@ -18,12 +18,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import load, profiling, report, throughput
+from bench import load, profiling, report, scale, throughput
 from bench.config import (
     CMD_LITE,
     CMD_MEM,
     CMD_PG,
     CMD_PROF,
+    CMD_SCALE,
     DLQ,
     EVENTS,
     FULL,
@@ -108,6 +109,7 @@ def run_phases(suite: Suite) -> None:
     step("e2e_postgresql", lambda: throughput.e2e(ctx, "postgresql"), needs=("ceiling",))
     step("replay_postgresql", lambda: throughput.replay(ctx), needs=("e2e_postgresql",))
     step("e2e_sqlite", lambda: throughput.e2e(ctx, "sqlite"), needs=("ceiling",))
+    step("scale_out", lambda: scale.scale_out(ctx), needs=("history",))
     if ctx.profile:
         step(
             "profile_postgresql",
@@ -165,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             MEM_EVENTS: (PARTITIONS, {}),
             DLQ: (1, {}),
             ENROL_CMD: (PARTITIONS, {}),
-            **{t: (PARTITIONS, APPEND_TIME) for t in (PASS, CMD_PG, CMD_LITE, CMD_PROF, CMD_MEM)},
+            **{
+                t: (PARTITIONS, APPEND_TIME)
+                for t in (PASS, CMD_PG, CMD_LITE, CMD_PROF, CMD_MEM, CMD_SCALE)
+            },
         }
         ctx.svc.create_topics(topics)
         run_phases(suite)
