@@ -6,7 +6,7 @@ SHELL := bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
-CODE := worker schemas tests bench
+CODE := worker schemas tests bench harness
 
 # Development / demo services (the scripts' defaults) ...
 KAFKA_PORT ?= 9092

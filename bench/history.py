@@ -17,17 +17,15 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from tests.support.event_types import (
-    COURSE_DEL,
-    ENROL,
-    GROUP_DEL,
-    JOIN,
-    LEAVE,
-    LINK,
-    SEG_DEL,
-    UNENROL,
-    UNLINK,
-)
+from schemas.event_types import COURSE_DELETED as COURSE_DEL
+from schemas.event_types import ENROLLMENT_CREATED as ENROL
+from schemas.event_types import ENROLLMENT_DELETED as UNENROL
+from schemas.event_types import GROUP_DELETED as GROUP_DEL
+from schemas.event_types import GROUP_LINK_CREATED as LINK
+from schemas.event_types import GROUP_LINK_DELETED as UNLINK
+from schemas.event_types import MEMBER_ADDED as JOIN
+from schemas.event_types import MEMBER_REMOVED as LEAVE
+from schemas.event_types import SEGMENT_DELETED as SEG_DEL
 
 T0_US = 1_750_000_000_000_000  # all event times are T0 + offsets, in microseconds
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

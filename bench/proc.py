@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.services import RUN_DIR
-from tests.support.worker_proc import WorkerEnv
+from harness.worker_env import WorkerEnv
 
 BIN = Path(sys.executable).parent
 SEGSYNC = str(BIN / "segsync")

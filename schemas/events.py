@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from schemas import event_types
+
 ID_MAX_LENGTH: Final = 128
 SOURCE_MAX_LENGTH: Final = 255
 # No id of ID_MAX_LENGTH digits needs more bits than this; bigger ints are refused
@@ -291,5 +293,7 @@ def event_type_of(model: type[EventBase]) -> str:
 
 
 KNOWN_TYPES: Final[frozenset[str]] = frozenset(event_type_of(m) for m in EVENT_MODELS)
+if frozenset(event_types.ALL) != KNOWN_TYPES or len(event_types.ALL) != len(KNOWN_TYPES):
+    raise ImportError("schemas.event_types and the event models name different types")
 
 LMS_EVENT_ADAPTER: Final[TypeAdapter[LmsEvent]] = TypeAdapter(LmsEvent)

@@ -1,32 +1,22 @@
-"""The LMS event types (CONTRACT.md) by short names, for the test and benchmark generators.
-`tests/unit/test_schema_export.py` checks them against the schema's own list."""
+"""The LMS event types by the short names the test generators use; the names themselves
+live in `schemas.event_types` (one home for the worker, the tests and the benchmarks)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-ENROL: Final = "lms.enrollment.created"
-UNENROL: Final = "lms.enrollment.deleted"
-JOIN: Final = "lms.segment.member.added"
-LEAVE: Final = "lms.segment.member.removed"
-LINK: Final = "lms.segment_group_link.created"
-UNLINK: Final = "lms.segment_group_link.deleted"
-SEG_DEL: Final = "lms.segment.deleted"
-GROUP_DEL: Final = "lms.group.deleted"
-COURSE_DEL: Final = "lms.course.deleted"
-ENROL_LINK: Final = "lms.segment_enrol_link.created"
-ENROL_UNLINK: Final = "lms.segment_enrol_link.deleted"
+from schemas import event_types as et
 
-ALL: Final = (
-    ENROL,
-    UNENROL,
-    JOIN,
-    LEAVE,
-    LINK,
-    UNLINK,
-    SEG_DEL,
-    GROUP_DEL,
-    COURSE_DEL,
-    ENROL_LINK,
-    ENROL_UNLINK,
-)
+ENROL: Final = et.ENROLLMENT_CREATED
+UNENROL: Final = et.ENROLLMENT_DELETED
+JOIN: Final = et.MEMBER_ADDED
+LEAVE: Final = et.MEMBER_REMOVED
+LINK: Final = et.GROUP_LINK_CREATED
+UNLINK: Final = et.GROUP_LINK_DELETED
+SEG_DEL: Final = et.SEGMENT_DELETED
+GROUP_DEL: Final = et.GROUP_DELETED
+COURSE_DEL: Final = et.COURSE_DELETED
+ENROL_LINK: Final = et.ENROL_LINK_CREATED
+ENROL_UNLINK: Final = et.ENROL_LINK_DELETED
+
+ALL: Final = et.ALL

@@ -83,8 +83,11 @@ def test_main_check_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )
 
 
-def test_the_generators_short_names_are_the_schema_types() -> None:
-    from tests.support import event_types
+def test_the_type_names_are_the_schema_types() -> None:
+    from schemas import event_types
+    from tests.support import event_types as short
 
     assert len(set(event_types.ALL)) == len(event_types.ALL)
     assert set(event_types.ALL) == KNOWN_TYPES
+    names = [v for k, v in vars(short).items() if k.isupper() and k != "ALL"]
+    assert sorted(names) == sorted(event_types.ALL)

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+from schemas import event_types as et
+
 # A fixed namespace: command ids must be the same on every machine and in every run.
 COMMAND_NAMESPACE = uuid.UUID("5c3e2a0e-8d1b-4a57-9a51-3b7d4c1f0e2a")
 ADD: Literal["add"] = "add"
@@ -108,26 +110,26 @@ _NAMESPACE_SHA1 = hashlib.sha1(COMMAND_NAMESPACE.bytes, usedforsecurity=False)
 
 # (reason when the pair is added, reason when it is removed) per causing event type.
 _REASONS: dict[str, tuple[str, str]] = {
-    "lms.enrollment.created": ("enrolled", "unenrolled"),
-    "lms.enrollment.deleted": ("enrolled", "unenrolled"),
-    "lms.segment.member.added": ("joined_segment", "left_segment"),
-    "lms.segment.member.removed": ("joined_segment", "left_segment"),
-    "lms.segment_group_link.created": ("link_created", "link_deleted"),
-    "lms.segment_group_link.deleted": ("link_created", "link_deleted"),
-    "lms.segment_enrol_link.created": ("link_created", "link_deleted"),
-    "lms.segment_enrol_link.deleted": ("link_created", "link_deleted"),
-    "lms.segment.deleted": ("segment_deleted", "segment_deleted"),
-    "lms.group.deleted": ("group_deleted", "group_deleted"),
-    "lms.course.deleted": ("course_deleted", "course_deleted"),
+    et.ENROLLMENT_CREATED: ("enrolled", "unenrolled"),
+    et.ENROLLMENT_DELETED: ("enrolled", "unenrolled"),
+    et.MEMBER_ADDED: ("joined_segment", "left_segment"),
+    et.MEMBER_REMOVED: ("joined_segment", "left_segment"),
+    et.GROUP_LINK_CREATED: ("link_created", "link_deleted"),
+    et.GROUP_LINK_DELETED: ("link_created", "link_deleted"),
+    et.ENROL_LINK_CREATED: ("link_created", "link_deleted"),
+    et.ENROL_LINK_DELETED: ("link_created", "link_deleted"),
+    et.SEGMENT_DELETED: ("segment_deleted", "segment_deleted"),
+    et.GROUP_DELETED: ("group_deleted", "group_deleted"),
+    et.COURSE_DELETED: ("course_deleted", "course_deleted"),
 }
 # Event types that can make a pair true / false: used to pick the cause of a collapsed change.
 _CAN_ADD = {
-    "lms.enrollment.created",
-    "lms.segment.member.added",
-    "lms.segment_group_link.created",
-    "lms.segment_enrol_link.created",
+    et.ENROLLMENT_CREATED,
+    et.MEMBER_ADDED,
+    et.GROUP_LINK_CREATED,
+    et.ENROL_LINK_CREATED,
 }
-_CAN_REMOVE = set(_REASONS) - {"lms.enrollment.created", "lms.segment.member.added"}
+_CAN_REMOVE = set(_REASONS) - {et.ENROLLMENT_CREATED, et.MEMBER_ADDED}
 
 
 def reason_for(event_type: str, kind: Literal["add", "remove"]) -> str:

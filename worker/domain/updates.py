@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from schemas import event_types as et
 from worker.domain.facts import Fact
 from worker.domain.transitions import Cause
 
@@ -46,31 +47,31 @@ def to_update(ev: EventView, order: int) -> Update:
     cause = Cause(ev.event_id, ev.event_type, ev.time_us, order)
     d, s, t = ev.data, ev.source, ev.time_us
     match ev.event_type:
-        case "lms.enrollment.created" | "lms.enrollment.deleted":
-            active = ev.event_type.endswith("created")
+        case et.ENROLLMENT_CREATED | et.ENROLLMENT_DELETED:
+            active = ev.event_type == et.ENROLLMENT_CREATED
             fact = Fact(t, ev.event_id, active)
             key = (s, d["course_id"], d["user_id"], d.get("method", ""))
             return FactUpdate("enrollment", key, fact, cause)
-        case "lms.segment.member.added" | "lms.segment.member.removed":
-            active = ev.event_type.endswith("added")
+        case et.MEMBER_ADDED | et.MEMBER_REMOVED:
+            active = ev.event_type == et.MEMBER_ADDED
             fact = Fact(t, ev.event_id, active)
             return FactUpdate("membership", (s, d["segment_id"], d["user_id"]), fact, cause)
-        case "lms.segment_group_link.created":
+        case et.GROUP_LINK_CREATED:
             group = (d["course_id"], d["segment_id"], d["group_id"])
             return FactUpdate("link", (s, d["link_id"]), Fact(t, ev.event_id, True, group), cause)
-        case "lms.segment_group_link.deleted":
+        case et.GROUP_LINK_DELETED:
             return FactUpdate("link", (s, d["link_id"]), Fact(t, ev.event_id, False), cause)
-        case "lms.segment_enrol_link.created":
+        case et.ENROL_LINK_CREATED:
             attrs = (d["course_id"], d["segment_id"], d["role"], d["on_leave"])
             fact = Fact(t, ev.event_id, True, attrs)
             return FactUpdate("enrol_link", (s, d["link_id"]), fact, cause)
-        case "lms.segment_enrol_link.deleted":
+        case et.ENROL_LINK_DELETED:
             return FactUpdate("enrol_link", (s, d["link_id"]), Fact(t, ev.event_id, False), cause)
-        case "lms.segment.deleted":
+        case et.SEGMENT_DELETED:
             return MarkUpdate("segment", (s, d["segment_id"]), t, cause)
-        case "lms.group.deleted":
+        case et.GROUP_DELETED:
             return MarkUpdate("group", (s, d["course_id"], d["group_id"]), t, cause)
-        case "lms.course.deleted":
+        case et.COURSE_DELETED:
             return MarkUpdate("course", (s, d["course_id"]), t, cause)
     raise KeyError(ev.event_type)
 

@@ -13,16 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from schemas import event_types as et
 from worker.domain.transitions import Cause
 from worker.domain.updates import Selector
 from worker.ports import StoreTx
 
 BRAKED_TYPES = {
-    "lms.segment_group_link.created",
-    "lms.segment_group_link.deleted",
-    "lms.segment.deleted",
-    "lms.group.deleted",
-    "lms.course.deleted",
+    et.GROUP_LINK_CREATED,
+    et.GROUP_LINK_DELETED,
+    et.SEGMENT_DELETED,
+    et.GROUP_DELETED,
+    et.COURSE_DELETED,
 }
 
 

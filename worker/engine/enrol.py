@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from schemas import event_types as et
 from schemas.commands import ENROL_TYPE, UNENROL_TYPE
 from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command
 from worker.destinations import ENROL_COMMAND
@@ -25,10 +26,10 @@ from worker.engine.recompute import UserWork
 from worker.ports import CommandMeta, EPair, ERow, Headers, HeldRecord, OutboxRecord, Saved, StoreTx
 
 BRAKED = {
-    "lms.segment_enrol_link.created",
-    "lms.segment_enrol_link.deleted",
-    "lms.segment.deleted",
-    "lms.course.deleted",
+    et.ENROL_LINK_CREATED,
+    et.ENROL_LINK_DELETED,
+    et.SEGMENT_DELETED,
+    et.COURSE_DELETED,
 }
 USERS_PER_QUERY = 2000
 CausesFor = Callable[[EPair, frozenset[str]], list[Cause]]

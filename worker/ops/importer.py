@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from schemas import event_types as et
 from schemas.events import SOURCE_MAX_LENGTH
 from worker.destinations import INPUT
 from worker.errors import ConfigError, FatalError
@@ -38,22 +39,22 @@ class ExportKind:
 
 
 ENROLMENTS: Final = ExportKind(
-    "--enrolments", ("user_id", "course_id"), "lms.enrollment.created", "user_id"
+    "--enrolments", ("user_id", "course_id"), et.ENROLLMENT_CREATED, "user_id"
 )
 SEGMENT_MEMBERS: Final = ExportKind(
-    "--segment-members", ("user_id", "segment_id"), "lms.segment.member.added", "user_id"
+    "--segment-members", ("user_id", "segment_id"), et.MEMBER_ADDED, "user_id"
 )
 LINKS: Final = ExportKind(
     "--links",
     ("link_id", "course_id", "segment_id", "group_id"),
-    "lms.segment_group_link.created",
+    et.GROUP_LINK_CREATED,
     "course_id",
 )
 
 ENROL_LINKS: Final = ExportKind(
     "--enrol-links",
     ("link_id", "course_id", "segment_id"),
-    "lms.segment_enrol_link.created",
+    et.ENROL_LINK_CREATED,
     "course_id",
     optional=("role", "on_leave"),
     choices={"on_leave": ("unenrol", "suspend")},

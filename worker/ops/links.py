@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
+from schemas import event_types as et
 from schemas.events import DEFAULT_ROLE
 from worker.codec import time_to_us
 from worker.destinations import INPUT
@@ -35,8 +36,8 @@ ID_PREFIX: Final = "links-apply"
 Kind = Literal["group", "enrol"]
 # (created, deleted) event types per kind, and the `data` fields a `created` one sets.
 TYPES: Final[dict[Kind, tuple[str, str]]] = {
-    "group": ("lms.segment_group_link.created", "lms.segment_group_link.deleted"),
-    "enrol": ("lms.segment_enrol_link.created", "lms.segment_enrol_link.deleted"),
+    "group": (et.GROUP_LINK_CREATED, et.GROUP_LINK_DELETED),
+    "enrol": (et.ENROL_LINK_CREATED, et.ENROL_LINK_DELETED),
 }
 FIELDS: Final[dict[Kind, tuple[str, ...]]] = {
     "group": ("course_id", "segment_id", "group_id"),
