@@ -31,14 +31,12 @@ def test_bench_and_harness_do_not_import_tests() -> None:
     found = []
     for path in _sources("bench") + _sources("harness"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            mods = []
             if isinstance(node, ast.Import):
                 mods = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 mods = [node.module]
-            found += [
-                f"{path.relative_to(ROOT)}:{node.lineno} {m}"
-                for m in mods
-                if m.split(".")[0] == "tests"
-            ]
+            else:
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            found += [f"{where} {m}" for m in mods if m.split(".")[0] == "tests"]
     assert found == []
