@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from schemas.events import KNOWN_TYPES
+from schemas.events import ID_MAX_LENGTH, KNOWN_TYPES, SOURCE_MAX_LENGTH
 
 Identity = tuple[str, str, str]  # (source, id, type)
 _NAMES = {"ce_source": "source", "ce_id": "id", "ce_type": "type", "ce_specversion": "sv"}
@@ -67,8 +67,15 @@ def identity(value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -
                 event_id = str(event_id)
     except (UnicodeDecodeError, orjson.JSONDecodeError):
         return None
-    if spec != "1.0" or etype not in KNOWN_TYPES:
+    # `type` may be any JSON value in a hostile record: only a string can be a known type.
+    if spec != "1.0" or type(etype) is not str or etype not in KNOWN_TYPES:
         return None
-    if type(source) is not str or type(event_id) is not str or not source or not event_id:
+    if type(source) is not str or type(event_id) is not str:
+        return None
+    # What the decoder refuses (an empty, too long or NUL-bearing source or id) is left to it:
+    # a NUL would also fail the store's lookup (PostgreSQL text cannot hold one).
+    if not 0 < len(source) <= SOURCE_MAX_LENGTH or not 0 < len(event_id) <= ID_MAX_LENGTH:
+        return None
+    if "\x00" in source or "\x00" in event_id:
         return None
     return (source, event_id, etype)

@@ -5,6 +5,7 @@ identity the decoder would give another (source, id, type)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -59,3 +60,24 @@ def test_a_structured_content_type_wins_over_ce_headers() -> None:
     assert identity(value, hdrs) == ("s", "e1", "lms.segment.deleted")
     assert identity(value, [("content-type", b"application/cloudevents+xml")]) is None
     assert identity(value, [("ce_id", b"e1"), ("ce_id", b"e2")]) is None  # duplicate header
+
+
+def test_a_type_that_is_no_string_is_no_identity() -> None:
+    """A hostile record with a list or object as its `type` crashed every worker (TypeError:
+    unhashable type) on the replay fast path, before the decoder could dead-letter it."""
+    for bad in ([1], {"a": 1}, ["lms.course.deleted"]):
+        body = {"specversion": "1.0", "id": "e", "source": "s", "type": bad, "data": {}}
+        assert identity(json.dumps(body).encode(), []) is None
+
+
+def test_what_the_decoder_refuses_is_left_to_it() -> None:
+    """A NUL in the source or id reached the store's processed-event lookup, where PostgreSQL
+    text cannot hold it: the worker exited 1 on every start (a crash loop)."""
+    for source, event_id in (("site\x00x", "e"), ("s", "e\x00"), ("", "e"), ("s", "i" * 129)):
+        body = {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": source,
+            "type": "lms.course.deleted",
+        }
+        assert identity(json.dumps(body).encode(), []) is None
