@@ -39,6 +39,7 @@ def crash_run(
     assert report.kills >= kills
     assert report.ok, report.render()
     assert report.commands > 100  # the history really exercised the engine
+    assert report.enrol_commands > 20  # both kinds
 
 
 def test_crash_loop_short(

@@ -5,7 +5,9 @@ over time, the order and form in which they reach the broker, and hostile record
   out of time order, and rounding, so ties happen), made of single events over small id
   spaces (so that events interact a lot) and of *bursts*: many users enrolled in one
   course and added to one segment, then a link created on them - the link event is bulk
-  work, recomputed in chunks of SEGSYNC_BACKFILL_CHUNK users, which kills then hit.
+  work, recomputed in chunks of SEGSYNC_BACKFILL_CHUNK users, which kills then hit. Both
+  link kinds mix in: segment enrol links (ids shared with group links, on purpose: their
+  namespaces are apart) and enrolments by several methods (`manual`, `segment_sync`, none).
 * `delivery_order` - local reordering and late duplicates (the same (source, id) again).
 * `encode` - each event in structured or binary CloudEvents content mode.
 * `hostile_records` - records no decoder should crash on, each with what must become of
@@ -25,6 +27,8 @@ from typing import Literal
 from tests.support.event_types import (
     COURSE_DEL,
     ENROL,
+    ENROL_LINK,
+    ENROL_UNLINK,
     GROUP_DEL,
     LEAVE,
     LINK,
@@ -47,7 +51,10 @@ WEIGHTS: dict[str, float] = {
     SEG_DEL: 0.15,
     GROUP_DEL: 0.15,
     COURSE_DEL: 0.1,
+    ENROL_LINK: 1.5,
+    ENROL_UNLINK: 0.7,
 }
+METHODS = ("", "", "manual", "segment_sync")  # an enrolment's method; "" is none
 
 
 @dataclass(frozen=True)
@@ -67,9 +74,13 @@ class Shape:
     tick_us: int = 1_000_000  # times are rounded to this: ties happen
 
 
-def _data(t: str, u: str, c: str, seg: str, g: str, lnk: str) -> dict[str, str]:
+def _data(t: str, u: str, c: str, seg: str, g: str, lnk: str, method: str = "") -> dict[str, str]:
     if t in (ENROL, UNENROL):
-        return {"user_id": u, "course_id": c}
+        return {"user_id": u, "course_id": c, **({"method": method} if method else {})}
+    if t == ENROL_LINK:
+        return {"link_id": lnk, "course_id": c, "segment_id": seg}
+    if t == ENROL_UNLINK:
+        return {"link_id": lnk}
     if t in (ADD, LEAVE):
         return {"user_id": u, "segment_id": seg}
     if t == LINK:
@@ -109,10 +120,13 @@ def evolving_history(
             for u in rng.sample(range(shape.users), k):
                 emit(s, ENROL, {"user_id": f"u{u}", "course_id": c})
                 emit(s, ADD, {"user_id": f"u{u}", "segment_id": seg})
-            emit(s, LINK, _data(LINK, "", c, seg, g, lnk))
+            # Bulk work of either kind: a group link, or (sometimes) a segment enrol link.
+            kind = ENROL_LINK if rng.random() < 0.3 else LINK
+            emit(s, kind, _data(kind, "", c, seg, g, lnk))
             continue
         t = rng.choices(types, weights)[0]
-        emit(s, t, _data(t, f"u{rng.randrange(shape.users)}", c, seg, g, lnk))
+        method = rng.choice(METHODS) if t in (ENROL, UNENROL) else ""
+        emit(s, t, _data(t, f"u{rng.randrange(shape.users)}", c, seg, g, lnk, method))
     return out[:n]
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from tests.support.kafka_io import Record, consume_all
-from tests.support.reference import Ev, check, desired
+from tests.support.reference import Ev, check, check_enrol, desired, desired_enrol
 from tests.support.services import REPO_ROOT
 from tests.support.worker_proc import WorkerEnv, start
 
@@ -65,6 +65,7 @@ class FaultReport:
     hostile_records: int = 0
     commands: int = 0
     commands_published: int = 0
+    enrol_commands: int = 0  # unique enrolment commands (segment sync)
     pairs: int = 0
     desired_pairs: int = 0
     dlq_records: int = 0
@@ -104,6 +105,7 @@ class FaultReport:
             f"produced ({self.hostile_records} hostile, {self.produce_retries} produce retries)",
             f"commands          {self.commands} unique, {self.commands_published} published; "
             f"{self.pairs} pairs, {self.desired_pairs} desired at the end",
+            f"enrol commands    {self.enrol_commands} unique (segment sync)",
             f"dlq records       {self.dlq_records}",
             f"violations        {self.violation_count}",
             f"stalled partitions {self.stalled_partitions or 'none'}; outbox backlog "
@@ -376,6 +378,26 @@ def check_commands(
     report.violate(_provenance(cmds, history))
     if report.violation_count:
         save_evidence(report, cmds, history)
+
+
+def check_enrol_commands(
+    report: FaultReport,
+    cmds: list[dict[str, Any]],
+    history: Sequence[Ev],
+    per_source: bool = False,
+) -> None:
+    """The same guarantees for the enrolment commands against desired_enrol()."""
+    groups = (
+        [[e for e in history if e.source == s] for s in sorted({e.source for e in history})]
+        if per_source
+        else [list(history)]
+    )
+    for events in groups:
+        sources = {e.source for e in events}
+        mine = [c for c in cmds if c["source"] in sources] if per_source else cmds
+        verdict = check_enrol(mine, desired_enrol(events))
+        report.violate(f"[enrolment] {v}" for v in verdict.violations)
+        report.enrol_commands += verdict.unique_commands
 
 
 def save_evidence(report: FaultReport, cmds: list[dict[str, Any]], history: Sequence[Ev]) -> Path:

@@ -22,6 +22,7 @@ from tests.support.faults_harness import (
     Fleet,
     Streamer,
     check_commands,
+    check_enrol_commands,
     read_commands,
     sleep_random,
     stalled_partitions,
@@ -144,6 +145,8 @@ def run_faults(
             "partitions assigned"
         )
         check_commands(report, read_commands(bootstrap, w.command_topic), history, plan.per_source)
+        enrols = read_commands(bootstrap, w.enrollment_command_topic)
+        check_enrol_commands(report, enrols, history, plan.per_source)
         stalled_partitions(report, bootstrap, w)
         report.stalled_partitions = sorted(set(report.stalled_partitions) | set(lag))
     finally:
