@@ -39,7 +39,8 @@ _SHOWN = (
 
 def clients(mark_assigned: list[float]) -> tuple[KafkaConsumer, KafkaProducer, list[str]]:
     """The worker's adapters build the clients, so the ceiling follows any tuning of theirs."""
-    from worker.adapters.kafka_io import KafkaInput, KafkaSink
+    from worker.adapters.kafka_input import KafkaInput
+    from worker.adapters.kafka_io import KafkaSink
     from worker.settings import load_settings
 
     settings = load_settings()

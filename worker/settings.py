@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     backfill_chunk: int = Field(5000, ge=1, le=1_000_000)
     retry_deadline_s: float = Field(120.0, gt=0)
     session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
+    # Longest gap between two polls before the group takes the partitions away. A long batch
+    # polls between its chunks (partitions paused), so this bounds one chunk, not a batch.
+    max_poll_interval_ms: int = Field(300_000, ge=1000, le=3_600_000)
     # Static group membership: a restarted worker with the same id takes its partitions back
     # at once instead of waiting for the session timeout.
     instance_id: str | None = None

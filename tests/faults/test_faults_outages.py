@@ -88,7 +88,7 @@ def test_bug_worker_survives_broker_down(
     """ENGINE BUG found by the long broker run (issue 8), failing until fixed.
 
     While the broker is down (connection refused, e.g. during a restart), an idle or busy
-    worker's `KafkaInput.poll` (worker/adapters/kafka_io.py: `self.consumer.poll`, called
+    worker's `KafkaInput.poll` (worker/adapters/kafka_input.py: `self.consumer.poll`, called
     from worker/engine/loop.py `Worker.run` outside `retry`) lets kafka-python's
     KafkaConnectionError (from FindCoordinator / metadata refresh) escape: the worker exits
     1 at once instead of retrying up to SEGSYNC_RETRY_DEADLINE_S. Here: two workers,

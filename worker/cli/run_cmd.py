@@ -21,7 +21,8 @@ def run(until_caught_up: bool) -> None:
 def _run(until_caught_up: bool) -> None:
     from kafka.errors import KafkaError
 
-    from worker.adapters.kafka_io import KafkaInput, KafkaSink
+    from worker.adapters.kafka_input import KafkaInput
+    from worker.adapters.kafka_io import KafkaSink
     from worker.adapters.security import check_kafka, describe_kafka
     from worker.adapters.topics import wait_for_topics
 

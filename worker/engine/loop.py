@@ -40,6 +40,7 @@ class Input(Protocol):
     def end_offsets(self, topics: list[str]) -> dict[TP, int]: ...
     def position(self, tp: TP) -> int: ...
     def commit(self, offsets: dict[TP, int]) -> None: ...
+    def keep_alive(self) -> None: ...
 
 
 class Worker:
@@ -58,6 +59,7 @@ class Worker:
         self.poll_timeout_ms = poll_timeout_ms
         self.totals: dict[str, int] = {}
         self._waiting_logged = 0.0
+        self._source: Input | None = None  # polled between the chunks of a long batch
 
     # --- hooks for the consumer ---
     def stored_offsets(self, assigned: set[TP]) -> dict[TP, int]:
@@ -80,6 +82,7 @@ class Worker:
         return shutdown.requested.is_set()
 
     def run(self, source: Input, topics: list[str], until_caught_up: bool = False) -> None:
+        self._source = source
         self.publish()
         targets = (
             self.retry("end offsets", lambda: source.end_offsets(topics)) if until_caught_up else {}
@@ -116,6 +119,10 @@ class Worker:
                     tx.commit()
                     self.publish()
                     observability.progress()  # a chunk of a big recompute is progress
+                    if self._source is not None:
+                        # A batch may outlast max.poll.interval.ms: poll (partitions paused)
+                        # so that the group keeps this member and its partitions.
+                        self._source.keep_alive()
 
                 return apply_batch(tx, decoded, self.cfg, checkpoint=checkpoint)
 
