@@ -1,5 +1,5 @@
 """The input consumer: partitions resume at the offsets stored with the state, a long batch
-keeps the membership alive."""
+keeps the membership alive, and a topic that went backwards stops the worker."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from kafka.structs import OffsetAndMetadata
 from worker import logs, observability
 from worker.adapters.kafka_io import client_config
 from worker.engine.records import InRecord
-from worker.errors import TransientError
+from worker.errors import FatalError, TransientError
 from worker.settings import Settings
 
 TP = tuple[str, int]
@@ -52,6 +52,7 @@ class KafkaInput:
         self._status_at = 0.0
         self._polled_at = time.monotonic()
         self._keeping_alive = False
+        self._to_check: dict[TP, int] = {}  # stored offsets of a new assignment, unchecked
         self.consumer = KafkaConsumer(
             **client_config(settings),
             group_id=settings.group_id,
@@ -86,6 +87,9 @@ class KafkaInput:
         stored = self._seek_to(assigned)
         self._next.update({tp: off for tp, off in stored.items() if tp in assigned})
         observability.assigned(self.assigned)
+        # Checked in poll(): kafka-python runs this callback on its IO thread, where a
+        # request to the brokers (end offsets) cannot wait for its answer.
+        self._to_check = {tp: off for tp, off in stored.items() if tp in assigned}
         fresh = []
         for topic, part in sorted(assigned):
             tp = TopicPartition(topic, part)
@@ -97,6 +101,29 @@ class KafkaInput:
             self.consumer.seek_to_beginning(*fresh)
         if self._keeping_alive:  # assigned inside keep_alive(): nothing may come back there
             self.consumer.pause(*(TopicPartition(*tp) for tp in assigned))
+
+    def _check_not_behind(self) -> None:
+        """A stored offset past a partition's end: the topic went backwards (re-created, or a
+        broker that lost its data). Reading on would skip every new event below the stored
+        offset (and Kafka's reset would replay it from the start): stop with the reason.
+        Runs right after the poll that assigned, before any of its records is returned."""
+        stored, self._to_check = self._to_check, {}
+        if not stored:
+            return
+        try:
+            ends = self.consumer.end_offsets([TopicPartition(*tp) for tp in stored])
+        except KafkaError as exc:
+            self._to_check = stored  # check again after the next poll
+            raise TransientError(f"reading end offsets failed: {exc}") from exc
+        for ktp, end in sorted(ends.items()):
+            at = stored[(ktp.topic, ktp.partition)]
+            if end is not None and at > end:
+                raise FatalError(
+                    f"input topic {ktp.topic} partition {ktp.partition} went backwards: the "
+                    f"store has read it up to offset {at} but it ends at {end} (re-created, or "
+                    "the broker lost its data?); stopping rather than skipping new events. "
+                    "To read it again from the start, use a new SEGSYNC_GROUP_ID"
+                )
 
     def keep_alive(self, every_s: float = 0.5) -> None:
         """Between the chunks of a long batch: a poll with every partition paused, so that
@@ -117,6 +144,7 @@ class KafkaInput:
             self._polled_at = time.monotonic()
             self.consumer.resume(*(TopicPartition(*tp) for tp in self.assigned))
         self._rewind(batches)  # never skip: the next poll returns them again
+        self._check_not_behind()
 
     def _rewind(self, batches: dict[TopicPartition, list[Any]]) -> None:
         for tp, records in batches.items():
@@ -130,6 +158,11 @@ class KafkaInput:
             raise TransientError(f"polling Kafka failed: {exc}") from exc
         finally:
             self._polled_at = time.monotonic()
+        try:
+            self._check_not_behind()
+        except Exception:
+            self._rewind(batches)  # never skip what this poll returned
+            raise
         out: list[InRecord] = []
         for tp, records in batches.items():
             for r in records:
