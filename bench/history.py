@@ -2,8 +2,9 @@
 them (CloudEvents, both content modes, keyed as CONTRACT.md says).
 
 A history is realistic rather than adversarial: several sites, many users, mostly enrolments
-and segment memberships, links created up front (as an LMS has them before the term starts)
-plus a few created and deleted later, rare group / segment / course deletions, a little
+(by a method or none) and segment memberships, links of both kinds created up front (as an
+LMS has them before the term starts: group links and segment sync enrol links) plus a few
+group links created and deleted later, rare group / segment / course deletions, a little
 out-of-order time and a few duplicates. Every event id is unique across the whole run, so a
 command's `data.caused_by` names exactly one event.
 """
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from schemas.event_types import COURSE_DELETED as COURSE_DEL
+from schemas.event_types import ENROL_LINK_CREATED as ENROL_LINK
 from schemas.event_types import ENROLLMENT_CREATED as ENROL
 from schemas.event_types import ENROLLMENT_DELETED as UNENROL
 from schemas.event_types import GROUP_DELETED as GROUP_DEL
@@ -103,6 +105,7 @@ class Universe:
     segments: int = 15
     groups_per_course: int = 3
     links_per_site: int = 60
+    enrol_links_per_site: int = 6  # segment sync: every member of the segment is enrolled
 
     @classmethod
     def for_events(cls, n: int) -> Universe:
@@ -158,17 +161,27 @@ class MultiSite:
         data = {"link_id": lid, "course_id": course, "segment_id": seg, "group_id": group}
         return self._next(site, LINK, data, jitter=False)
 
+    def _new_enrol_link(self, site: str, k: int) -> Event:
+        data = {"link_id": f"E{k}", "course_id": f"c{self._course()}"}
+        data["segment_id"] = f"s{self._segment()}"
+        return self._next(site, ENROL_LINK, data, jitter=False)
+
     def initial_links(self) -> list[Event]:
-        return [
-            self._new_link(f"site-{s}")
-            for s in range(self.u.sites)
-            for _ in range(self.u.links_per_site)
+        sites = [f"site-{s}" for s in range(self.u.sites)]
+        out = [self._new_link(site) for site in sites for _ in range(self.u.links_per_site)]
+        out += [
+            self._new_enrol_link(site, k)
+            for site in sites
+            for k in range(self.u.enrol_links_per_site)
         ]
+        return out
 
     def _user_event(self, site: str, etype: str) -> Event:
         user = f"u{self.rng.randrange(self.u.users_per_site)}"
         if etype in (ENROL, UNENROL):
             data = {"user_id": user, "course_id": f"c{self._course()}"}
+            if self.rng.random() < 0.2:  # some enrolments name their method
+                data["method"] = self.rng.choice(("manual", "self"))
         else:
             data = {"user_id": user, "segment_id": f"s{self._segment()}"}
         return self._next(site, etype, data)
