@@ -13,8 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from bench.history import Record
 from bench.lms import LmsProducer
-
-TP = tuple[str, int]
+from worker.ports import TP
 
 
 def produce_all(bootstrap: str, topic: str, records: Iterable[Record]) -> tuple[int, float]:

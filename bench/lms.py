@@ -13,7 +13,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-Headers = list[tuple[str, bytes]]
+from bench.history import Header
 
 
 def describe() -> str:
@@ -60,7 +60,7 @@ class LmsProducer:
         if err is not None:
             self.failed.append(str(err))
 
-    def send(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
+    def send(self, topic: str, key: bytes, value: bytes, headers: list[Header]) -> None:
         if self._kp is not None:
             self._kp.send(topic, key=key, value=value, headers=headers)
             return

@@ -32,10 +32,10 @@ from schemas.commands import (
 )
 from schemas.events import KNOWN_TYPES, LMS_EVENT_ADAPTER, SOURCE_MAX_LENGTH, LmsEvent
 from worker.errors import InvalidEvent, UnknownEventType
+from worker.ports import Headers
 
 COMMAND_CONTENT_TYPE: Final = "application/cloudevents+json"
 
-Headers = Sequence[tuple[str, bytes | None]]
 
 _REASON_MAX: Final = 300
 _TYPE_MAX: Final = 255

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from worker.destinations import DLQ
 from worker.engine.records import Decoded, InRecord
 from worker.errors import FatalError
-from worker.ports import OutboxRecord, StoreTx
+from worker.ports import TP, OutboxRecord, StoreTx
 
 MAX_REASON = 1000  # header size stays bounded whatever the input was
-TP = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)

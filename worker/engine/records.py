@@ -9,6 +9,7 @@ from worker.codec import decode_record, time_to_us
 from worker.domain.updates import EventView
 from worker.envelope import Identity, identity
 from worker.errors import InvalidEvent, UnknownEventType
+from worker.ports import Headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +19,7 @@ class InRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Sequence[tuple[str, bytes | None]]
+    headers: Headers
     timestamp_ms: int
 
 

@@ -18,12 +18,12 @@ import structlog
 from worker.observability import metrics
 from worker.observability.health import LoopState, StoreSampler
 from worker.observability.server import HttpServer
+from worker.ports import TP
 
 if TYPE_CHECKING:
     from worker.ports import StateStore
     from worker.settings import Settings
 
-TP = tuple[str, int]
 STATE = LoopState()
 
 

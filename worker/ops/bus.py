@@ -21,10 +21,9 @@ from worker.adapters.kafka_io import client_config
 from worker.codec import COMMAND_CONTENT_TYPE, us_to_rfc3339
 from worker.engine.records import InRecord
 from worker.errors import FatalError
-from worker.ports import OutboxRecord
+from worker.ports import TP, OutboxRecord
 from worker.settings import Settings
 
-TP = tuple[str, int]
 STALL_S: Final = 120.0  # no record and no progress for this long: give up
 
 

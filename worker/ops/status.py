@@ -21,10 +21,8 @@ from worker.adapters.kafka_io import client_config
 from worker.errors import FatalError
 from worker.ops.bus import Reader
 from worker.ops.diff import require_tables
-from worker.ports import StateStore
+from worker.ports import TP, StateStore
 from worker.settings import Settings
-
-TP = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)

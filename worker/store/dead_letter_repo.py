@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from worker.ports import TP
 from worker.store.db import upsert
 from worker.store.tables import dead_letter
-
-TP = tuple[str, int]
 
 
 def in_range(conn: Connection, tp: TP, first: int, last: int) -> dict[int, bytes]:
