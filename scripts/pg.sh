@@ -180,6 +180,9 @@ listen_addresses = '$HOST'
 port = $PORT
 unix_socket_directories = '$SOCK_DIR'
 max_connections = 200
+# Many SERIALIZABLE tests (each its own database) share one server: the default 64
+# predicate locks per transaction ran out once under load (migrations are large).
+max_pred_locks_per_transaction = 256
 # This cluster's data is thrown away at 'down' and never needs to survive an OS
 # crash, so durability is traded for speed. Never use these three on real data.
 fsync = off
