@@ -15,11 +15,17 @@ from worker import logs, observability
 from worker.adapters.kafka_io import client_config
 from worker.engine.records import InRecord
 from worker.errors import FatalError, TransientError
+from worker.ports import TP
 from worker.settings import Settings
 
-TP = tuple[str, int]
 log = logs.get("segsync.kafka")
 COMMIT_TIMEOUT_MS = 5000  # Kafka's copy of the offsets is for lag tools only
+
+
+def in_record(topic: str, partition: int, r: Any) -> InRecord:
+    """A kafka-python ConsumerRecord as the engine sees it (the worker's consumer and the
+    ops commands' reader both read through this)."""
+    return InRecord(topic, partition, r.offset, r.key, r.value, r.headers or [], r.timestamp)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -165,18 +171,7 @@ class KafkaInput:
             raise
         out: list[InRecord] = []
         for tp, records in batches.items():
-            for r in records:
-                out.append(
-                    InRecord(
-                        tp.topic,
-                        tp.partition,
-                        r.offset,
-                        r.key,
-                        r.value,
-                        r.headers or [],
-                        r.timestamp,
-                    )
-                )
+            out.extend(in_record(tp.topic, tp.partition, r) for r in records)
             if records:
                 self._next[(tp.topic, tp.partition)] = records[-1].offset + 1
         self._report_status()

@@ -20,7 +20,6 @@ from worker.errors import FatalError, TransientError
 from worker.ports import OutboxRecord, PendingRecord
 from worker.settings import Settings
 
-TP = tuple[str, int]
 log = logs.get("segsync.kafka")
 STOP_GRACE_S = 2.0  # how long acks are still awaited once a stop is requested
 _MIN_BUDGET = 4096  # below this, a refusal is not about the record's size
@@ -34,6 +33,23 @@ def client_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def make_producer(settings: Settings) -> KafkaProducer:
+    """The one producer configuration, for the worker's outbox and the ops commands alike:
+    idempotent, acks=all, so that a record is either acknowledged by every in-sync replica
+    or retried without a duplicate. Both flush after each send window, so linger only
+    bounds the wait of a lone record."""
+    return KafkaProducer(
+        **client_config(settings),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        batch_size=256 * 1024,
+        max_in_flight_requests_per_connection=5,
+        compression_type=None,
+        max_request_size=settings.kafka_max_request_bytes,
+    )
+
+
 class KafkaSink:
     """Idempotent producer with acks=all; `send_all` returns only when every record is acked.
 
@@ -45,23 +61,14 @@ class KafkaSink:
     def __init__(self, settings: Settings, timeout_s: float = 30.0) -> None:
         self.timeout_s = timeout_s
         self.topics = destinations.topics(settings)
-        self.config = client_config(settings)
+        self.settings = settings
         self.max_request = settings.kafka_max_request_bytes
         self.dlq_budget = self.max_request  # lowered when the broker refuses a DLQ copy
         self.abandoned = False  # a flush given up on because of a stop request
         self.producer = self._producer()
 
     def _producer(self) -> KafkaProducer:
-        return KafkaProducer(
-            **self.config,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            batch_size=256 * 1024,
-            max_in_flight_requests_per_connection=5,
-            compression_type=None,
-            max_request_size=self.max_request,
-        )
+        return make_producer(self.settings)
 
     def send_all(self, records: list[PendingRecord]) -> None:
         unknown = {r.destination for r in records} - set(self.topics)

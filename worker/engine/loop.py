@@ -24,11 +24,10 @@ from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.publisher import RecordSink, publish_pending
 from worker.engine.records import InRecord, decode_batch
 from worker.errors import FatalError, TransientError
-from worker.ports import StateStore
+from worker.ports import TP, StateStore
 
 log = logs.get("segsync.loop")
 R = TypeVar("R")
-TP = tuple[str, int]
 WAITING_LOG_S = 10.0  # --until-caught-up: how often it says which partitions it waits for
 
 

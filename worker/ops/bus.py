@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from worker import destinations, shutdown
-from worker.adapters.kafka_io import client_config
+from worker.adapters.kafka_input import in_record
+from worker.adapters.kafka_io import client_config, make_producer
 from worker.codec import COMMAND_CONTENT_TYPE, us_to_rfc3339
 from worker.engine.records import InRecord
 from worker.errors import FatalError
@@ -77,14 +78,7 @@ class Publisher:
         self._topics = destinations.topics(settings)
         self._futures: list[Any] = []
         try:
-            self._producer = KafkaProducer(
-                **client_config(settings),
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=20,
-                batch_size=256 * 1024,
-                max_in_flight_requests_per_connection=5,
-            )
+            self._producer = make_producer(settings)
         except KafkaError as exc:
             raise _unreachable(settings, exc) from exc
 
@@ -195,17 +189,7 @@ class Reader:
             for ktp, records in polled.items():
                 end = spans[(ktp.topic, ktp.partition)].end
                 out.extend(
-                    InRecord(
-                        ktp.topic,
-                        ktp.partition,
-                        r.offset,
-                        r.key,
-                        r.value,
-                        r.headers or [],
-                        r.timestamp,
-                    )
-                    for r in records
-                    if r.offset < end
+                    in_record(ktp.topic, ktp.partition, r) for r in records if r.offset < end
                 )
             for tp in sorted(todo):
                 if self.consumer.position(tps[tp]) >= spans[tp].end:
