@@ -57,7 +57,6 @@ class KafkaInput:
         self._next: dict[TP, int] = {}  # next offset to read, where known (for the lag)
         self._status_at = 0.0
         self._polled_at = time.monotonic()
-        self._keeping_alive = False
         self._to_check: dict[TP, int] = {}  # stored offsets of a new assignment, unchecked
         self.consumer = KafkaConsumer(
             **client_config(settings),
@@ -105,8 +104,6 @@ class KafkaInput:
                 fresh.append(tp)
         if fresh:
             self.consumer.seek_to_beginning(*fresh)
-        if self._keeping_alive:  # assigned inside keep_alive(): nothing may come back there
-            self.consumer.pause(*(TopicPartition(*tp) for tp in assigned))
 
     def _check_not_behind(self) -> None:
         """A stored offset past a partition's end: the topic went backwards (re-created, or a
@@ -132,23 +129,20 @@ class KafkaInput:
                 )
 
     def keep_alive(self, every_s: float = 0.5) -> None:
-        """Between the chunks of a long batch: a poll with every partition paused, so that
-        the group does not count us gone (max.poll.interval.ms runs from the last poll) and a
-        due rebalance happens now. No record comes back; one that would is read again."""
+        """Between the chunks of a long batch: a poll, so that the group does not count us
+        gone (max.poll.interval.ms runs from the last poll) and a due rebalance happens now.
+        The record it may return is not applied: its partition is sought back to it, so the
+        next poll returns it again. (Not pause(): kafka-python 3.0.12 never fetches again a
+        partition paused while its parsed records were in line: a silent stall.)"""
         if time.monotonic() - self._polled_at < every_s:
             return
-        mine = [TopicPartition(*tp) for tp in self.assigned]
-        self._keeping_alive = True
         try:
-            self.consumer.pause(*mine)
-            batches = self.consumer.poll(timeout_ms=0)
+            batches = self.consumer.poll(timeout_ms=0, max_records=1)
         except KafkaError as exc:  # the batch goes on: its own writes say what is wrong
             log.warning("keep-alive poll failed", error=str(exc))
             return
         finally:
-            self._keeping_alive = False
             self._polled_at = time.monotonic()
-            self.consumer.resume(*(TopicPartition(*tp) for tp in self.assigned))
         self._rewind(batches)  # never skip: the next poll returns them again
         self._check_not_behind()
 

@@ -119,8 +119,8 @@ class Worker:
                     self.publish()
                     observability.progress()  # a chunk of a big recompute is progress
                     if self._source is not None:
-                        # A batch may outlast max.poll.interval.ms: poll (partitions paused)
-                        # so that the group keeps this member and its partitions.
+                        # A batch may outlast max.poll.interval.ms: poll (what it returns is
+                        # read again later) so that the group keeps this member.
                         self._source.keep_alive()
 
                 return apply_batch(tx, decoded, self.cfg, checkpoint=checkpoint)
