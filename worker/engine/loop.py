@@ -9,20 +9,27 @@ A big recompute (a link over 100,000 users) commits chunk by chunk; each chunk c
 followed by its publish, and the input offsets are part of the batch's last commit only.
 A crash between any two steps is repaired at start-up: seek to the store's offsets and
 publish the outbox before consuming anything.
+
+Overlap: step 2 of a batch runs on a publisher thread while the main thread polls and
+decodes the next batch; step 3 waits for it, and the next batch is applied only after
+step 3. So the order per batch is unchanged; what overlaps is waiting for acks with the
+consumer's and the decoder's work. One publish at a time (a lock), whichever thread asks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from worker import logs, observability, shutdown
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.publisher import RecordSink, publish_pending
-from worker.engine.records import InRecord, decode_batch
+from worker.engine.records import Decoded, InRecord, decode_batch
 from worker.errors import FatalError, TransientError
 from worker.ports import TP, StateStore
 
@@ -57,6 +64,7 @@ class Worker:
         self.retry_deadline_s = retry_deadline_s
         self.poll_timeout_ms = poll_timeout_ms
         self.totals: dict[str, int] = {}
+        self._publishing = threading.Lock()
         self._waiting_logged = 0.0
         self._source: Input | None = None  # polled between the chunks of a long batch
 
@@ -86,27 +94,45 @@ class Worker:
         targets = (
             self.retry("end offsets", lambda: source.end_offsets(topics)) if until_caught_up else {}
         )
-        while not self.stopping:
-            # The broker may be down for a while: retry (bounded by the deadline), never skip.
-            records = self.retry("poll", lambda: source.poll(self.poll_timeout_ms))
-            if records:
-                with observability.batch(records):
-                    result = self.apply(records)
-                    self.publish()  # step 2
-                    self.commit_kafka(source, result.next_offsets)  # step 3
-            else:
-                self.publish()  # another worker's crash may have left rows behind
-            if until_caught_up and self.caught_up(source, targets):
-                log.info("caught up", totals=self.totals)
-                return
+        with ThreadPoolExecutor(1, thread_name_prefix="segsync-publish") as publisher:
+            owed: tuple[Future[int], dict[TP, int]] | None = None  # last batch's steps 2, 3
+
+            def settle_last() -> None:
+                nonlocal owed
+                if owed is not None:
+                    publishing, offsets = owed
+                    owed = None
+                    publishing.result()  # step 2 of the last batch (errors surface here)
+                    self.commit_kafka(source, offsets)  # step 3
+
+            while not self.stopping:
+                # The broker may be down for a while: retry (bounded by the deadline).
+                records = self.retry("poll", lambda: source.poll(self.poll_timeout_ms))
+                decoded = self.decode(records) if records else None
+                settle_last()
+                if records and decoded is not None:
+                    with observability.batch(records):
+                        result = self.apply(records, decoded)  # step 1
+                    owed = (publisher.submit(self.publish), result.next_offsets)
+                else:
+                    self.publish()  # another worker's crash may have left rows behind
+                if until_caught_up and self.caught_up(source, targets):
+                    settle_last()  # caught up means published too
+                    log.info("caught up", totals=self.totals)
+                    return
+            settle_last()
         log.info("stop requested: batch in hand applied", totals=self.totals)
 
-    def apply(self, records: list[InRecord]) -> BatchResult:
+    def decode(self, records: list[InRecord]) -> list[Decoded]:
         # Events applied before (a replay) are recognised from their envelope, not decoded.
-        decoded = self.retry(
+        return self.retry(
             "decode batch",
             lambda: decode_batch(records, self.store.seen_events, self.cfg.max_future_s),
         )
+
+    def apply(self, records: list[InRecord], decoded: list[Decoded] | None = None) -> BatchResult:
+        if decoded is None:
+            decoded = self.decode(records)
 
         def attempt() -> BatchResult:
             with self.store.transaction() as tx:  # commits on leaving: step 1
@@ -152,7 +178,8 @@ class Worker:
         return result
 
     def publish(self) -> int:
-        n = self.retry("publish outbox", lambda: publish_pending(self.store, self.sink))
+        with self._publishing:  # the publisher thread, or a rebalance on the main thread
+            n = self.retry("publish outbox", lambda: publish_pending(self.store, self.sink))
         observability.published()
         return n
 

@@ -59,7 +59,10 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock at BEGIN (no upgrade deadlocks); readers outside the
+        # engine's transactions (`sqlite_read_only`) begin deferred and never wait for one.
+        read_only = conn.get_execution_options().get("sqlite_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def is_postgres(conn: Connection | Engine) -> bool:

@@ -233,6 +233,10 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _reader(self) -> Connection:
+        """A connection for reads outside the engine's transactions."""
+        return self.engine.connect()
+
     # --- the publisher ---
     def _publisher_connection(self) -> Connection:
         return self.engine.connect()
@@ -257,7 +261,7 @@ class SqlStore:
                 total += len(rows)
 
     def pending(self, limit: int) -> list[PendingRecord]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return outbox_repo.pending(conn, limit)
 
     def remove_pending(self, seqs: Sequence[int]) -> None:
@@ -266,22 +270,22 @@ class SqlStore:
 
     # --- reads ---
     def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return fr.seen_events(conn, keys)
 
     def load_offsets(self, group_id: str, partitions: Iterable[TP]) -> dict[TP, int]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return outbox_repo.load_offsets(conn, group_id, partitions)
 
     def all_offsets(self, group_id: str) -> dict[TP, int]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return outbox_repo.all_offsets(conn, group_id)
 
     def sample(self) -> Sample:
         raise NotImplementedError
 
     def status(self, group_id: str) -> StoreStatus:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return StoreStatus(
                 offsets=outbox_repo.all_offsets(conn, group_id),
                 counters=outbox_repo.counter_totals(conn),
@@ -294,7 +298,7 @@ class SqlStore:
         return bool(inspect(self.engine).has_table("pair"))
 
     def read_user(self, source: str, user: str, course: str | None) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return why_repo.read_user(conn, source, user, course)
 
     def managed_groups(self, source: str) -> set[tuple[str, str]]:
@@ -305,7 +309,7 @@ class SqlStore:
             ),
             select(pair.c.course_id, pair.c.group_id).where(pair.c.source == source),
         )
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return {(r[0], r[1]) for r in conn.execute(q)}
 
     def desired_pairs(self, source: str) -> Iterator[PairT]:
@@ -313,31 +317,31 @@ class SqlStore:
         q = select(pair.c.course_id, pair.c.group_id, pair.c.user_id).where(
             pair.c.source == source, pair.c.transitions % 2 == 1
         )
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             found = [(r[0], r[1], r[2]) for r in conn.execute(q)]
         return iter(found)
 
     def pair_links(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return jr.pair_links(conn, source, pairs)
 
     def managed_courses(self, source: str) -> set[str]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return er.managed_courses(conn, source)
 
     def desired_enrolments(self, source: str) -> Iterator[EPair]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return iter(er.desired_enrolments(conn, source))
 
     def enrol_resync_attrs(
         self, source: str, pairs: Sequence[EPair]
     ) -> dict[EPair, tuple[list[str], list[str], str]]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return er.resync_attrs(conn, source, pairs)
 
     # --- the brake's desk ---
     def held_batches(self, status: str | None = None) -> list[HeldBatch]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return held_repo.batches(conn, status)
 
     def close_held(self, batch_id: int, release: bool) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
+from sqlalchemy.engine import Connection
+
 from worker.domain.justify import Diff
 from worker.ports import Sample
 from worker.store import truth_sqlite
@@ -31,6 +33,11 @@ class SqliteTx(SqlTx):
 class SqliteStore(SqlStore):
     name = "sqlite"
     tx_class = SqliteTx
+
+    def _reader(self) -> Connection:
+        # A deferred BEGIN (worker.store.db): in WAL mode it reads without waiting for a
+        # writer, e.g. the publisher's transaction while it waits for acks.
+        return self.engine.connect().execution_options(sqlite_read_only=True)
 
     def sample(self) -> Sample:
         # A raw autocommit connection: reads only, takes no write lock, never waits for the
