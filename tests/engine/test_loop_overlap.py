@@ -53,6 +53,9 @@ class Recorder:
     def commit(self, offsets: dict[TP, int]) -> None:
         self.log.append(("kafka commit", offsets[("in", 0)]))
 
+    def keep_alive(self) -> None:
+        self.log.append(("keep alive", self.polled))
+
     # --- sink ---
     def send_all(self, records: list[PendingRecord]) -> None:
         # Acks take a while; meanwhile the loop polls and decodes the next batch (without
