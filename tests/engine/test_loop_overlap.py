@@ -13,9 +13,9 @@ from tests.support.engine_harness import records_of
 from tests.support.histories import random_history
 from tests.support.reference import check, desired
 from worker.engine.apply import BatchConfig
-from worker.engine.loop import TP, Worker
+from worker.engine.loop import Worker
 from worker.engine.records import InRecord
-from worker.ports import PendingRecord
+from worker.ports import TP, PendingRecord
 from worker.store.sql_base import SqlStore
 
 BATCH = 50
