@@ -36,6 +36,10 @@ def crash_loop(
     history = random_history(
         rng, 150 * kills, sources=2, users=60, courses=3, segments=3, links=5, time_span=400
     )
+    want = desired(history)
+    # A guard on the history itself (seeds are chosen so that it holds): a thin history,
+    # with few pairs desired at the end, would prove little.
+    assert len(want) >= 20, f"seed {seed} gives a thin history: {len(want)} pairs"
     delivered = shuffled_with_duplicates(rng, history, 0.05)
     w.extra["SEGSYNC_BACKFILL_CHUNK"] = "7"  # many checkpoints: kills land mid-backfill
     slices = [delivered[i::kills] for i in range(kills)]
@@ -51,10 +55,10 @@ def crash_loop(
     time.sleep(2)  # let the last one start: SIGTERM then means "finish and exit 0"
     assert stop(proc, signal.SIGTERM) == 0, log.read_text()[-3000:]
     run_until_caught_up(w, instance_id="crash-1")
-    verdict = check(commands(kafka_bootstrap, w.command_topic), desired(history))
+    verdict = check(commands(kafka_bootstrap, w.command_topic), want)
     assert done == kills
     assert verdict.violations == []
-    assert verdict.unique_commands > 20  # the history exercised the engine
+    assert verdict.unique_commands >= len(want)  # at least one add per desired pair
 
 
 def test_kill9_loop(
@@ -66,7 +70,7 @@ def test_kill9_loop(
 def test_kill9_loop_sqlite(
     kafka_bootstrap: str, topic_factory: TopicFactory, sqlite_url: str, tmp_path: Path
 ) -> None:
-    crash_loop(kafka_bootstrap, topic_factory, sqlite_url, tmp_path / "worker.log", 10, seed=2)
+    crash_loop(kafka_bootstrap, topic_factory, sqlite_url, tmp_path / "worker.log", 10, seed=7)
 
 
 @pytest.mark.slow
