@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from schemas.commands import GroupCommand
 from tests.ops.conftest import Ops
 from tests.support.histories import T0, to_record
@@ -89,6 +91,13 @@ def check_big(cmds: list[dict[str, object]]) -> None:
     assert len(json.dumps(big)) < 64 * 1024
 
 
+# The bound is the codec's, the same on both stores. On PostgreSQL this history takes
+# ~150 s (each of u1's 9,000 memberships recomputes u1 against every link: the per-user
+# recompute is not yet set-based, docs/BENCHMARKS.md), so that variant runs with the
+# slow suite and the default suite keeps SQLite.
+@pytest.mark.parametrize(
+    "db_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)], indirect=True
+)
 def test_a_command_with_9000_links_is_bounded_and_published(ops_db: Ops) -> None:
     ops_db.w.extra["SEGSYNC_RETRY_DEADLINE_S"] = "10"
     evs = history()
