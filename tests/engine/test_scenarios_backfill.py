@@ -6,14 +6,17 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 
 from tests.support.engine_harness import apply_in_batches, records_of
 from tests.support.event_types import ENROL
 from tests.support.reference import Ev
 from tests.support.scenario_kit import Lms, Run, migrated, remove
+from worker.destinations import DLQ
 from worker.engine.apply import BatchConfig, apply_batch
-from worker.engine.records import decode
+from worker.engine.records import InRecord, decode
 from worker.store.sql_base import SqlStore
+from worker.store.tables import outbox
 
 N = 1000
 CHUNK = BatchConfig(group_id="g", chunk=100)
@@ -38,10 +41,14 @@ def _crowd(run: Run, lms: Lms, users: list[str] = USERS) -> None:
 
 
 def _crash_after(store: SqlStore, events: list[Ev], checkpoints: int) -> None:
+    _crash_after_records(store, records_of(events), checkpoints)
+
+
+def _crash_after_records(store: SqlStore, records: list[InRecord], checkpoints: int) -> None:
     """Apply one batch whose checkpoint commits, and crashes after the `checkpoints`-th
     (the transaction in hand is rolled back, as a crash would lose it)."""
     done = 0
-    decoded = [decode(r) for r in records_of(events)]
+    decoded = [decode(r) for r in records]
     with pytest.raises(Crash), store.transaction() as tx:
 
         def checkpoint() -> None:
@@ -182,3 +189,21 @@ def test_more_users_in_one_batch_than_one_query_takes(run: Run) -> None:
         assert c[:3] == ("add", "c1", "g1") and c.links == ("L1",)
         assert why[c.caused_by] == (c.user, c.reason)
     run.agrees()
+
+
+def test_crash_after_a_chunk_keeps_the_dlq_copy_of_the_batch(run: Run) -> None:
+    """A bad record in a batch whose backfill commits in chunks: a crash after the first
+    chunk commit must not lose its DLQ copy. The store remembers a dead letter (once per
+    store) only together with its outbox row, else the batch's replay takes it for
+    dead-lettered already and no copy is ever published (seen in the hostile-input soak)."""
+    lms = Lms()
+    _crowd(run, lms, FEW)
+    bad = InRecord("in", 1, 7, b"bad-key", b"{not json", [("h", None)], 1_700_000_000_000)
+    batch = [bad, *records_of([lms.link("L1", "c1", "S1", "g1", 2)])]
+    _crash_after_records(run.store, batch, checkpoints=1)
+    apply_in_batches(run.store, batch, len(batch), CHUNK)  # the same batch, again
+    with run.store.engine.connect() as conn:
+        q = select(outbox.c.key, outbox.c.value).where(outbox.c.destination == DLQ)
+        copies = [tuple(r) for r in conn.execute(q)]
+    assert copies == [(b"bad-key", b"{not json")]
+    assert len(_per_user(run, "add")) == len(FEW)

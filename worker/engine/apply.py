@@ -85,6 +85,9 @@ def apply_batch(
                 fresh.append(d)
     # First, before any chunk commit: a DLQ flood stops the batch with nothing written.
     to_dlq, _ = dead_letters(tx, bad, cfg.dlq_limit)
+    # Their copies go in with that memory, i.e. in the first commit (maybe a chunk's): a crash
+    # after a chunk commit must not leave them remembered as dead-lettered yet never queued.
+    tx.add_outbox([dlq_record(d) for d in to_dlq])
     fresh_ids = {id(d) for d in to_dlq}
     for d in bad:
         count(d, "events.dlq" if id(d) in fresh_ids else "events.dlq_repeat")
@@ -120,7 +123,6 @@ def apply_batch(
     enrol_cfg = enrol.EnrolConfig(cfg.chunk, cfg.brake)
     result.enrol_commands = enrol.enrol_pass(tx, scopes.users, scopes.bulk, enrol_cfg, checkpoint)
 
-    tx.add_outbox([dlq_record(d) for d in to_dlq])
     tx.mark_processed((d.event.source, d.event.event_id) for d in new if d.event)
     for c in result.commands:
         result.counts[f"commands.{c.kind}"] += 1
