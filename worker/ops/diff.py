@@ -130,16 +130,22 @@ def publish(
     settings: Settings, store: StateStore, result: DiffResult, run_id: str | None = None
 ) -> None:
     run_id = run_id or uuid.uuid4().hex
-    records = commands(store, result, run_id)
-    require_topic(settings, settings.command_topic)
+    result.published = publish_records(
+        settings, settings.command_topic, commands(store, result, run_id)
+    )
+    result.run_id = run_id
+
+
+def publish_records(settings: Settings, topic: str, records: list[OutboxRecord]) -> int:
+    """Publish resync commands (both kinds) with a progress bar; returns how many were acked."""
+    require_topic(settings, topic)
     publisher = Publisher(settings)
     try:
-        with console.progress(f"publishing to {settings.command_topic}", len(records)) as bar:
+        with console.progress(f"publishing to {topic}", len(records)) as bar:
             for rec in records:
                 publisher.send(rec)
                 bar.advance()
             publisher.flush()
     finally:
         publisher.close()
-    result.published = publisher.acked
-    result.run_id = run_id
+    return publisher.acked

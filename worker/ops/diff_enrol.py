@@ -22,9 +22,8 @@ from typing import Final, Literal
 from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command, time_to_us
 from worker.destinations import ENROL_COMMAND
 from worker.ops import console
-from worker.ops.bus import Publisher, require_topic
 from worker.ops.csvio import rows
-from worker.ops.diff import RESYNC, require_tables
+from worker.ops.diff import RESYNC, publish_records, require_tables
 from worker.ports import OutboxRecord, StateStore
 from worker.settings import Settings
 
@@ -109,16 +108,6 @@ def commands(store: StateStore, result: EnrolDiffResult, run_id: str) -> list[Ou
 
 
 def publish(settings: Settings, store: StateStore, result: EnrolDiffResult, run_id: str) -> None:
-    records = commands(store, result, run_id)
-    topic = settings.enrollment_command_topic
-    require_topic(settings, topic)
-    publisher = Publisher(settings)
-    try:
-        with console.progress(f"publishing to {topic}", len(records)) as bar:
-            for rec in records:
-                publisher.send(rec)
-                bar.advance()
-            publisher.flush()
-    finally:
-        publisher.close()
-    result.published = publisher.acked
+    result.published = publish_records(
+        settings, settings.enrollment_command_topic, commands(store, result, run_id)
+    )

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from worker.domain.enrol import EnrolLinkState
 from worker.ports import ELinkRow, EPair, ERow, Saved
+from worker.store import justify_repo as jr
 from worker.store.db import upsert
 from worker.store.justify_repo import SAVED_COLS
 from worker.store.keys import by_keys, chunks
@@ -159,15 +160,7 @@ def release_pairs(conn: Connection, batch_id: int) -> None:
 
 
 def justification_counts(conn: Connection, source: str, link_ids: Sequence[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for part in chunks(sorted(set(link_ids))):
-        q = (
-            select(ej.c.link_id, func.count())
-            .where(ej.c.source == source, ej.c.link_id.in_(part))
-            .group_by(ej.c.link_id)
-        )
-        out.update({r[0]: int(r[1]) for r in conn.execute(q)})
-    return out
+    return jr.justification_counts(conn, source, link_ids, table=ej)
 
 
 def unenrol_estimate(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, delete, func, or_, select, union
+from sqlalchemy import Table, and_, delete, func, or_, select, union
 from sqlalchemy.engine import Connection
 
 from worker.domain.justify import FactState, LinkState, Row
@@ -105,13 +105,17 @@ def links_selected(
     return [(r[0], r[1], r[2], r[3]) for r in conn.execute(q)]
 
 
-def justification_counts(conn: Connection, source: str, link_ids: Sequence[str]) -> dict[str, int]:
+def justification_counts(
+    conn: Connection, source: str, link_ids: Sequence[str], table: Table = j
+) -> dict[str, int]:
+    """Rows per link in a justification table (group links' by default; the enrolment
+    store passes its own, which has the same source/link_id columns)."""
     out: dict[str, int] = {}
     for part in chunks(sorted(set(link_ids))):
         q = (
-            select(j.c.link_id, func.count())
-            .where(j.c.source == source, j.c.link_id.in_(part))
-            .group_by(j.c.link_id)
+            select(table.c.link_id, func.count())
+            .where(table.c.source == source, table.c.link_id.in_(part))
+            .group_by(table.c.link_id)
         )
         out.update({r[0]: int(r[1]) for r in conn.execute(q)})
     return out
