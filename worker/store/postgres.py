@@ -9,9 +9,11 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from worker.domain.enrol import EnrolLinkState
 from worker.domain.justify import Diff, Row
-from worker.ports import Sample
-from worker.store import justify_pg
+from worker.ports import ELinkRow, ERow, Sample
+from worker.store import enrol_pg, justify_pg
+from worker.store import enrol_repo as er
 from worker.store.sql_base import SqlStore, SqlTx
 from worker.store.sqlite import HELD_SQL
 
@@ -42,6 +44,29 @@ class PostgresTx(SqlTx):
         if deletes:
             justify_pg.delete_rows(self.conn, source, sorted((a, u) for a, u, _, _ in deletes))
         super().apply_diff(source, inserts, set())
+
+    def enrol_links_selected(
+        self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
+    ) -> list[ELinkRow]:
+        ls, ss, cs = sorted(set(links)), sorted(set(segments)), sorted(set(courses))
+        return enrol_pg.links_selected(self.conn, source, ls, ss, cs)
+
+    def enrol_link_states(self, source: str, link_ids: Sequence[str]) -> dict[str, EnrolLinkState]:
+        return enrol_pg.link_states(self.conn, source, link_ids)
+
+    def enrol_truth_diff(
+        self,
+        source: str,
+        link_ids: Sequence[str],
+        users: Sequence[str],
+        candidates: set[tuple[str, str]],
+    ) -> tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]:
+        return enrol_pg.truth_diff(self.conn, source, link_ids, users, candidates)
+
+    def enrol_apply_diff(self, source: str, inserts: set[ERow], deletes: set[ERow]) -> None:
+        if deletes:
+            enrol_pg.delete_rows(self.conn, source, deletes)
+        er.apply_diff(self.conn, source, inserts, set())
 
     def large_recompute(self) -> None:
         # A big recompute fills justification and pair faster than autovacuum samples them;
