@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from worker.domain.enrol import EnrolLinkState
-from worker.domain.facts import Fact
+from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
 from worker.domain.updates import Selector
 
@@ -116,6 +116,15 @@ class StoreTx(Protocol):
     def save_facts(self, kind: str, facts: dict[FactKey, Fact]) -> None: ...
     def load_marks(self, kind: str, keys: Iterable[FactKey]) -> dict[FactKey, int]: ...
     def save_marks(self, kind: str, marks: dict[FactKey, int]) -> None: ...
+    def fold_facts(self, kind: str, updates: Sequence[tuple[FactKey, Fact]]) -> list[Verdict]:
+        """Fold a batch's candidate facts, in batch order, into the stored ones, newest
+        (time, id) wins (`worker.domain.facts.fold`); save what changed (for enrolments,
+        also what the methods make of (course, user)); one verdict per update."""
+        ...
+
+    def fold_marks(self, kind: str, updates: Sequence[tuple[FactKey, int]]) -> list[Verdict]:
+        """The same for deletion marks (`worker.domain.facts.fold_marks`)."""
+        ...
 
     # --- links and justifications ---
     def links_touching(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.domain.facts import Fact
+from worker.domain.facts import Fact, Verdict
 from worker.ports import FactKey, HeldRecord, OutboxRecord, PendingRecord, StateStore
 
 S = "site"
@@ -66,6 +66,43 @@ def test_deletion_marks_round_trip(store: StateStore) -> None:
         assert tx.load_marks("group", [(S, "c1", "g1"), (S, "c1", "g2")]) == {(S, "c1", "g1"): 9}
         assert tx.load_marks("course", [(S, "c1")]) == {(S, "c1"): 3}
         assert tx.load_marks("segment", [(S, "s1")]) == {}
+
+
+def test_fold_facts_newest_wins_in_batch_order(store: StateStore) -> None:
+    new, same, stale = Verdict.NEWER, Verdict.SAME, Verdict.STALE
+    k1, k2 = (S, "c1", "u1", ""), (S, "c1", "u1", "manual")
+    with store.transaction() as tx:
+        assert tx.fold_facts("enrollment", [(k1, Fact(5, "e5", True))]) == [new]
+    with store.transaction() as tx:
+        batch = [
+            (k1, Fact(4, "e4", False)),  # older than the stored fact
+            (k1, Fact(5, "e5", True)),  # the stored fact itself (a re-run)
+            (k2, Fact(7, "e7", True)),
+            (k2, Fact(7, "e6", False)),  # same time, smaller id
+            (k2, Fact(7, "e8", False)),  # same time, larger id: wins
+            (k2, Fact(7, "e8", False)),
+        ]
+        assert tx.fold_facts("enrollment", batch) == [stale, same, new, stale, new, same]
+        assert tx.fold_facts("membership", []) == []
+        link = [(S, "L1")]
+        created = Fact(1, "l1", True, ("c1", "s1", "g1"))
+        assert tx.fold_facts("link", [(link[0], created)]) == [new]
+        assert tx.fold_facts("link", [(link[0], Fact(2, "l2", False))]) == [new]
+    with store.transaction() as tx:
+        assert tx.load_facts("enrollment", [k1, k2]) == {
+            k1: Fact(5, "e5", True),
+            k2: Fact(7, "e8", False),
+        }
+        assert tx.load_facts("link", link) == {link[0]: Fact(2, "l2", False, ("c1", "s1", "g1"))}
+
+
+def test_fold_marks_latest_wins(store: StateStore) -> None:
+    new, same, stale = Verdict.NEWER, Verdict.SAME, Verdict.STALE
+    g = (S, "c1", "g1")
+    with store.transaction() as tx:
+        assert tx.fold_marks("group", [(g, 5), (g, 3), (g, 5), (g, 8)]) == [new, stale, same, new]
+        assert tx.fold_marks("group", [(g, 8)]) == [same]
+        assert tx.load_marks("group", [g]) == {g: 8}
 
 
 def _world(store: StateStore, users: int = 3) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from worker.domain.enrol import EnrolCommand
-from worker.domain.facts import Verdict, fold, fold_marks
+from worker.domain.facts import Verdict
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import (
     BulkScope,
@@ -178,16 +178,10 @@ def _fold_and_save(
         updates = [u for _, u in pairs]
         if isinstance(updates[0], FactUpdate):
             facts = [u for u in updates if isinstance(u, FactUpdate)]
-            stored = tx.load_facts(kind, (u.key for u in facts))
-            folded = fold(stored, [(u.key, u.fact) for u in facts])
-            tx.save_facts(kind, folded.write)
-            verdicts = folded.verdicts
+            verdicts = tx.fold_facts(kind, [(u.key, u.fact) for u in facts])
         else:
             marks = [u for u in updates if isinstance(u, MarkUpdate)]
-            stored_marks = tx.load_marks(kind, (u.key for u in marks))
-            folded_m = fold_marks(stored_marks, [(u.key, u.at) for u in marks])
-            tx.save_marks(kind, folded_m.write)
-            verdicts = folded_m.verdicts
+            verdicts = tx.fold_marks(kind, [(u.key, u.at) for u in marks])
         for (d, u), verdict in zip(pairs, verdicts, strict=True):
             assert d.event is not None
             outcome = "stale" if verdict is Verdict.STALE else "applied"

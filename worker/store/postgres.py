@@ -10,9 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from worker.domain.enrol import EnrolLinkState
+from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
-from worker.ports import ELinkRow, ERow, Sample
-from worker.store import enrol_pg, justify_pg
+from worker.ports import ELinkRow, ERow, FactKey, Sample
+from worker.store import enrol_pg, fold_pg, justify_pg
 from worker.store import enrol_repo as er
 from worker.store.sql_base import SqlStore, SqlTx
 from worker.store.sqlite import HELD_SQL
@@ -23,6 +24,12 @@ PUBLISH_LOCK = 0x5E65_0001
 
 
 class PostgresTx(SqlTx):
+    def fold_facts(self, kind: str, updates: Sequence[tuple[FactKey, Fact]]) -> list[Verdict]:
+        return fold_pg.fold_facts(self.conn, kind, updates)
+
+    def fold_marks(self, kind: str, updates: Sequence[tuple[FactKey, int]]) -> list[Verdict]:
+        return fold_pg.fold_marks(self.conn, kind, updates)
+
     def truth_diff(
         self,
         source: str,

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect, select, union
 from sqlalchemy.engine import Connection
 
 from worker.domain.enrol import EnrolLinkState
-from worker.domain.facts import Fact
+from worker.domain.facts import Fact, Verdict, fold, fold_marks
 from worker.domain.justify import Diff, Row
 from worker.domain.updates import Selector
 from worker.ports import (
@@ -72,6 +72,17 @@ class SqlTx:
 
     def save_marks(self, kind: str, marks: dict[FactKey, int]) -> None:
         fr.save_marks(self.conn, kind, marks)
+
+    def fold_facts(self, kind: str, updates: Sequence[tuple[FactKey, Fact]]) -> list[Verdict]:
+        # The reference: read, fold in the domain, write what changed.
+        folded = fold(self.load_facts(kind, (k for k, _ in updates)), list(updates))
+        self.save_facts(kind, folded.write)
+        return folded.verdicts
+
+    def fold_marks(self, kind: str, updates: Sequence[tuple[FactKey, int]]) -> list[Verdict]:
+        folded = fold_marks(self.load_marks(kind, (k for k, _ in updates)), list(updates))
+        self.save_marks(kind, folded.write)
+        return folded.verdicts
 
     def links_touching(
         self, source: str, courses: Iterable[str], segments: Iterable[str]

@@ -1,0 +1,148 @@
+"""Newest-wins folding on PostgreSQL: a batch's candidate facts (or deletion marks) of one
+kind go in as one array per column and come out as verdicts, in one statement per kind.
+
+The rule is `worker.domain.facts.fold` (SqliteStore's path): an update is STALE when the
+stored fact or an earlier update of the batch with the same key is newer by (time, id),
+SAME when one of them is this very (time, id), else NEWER; the newest update per key is
+written only when it is newer than the stored fact. Ids compare byte-wise (`COLLATE "C"`,
+Python's order for UTF-8). Only the STALE and SAME updates come back; the rest are NEWER.
+tests/integration/test_fold_sql.py holds the statement equal to the domain rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from sqlalchemy.engine import Connection
+
+from worker.domain.facts import Fact, Verdict
+from worker.ports import FactKey
+from worker.store.facts_repo import ATTR_COLS, FACT_TABLES, MARK_TABLES
+from worker.store.pg import array, col_type, q, rows
+
+_C = 'COLLATE "C"'
+
+
+def _on(a: str, b: str, keys: Sequence[str]) -> str:
+    return " AND ".join(f"{a}.{q(k)} = {b}.{q(k)}" for k in keys)
+
+
+@cache
+def fact_sql(kind: str) -> str:
+    table, keys = FACT_TABLES[kind]
+    name, attrs = table.name, ATTR_COLS.get(kind, ())
+    cols = (*keys, "ev_time", "ev_id", "active", *attrs)
+    arrays = ", ".join(f"%s::{col_type(name, c)}[]" for c in cols)
+    ks = ", ".join(map(q, keys))
+    sets = ["ev_time = EXCLUDED.ev_time", "ev_id = EXCLUDED.ev_id", "active = EXCLUDED.active"]
+    if attrs:  # a `deleted` event (no attributes) keeps those of the last `created` one
+        first = q(attrs[0])
+        sets += [
+            f"{q(a)} = CASE WHEN EXCLUDED.{first} IS NOT NULL"
+            f" THEN EXCLUDED.{q(a)} ELSE {q(name)}.{q(a)} END"
+            for a in attrs
+        ]
+    names = ", ".join(map(q, cols))
+    return f"""
+WITH i AS (
+  SELECT * FROM unnest({arrays}) WITH ORDINALITY AS i({names}, ord)
+), o AS (
+  SELECT {", ".join(f"t.{q(k)}" for k in keys)}, t.ev_time, t.ev_id, 0::bigint AS ord
+  FROM {q(name)} t JOIN (SELECT DISTINCT {ks} FROM i) k ON {_on("t", "k", keys)}
+  UNION ALL SELECT {ks}, ev_time, ev_id, ord FROM i
+), v AS (
+  SELECT i.ord,
+    bool_or((o.ev_time, o.ev_id {_C}) > (i.ev_time, i.ev_id {_C})) AS stale,
+    bool_or(o.ev_time = i.ev_time AND o.ev_id = i.ev_id) AS same
+  FROM i JOIN o ON {_on("o", "i", keys)} AND o.ord < i.ord
+  GROUP BY i.ord
+), w AS (
+  SELECT DISTINCT ON ({ks}) {names} FROM i ORDER BY {ks}, ev_time DESC, ev_id {_C} DESC
+), up AS (
+  INSERT INTO {q(name)} ({names}) SELECT {names} FROM w
+  ON CONFLICT ({ks}) DO UPDATE SET {", ".join(sets)}
+  WHERE (EXCLUDED.ev_time, EXCLUDED.ev_id {_C}) > ({q(name)}.ev_time, {q(name)}.ev_id {_C})
+)
+SELECT ord, stale FROM v WHERE stale OR same
+"""
+
+
+@cache
+def mark_sql(kind: str) -> str:
+    table, keys = MARK_TABLES[kind]
+    name = table.name
+    arrays = ", ".join(f"%s::{col_type(name, c)}[]" for c in (*keys, "at"))
+    ks = ", ".join(map(q, keys))
+    return f"""
+WITH i AS (
+  SELECT * FROM unnest({arrays}) WITH ORDINALITY AS i({ks}, at, ord)
+), o AS (
+  SELECT {", ".join(f"t.{q(k)}" for k in keys)}, t.at, 0::bigint AS ord
+  FROM {q(name)} t JOIN (SELECT DISTINCT {ks} FROM i) k ON {_on("t", "k", keys)}
+  UNION ALL SELECT {ks}, at, ord FROM i
+), v AS (
+  SELECT i.ord, bool_or(o.at > i.at) AS stale, bool_or(o.at = i.at) AS same
+  FROM i JOIN o ON {_on("o", "i", keys)} AND o.ord < i.ord
+  GROUP BY i.ord
+), up AS (
+  INSERT INTO {q(name)} ({ks}, at) SELECT {ks}, max(at) FROM i GROUP BY {ks}
+  ON CONFLICT ({ks}) DO UPDATE SET at = EXCLUDED.at WHERE EXCLUDED.at > {q(name)}.at
+)
+SELECT ord, stale FROM v WHERE stale OR same
+"""
+
+
+# (course, user)'s enrolment from all its methods (`worker.domain.facts.enrolment_of`): the
+# newest active method, else the newest of all; rows that would not change are not written.
+ENROLMENTS = f"""
+INSERT INTO enrollment (source, course_id, user_id, ev_time, ev_id, active)
+SELECT DISTINCT ON (m.source, m.course_id, m.user_id)
+  m.source, m.course_id, m.user_id, m.ev_time, m.ev_id, m.active
+FROM (SELECT DISTINCT * FROM unnest(%s::text[], %s::text[], %s::text[])
+      AS k(source, course_id, user_id)) k
+JOIN enrollment_method m
+  ON m.source = k.source AND m.course_id = k.course_id AND m.user_id = k.user_id
+ORDER BY m.source, m.course_id, m.user_id, m.active DESC, m.ev_time DESC, m.ev_id {_C} DESC
+ON CONFLICT (source, course_id, user_id) DO UPDATE
+  SET ev_time = EXCLUDED.ev_time, ev_id = EXCLUDED.ev_id, active = EXCLUDED.active
+  WHERE (enrollment.ev_time, enrollment.ev_id, enrollment.active)
+    IS DISTINCT FROM (EXCLUDED.ev_time, EXCLUDED.ev_id, EXCLUDED.active)
+"""
+
+
+def _verdicts(n: int, got: list[tuple[int, bool]]) -> list[Verdict]:
+    out = [Verdict.NEWER] * n
+    for ord_, stale in got:
+        out[ord_ - 1] = Verdict.STALE if stale else Verdict.SAME
+    return out
+
+
+def fold_facts(
+    conn: Connection, kind: str, updates: Sequence[tuple[FactKey, Fact]]
+) -> list[Verdict]:
+    if not updates:
+        return []
+    keys = FACT_TABLES[kind][1]
+    attrs = ATTR_COLS.get(kind, ())
+    params = [array([k[n] for k, _ in updates]) for n in range(len(keys))]
+    params.append(array([f.time_us for _, f in updates], "bigint"))
+    params.append(array([f.event_id for _, f in updates]))
+    params.append(array([f.active for _, f in updates], "boolean"))
+    for n in range(len(attrs)):
+        params.append(array([None if f.attrs is None else f.attrs[n] for _, f in updates]))
+    got = rows(conn, fact_sql(kind), tuple(params))
+    if kind == "enrollment":
+        conn.exec_driver_sql(ENROLMENTS, tuple(params[:3]))
+    return _verdicts(len(updates), [(r[0], r[1]) for r in got])
+
+
+def fold_marks(
+    conn: Connection, kind: str, updates: Sequence[tuple[FactKey, int]]
+) -> list[Verdict]:
+    if not updates:
+        return []
+    _, keys = MARK_TABLES[kind]
+    params = [array([k[n] for k, _ in updates]) for n in range(len(keys))]
+    params.append(array([at for _, at in updates], "bigint"))
+    got = rows(conn, mark_sql(kind), tuple(params))
+    return _verdicts(len(updates), [(r[0], r[1]) for r in got])
