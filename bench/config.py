@@ -29,6 +29,8 @@ class Sizes:
     events: int  # N: the history every throughput figure reads
     latency_rate: int  # offered events/s
     latency_s: float
+    thin_rate: int  # offered events/s of the thin stream (a lone event goes through at once)
+    thin_s: float
     backfill_users: int
     memory_users: int
     memory_cap_s: float  # the memory phase stops there and says how far it got
@@ -41,6 +43,8 @@ FULL = Sizes(
     events=100_000,
     latency_rate=5_000,
     latency_s=20,
+    thin_rate=500,
+    thin_s=10,
     backfill_users=100_000,
     memory_users=1_000_000,
     memory_cap_s=240,
@@ -52,6 +56,8 @@ QUICK = Sizes(
     events=4_000,
     latency_rate=1_000,
     latency_s=5,
+    thin_rate=500,
+    thin_s=5,
     backfill_users=2_000,
     memory_users=10_000,
     memory_cap_s=60,
@@ -81,6 +87,7 @@ TARGETS = [
     Target("end-to-end / passthrough (PostgreSQL)", "ratio_pg", ">=", 0.6, "x"),
     Target("end-to-end on PostgreSQL", "e2e_pg_eps", ">=", 20_000, "events/s"),
     Target("latency p99 at 5,000 events/s", "latency_p99_ms", "<=", 50, "ms"),
+    Target("latency p99 at 500 events/s", "thin_p99_ms", "<=", 20, "ms"),
     Target("backfill of 100,000 adds", "backfill_s", "<", 10, "s"),
     Target("no-op replay", "replay_eps", ">=", 100_000, "events/s"),
     Target("peak RSS at 1M users", "memory_peak_mb", "<=", 250, "MB"),

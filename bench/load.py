@@ -53,21 +53,32 @@ def start_pg_worker(ctx: Ctx) -> Worker:
     return w
 
 
-def latency(ctx: Ctx, w: Worker) -> dict[str, Any]:
+class LaterStream:
+    """The same LMS, later: the history's own generator (rebuilt: it is deterministic) goes
+    on with newer times and its links known, so new links get new ids and link deletions
+    hit live links. (A fresh generator re-used the history's link ids: every "new" link
+    moved an existing one, 0.8 commands per event instead of the history's 0.2.) The thin
+    and the busy latency phases take their events from it in turn."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.gen, _ = history_records(ctx.sizes.events)
+        self.gen.prefix = "lat"
+        self.gen.clock_us += 10**12
+        self.rng = random.Random(12)
+
+    def take(self, n: int) -> list[tuple[str, Any]]:
+        return [(ev.id, encode(ev, binary=self.rng.random() < 0.2)) for ev in self.gen.events(n)]
+
+
+def latency(
+    ctx: Ctx, w: Worker, stream: LaterStream, name: str, rate: int, seconds: float
+) -> dict[str, Any]:
     s = ctx.sizes
     boot = ctx.svc.bootstrap
-    n = int(s.latency_rate * s.latency_s)
-    # The same LMS, later: the history's own generator (rebuilt: it is deterministic) goes on
-    # with newer times and its links known, so new links get new ids and link deletions
-    # hit live links. (A fresh generator re-used the history's link ids: every "new" link
-    # moved an existing one, 0.8 commands per event instead of the history's 0.2.)
-    gen, _ = history_records(s.events)
-    gen.prefix = "lat"
-    gen.clock_us += 10**12
-    rng = random.Random(12)
-    records = [(ev.id, encode(ev, binary=rng.random() < 0.2)) for ev in gen.events(n)]
+    n = int(rate * seconds)
+    records = stream.take(n)
     cmd_start = kt.end_offsets(boot, [CMD_PG])
-    sent_at, offered_s = kt.produce_paced(boot, EVENTS, records, s.latency_rate)
+    sent_at, offered_s = kt.produce_paced(boot, EVENTS, records, rate)
     drained = True
     try:
         drain = kt.wait_caught_up(boot, w.spec.group_id, [EVENTS], s.drain_cap_s, w.alive)
@@ -88,10 +99,10 @@ def latency(ctx: Ctx, w: Worker) -> dict[str, Any]:
     commands = kt.read_range(boot, cmd_start, cmd_end, on_record)
     lat = sorted((first_seen[e] - sent_at[e]) * 1000 for e in first_seen)
     return ctx.phase(
-        "latency",
+        name,
         {
             "offered_events": n,
-            "offered_rate": s.latency_rate,
+            "offered_rate": rate,
             "achieved_offer_rate": round(n / offered_s),
             "commands": commands,
             "events_with_commands": len(lat),
@@ -101,7 +112,7 @@ def latency(ctx: Ctx, w: Worker) -> dict[str, Any]:
             "max_ms": round(lat[-1], 1) if lat else None,
             "drain_after_offer_s": round(drain, 2),
             # Kept up: caught up within a few seconds of the offer's end (no backlog built).
-            "sustained": drained and drain <= max(5.0, s.latency_s / 4),
+            "sustained": drained and drain <= max(5.0, seconds / 4),
             # Not drained: events never answered are missing, the percentiles are lower bounds.
             "drained": drained,
             "broker_append_time": append_time[0],

@@ -38,6 +38,8 @@ def summarise(ctx: Ctx) -> dict[str, Any]:
         "latency_p95_ms": _get(ph, "latency", "p95_ms"),
         "latency_p99_ms": _get(ph, "latency", "p99_ms"),
         "latency_sustained": _get(ph, "latency", "sustained"),
+        "thin_p50_ms": _get(ph, "latency_thin", "p50_ms"),
+        "thin_p99_ms": _get(ph, "latency_thin", "p99_ms"),
         "backfill_s": backfill,
         "replay_eps": _get(ph, "replay_postgresql", "eps"),
         "memory_peak_mb": _get(ph, "memory", "peak_rss_mb") if mem_done else None,
@@ -78,6 +80,7 @@ def markdown(ctx: Ctx) -> str:
     r, ph = ctx.results, ctx.results.get("phases", {})
     m, v, s = r["machine"], r["versions"], r["summary"]
     lat = ph.get("latency", {})
+    thin = ph.get("latency_thin", {})
     mem = ph.get("memory", {})
     bf = ph.get("backfill", {})
     sizes = r["sizes"]
@@ -127,6 +130,13 @@ def markdown(ctx: Ctx) -> str:
             + sustained,
             "p99 ≤ 50 ms",
             _met(ctx, "latency_p99_ms"),
+        ),
+        (
+            f"latency p50 / p95 / p99 at {_n(thin.get('offered_rate'))} events/s offered",
+            f"{_n(thin.get('p50_ms'))} / {_n(thin.get('p95_ms'))} / {_n(thin.get('p99_ms'))} ms"
+            + ("" if thin.get("sustained", True) else " (fell behind)"),
+            "p99 ≤ 20 ms",
+            _met(ctx, "thin_p99_ms"),
         ),
         (
             f"backfill: link over {_n(sizes['backfill_users'])} users → last add on topic",

@@ -121,7 +121,17 @@ def run_phases(suite: Suite) -> None:
     )
     try:
         if worker is not None:
-            step("latency", lambda: load.latency(ctx, worker))
+            stream = load.LaterStream(ctx)
+            sz = ctx.sizes
+            # Thin first, while the worker is idle; then the busy stream goes on from it.
+            step(
+                "latency_thin",
+                lambda: load.latency(ctx, worker, stream, "latency_thin", sz.thin_rate, sz.thin_s),
+            )
+            step(
+                "latency",
+                lambda: load.latency(ctx, worker, stream, "latency", sz.latency_rate, sz.latency_s),
+            )
             step("backfill", lambda: load.backfill(ctx, worker))
     finally:
         if worker is not None and worker.alive():
