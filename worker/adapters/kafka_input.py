@@ -28,6 +28,11 @@ def in_record(topic: str, partition: int, r: Any) -> InRecord:
     return InRecord(topic, partition, r.offset, r.key, r.value, r.headers or [], r.timestamp)
 
 
+def _async_commit_done(_offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):  # lag bookkeeping only: the next commit repairs it
+        log.warning("kafka offset commit failed", error=str(response) or type(response).__name__)
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: KafkaInput) -> None:
         self.owner = owner
@@ -209,17 +214,22 @@ class KafkaInput:
     def position(self, tp: TP) -> int:
         return int(self.consumer.position(TopicPartition(*tp)))
 
-    def commit(self, offsets: dict[TP, int]) -> None:
-        """Offsets go to Kafka too, for lag tools; the store's copy is what seeking uses."""
+    def commit(self, offsets: dict[TP, int], wait: bool = True) -> None:
+        """Offsets go to Kafka too, for lag tools; the store's copy is what seeking uses.
+        `wait=False`: sent, and its answer read by a later poll (a failure is logged)."""
         mine = {
             TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
             for (t, p), o in offsets.items()
             if (t, p) in self.assigned
         }
-        if mine:
-            # Bounded: without a timeout kafka-python retries for ever while the coordinator
-            # is away, and a stop would wait for the broker to come back.
-            self.consumer.commit(mine, timeout_ms=COMMIT_TIMEOUT_MS)
+        if not mine:
+            return
+        if not wait:
+            self.consumer.commit_async(mine, callback=_async_commit_done)
+            return
+        # Bounded: without a timeout kafka-python retries for ever while the coordinator
+        # is away, and a stop would wait for the broker to come back.
+        self.consumer.commit(mine, timeout_ms=COMMIT_TIMEOUT_MS)
 
     def close(self) -> None:
         # Bounded too (kafka-python's default is request_timeout_ms, 5 minutes).
