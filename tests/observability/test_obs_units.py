@@ -115,6 +115,68 @@ def test_events_counted_by_type_and_outcome() -> None:
     }
 
 
+def test_published_records_counted_as_one_observe_each_would() -> None:
+    """The batch's counters and lag histogram move exactly as one increment and one
+    observe() per record would (values on bucket bounds, zero, past the last bound)."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from worker.destinations import COMMAND, DLQ
+    from worker.ports import CommandMeta, PendingRecord
+
+    now = 1_700_000_000.0
+    lags = [0.0, 0.05, 0.05000001, 0.1, 2.5, 7.0, 86400.0, 10**6, 0.0, 0.3]
+    metas = [
+        CommandMeta(
+            "lms.group.member.added", "link_created" if i % 3 else "", int((now - lag) * 1e6)
+        )
+        for i, lag in enumerate(lags)
+    ]
+    records = [PendingRecord(COMMAND, b"k", b"v", [], i, meta=m) for i, m in enumerate(metas)]
+    records += [PendingRecord(COMMAND, b"k", b"v", [], 98), PendingRecord(DLQ, b"k", b"v", [], 99)]
+
+    def state() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in metrics.REGISTRY.collect()
+            for s in family.samples
+            if s.name.startswith(("segsync_commands", "segsync_dlq", "segsync_event_to_publish"))
+        }
+
+    before = state()
+    metrics.record_published(records, now)
+    after = state()
+    moved = {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
+
+    reference = CollectorRegistry()
+    lag = Histogram("ref", "", buckets=metrics.PUBLISH_LAG._upper_bounds, registry=reference)
+    for m in metas:
+        lag.observe(max(0.0, now - m.cause_time_us / 1e6))
+    want = {
+        (
+            s.name.replace("ref", "segsync_event_to_publish_lag_seconds"),
+            tuple(s.labels.items()),
+        ): s.value
+        for family in reference.collect()
+        for s in family.samples
+        if s.value
+    }
+    want[
+        (
+            "segsync_commands_published_total",
+            (("reason", "link_created"), ("type", "lms.group.member.added")),
+        )
+    ] = 6
+    want[
+        (
+            "segsync_commands_published_total",
+            (("reason", "other"), ("type", "lms.group.member.added")),
+        )
+    ] = 4
+    want[("segsync_commands_published_total", (("reason", "other"), ("type", "other")))] = 1
+    want[("segsync_dlq_published_total", ())] = 1
+    assert moved == pytest.approx(want)
+
+
 def scrape_local() -> dict[tuple[str, str], float]:
     out: dict[tuple[str, str], float] = {}
     for family in metrics.REGISTRY.collect():
