@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from worker.domain.facts import Fact, Verdict
-from worker.ports import FactKey, HeldRecord, OutboxRecord, PendingRecord, StateStore
+from worker.ports import (
+    CommandMeta,
+    FactKey,
+    HeldRecord,
+    OutboxRecord,
+    PendingRecord,
+    StateStore,
+)
 
 S = "site"
 
@@ -207,6 +214,35 @@ def test_outbox_publishes_in_order_and_deletes_after_the_send(store: StateStore)
     ]
     assert list(flat[0].headers) == [("h", b"\x00\xff"), ("n", None)]
     assert store.pending(10) == [] and store.sample().outbox_backlog == 0
+
+
+def test_outbox_removes_exactly_the_rows_sent(store: StateStore) -> None:
+    """Rows removed by seq, whatever their number and gaps; the rest and their timestamps and
+    metrics fields read back as they went in."""
+    meta = CommandMeta("lms.group.member.added", "link_created", 1_700_000_000_000_000)
+    with store.transaction() as tx:
+        tx.add_outbox(
+            [
+                OutboxRecord(
+                    "command",
+                    f"k{i}".encode(),
+                    b"v",
+                    [],
+                    timestamp_ms=i if i % 2 else None,
+                    meta=meta if i % 5 else None,
+                )
+                for i in range(2500)
+            ]
+        )
+    rows = store.pending(3000)
+    assert len(rows) == 2500
+    store.remove_pending([r.seq for i, r in enumerate(rows) if i % 3])
+    left = store.pending(3000)
+    assert [r.key for r in left] == [f"k{i}".encode() for i in range(0, 2500, 3)]
+    assert [r.timestamp_ms for r in left] == [i if i % 2 else None for i in range(0, 2500, 3)]
+    assert [r.meta for r in left] == [meta if i % 5 else None for i in range(0, 2500, 3)]
+    store.remove_pending([])
+    assert len(store.pending(3000)) == len(left)
 
 
 def test_offsets_and_counters(store: StateStore) -> None:

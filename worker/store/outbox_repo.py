@@ -6,12 +6,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from worker.ports import CommandMeta, Headers, OutboxRecord, PendingRecord
-from worker.store.db import insert_many, upsert
-from worker.store.keys import chunks
+from worker.store import pg
+from worker.store.db import insert_many, is_postgres, upsert
 from worker.store.tables import counter, input_offset, outbox
 
 # The port's records, named here too.
@@ -58,25 +58,52 @@ def add(conn: Connection, records: Sequence[OutboxRecord]) -> None:
         insert_many(conn, outbox, rows)
 
 
+_PENDING = select(
+    outbox.c.seq,
+    outbox.c.destination,
+    outbox.c.key,
+    outbox.c.value,
+    outbox.c.headers,
+    outbox.c.timestamp_ms,
+    outbox.c.command_type,
+    outbox.c.reason,
+    outbox.c.cause_time_us,
+).order_by(outbox.c.seq)
+# One statement text whatever the number of rows (an IN list is compiled per call, with a
+# parameter per row: that cost more than the rows' deletion).
+_REMOVE_PG = "DELETE FROM outbox WHERE seq = ANY(%s::bigint[])"
+_REMOVE_SQLITE = "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))"
+
+
 def pending(conn: Connection, limit: int) -> list[PendingRecord]:
-    q = select(outbox).order_by(outbox.c.seq).limit(limit)
+    """The oldest `limit` rows, read as plain tuples from the driver's cursor (no Row
+    object per row: the publisher reads thousands per batch)."""
+    result = conn.execute(_PENDING.limit(limit))
+    try:
+        fetched = result.cursor.fetchall()
+    finally:
+        result.close()
     return [
         PendingRecord(
-            r.destination,
-            r.key,
-            r.value,
-            unpack_headers(r.headers),
-            r.seq,
-            timestamp_ms=r.timestamp_ms,
-            meta=meta_of(r),
+            destination,
+            key,
+            value,
+            unpack_headers(headers),
+            seq,
+            timestamp_ms=timestamp_ms,
+            meta=None if ctype is None else CommandMeta(ctype, reason or "", cause_us or 0),
         )
-        for r in conn.execute(q)
+        for seq, destination, key, value, headers, timestamp_ms, ctype, reason, cause_us in fetched
     ]
 
 
 def remove(conn: Connection, seqs: Sequence[int]) -> None:
-    for part in chunks(sorted(seqs), 1000):
-        conn.execute(delete(outbox).where(outbox.c.seq.in_(part)))
+    if not seqs:
+        return
+    if is_postgres(conn):
+        conn.exec_driver_sql(_REMOVE_PG, (pg.array(seqs, "bigint"),))
+    else:
+        conn.exec_driver_sql(_REMOVE_SQLITE, (orjson.dumps(list(seqs)).decode(),))
 
 
 def backlog(conn: Connection) -> int:
