@@ -38,6 +38,8 @@ def test_sink_and_publisher_build_the_same_producer(monkeypatch: pytest.MonkeyPa
     kafka_io.KafkaSink(settings)
     bus.Publisher(settings)
     sink, publisher = _Producer.made
+    # Each has a partitioner of its own (its memory of keys), of the same kind.
+    assert type(sink.pop("partitioner")) is type(publisher.pop("partitioner"))
     assert sink == publisher
     assert sink["acks"] == "all" and sink["enable_idempotence"] is True
     assert sink["max_request_size"] == settings.kafka_max_request_bytes
