@@ -152,6 +152,17 @@ class StoreTx(Protocol):
         ...
 
     def apply_diff(self, source: str, inserts: set[Row], deletes: set[Row]) -> None: ...
+    def apply_truth(
+        self,
+        source: str,
+        link_ids: Sequence[str],
+        users: Sequence[str],
+        candidates: Sequence[tuple[str, str]] | None = None,
+    ) -> Diff:
+        """`truth_diff`, applied: afterwards the stored rows of the candidates are the rule's.
+        Returns what changed."""
+        ...
+
     def large_recompute(self) -> None:
         """A recompute is filling justification and pair fast: refresh what plans rely on."""
         ...

@@ -7,18 +7,20 @@ tie and straddle the facts' times, and stale justification rows."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 
 from tests.support.scenario_kit import migrated
 from worker.domain.justify import diff
-from worker.store import justify_pg
+from worker.store import justify_pg, truth_sqlite
 from worker.store import justify_repo as jr
-from worker.store.sql_base import SqlStore
+from worker.store.postgres import PostgresTx
+from worker.store.sql_base import SqlStore, SqlTx
 from worker.store.tables import (
     course_deletion,
     enrollment,
@@ -139,3 +141,37 @@ def test_sql_rule_equals_domain_rule(
         got = justify_pg.truth_diff(conn, SRC, links=link_ids, users=users)
         assert got == (want.inserts, want.deletes)
         conn.rollback()
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    store=stores(),
+    candidates=st.one_of(
+        st.none(),  # every link of the candidates with every user of them
+        st.lists(st.tuples(st.sampled_from(LINKS), st.sampled_from(USERS)), min_size=1),
+    ),
+)
+def test_sql_apply_equals_domain_diff_applied(
+    pg_store: SqlStore,
+    store: dict[str, list[dict[str, Any]]],
+    candidates: list[tuple[str, str]] | None,
+) -> None:
+    """PostgresTx.apply_truth (rule, diff and writes in one statement) against the reference
+    path (SqlTx.apply_truth: the domain's diff, then apply_diff): same diff, same rows after."""
+    results = []
+    with pg_store.engine.connect() as conn:
+        for apply_truth in (SqlTx.apply_truth, PostgresTx.apply_truth):
+            for table in [*TABLES, justification]:
+                conn.execute(delete(table))
+                if store[table.name]:
+                    conn.execute(insert(table), store[table.name])
+            tx = PostgresTx(conn)
+            # The reference's rule is the domain's (SqliteTx.truth_diff on this connection).
+            tx.truth_diff = partial(truth_sqlite.truth_diff, conn)  # type: ignore[method-assign]
+            d = apply_truth(tx, SRC, LINKS, USERS, candidates)
+            after = sorted(tuple(r) for r in conn.execute(select(justification)))
+            results.append((d, after))
+            conn.rollback()
+    assert results[0] == results[1]

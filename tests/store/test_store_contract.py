@@ -151,6 +151,29 @@ def test_truth_diff_apply_and_again_nothing(store: StateStore) -> None:
         assert tx.pair_links(S, [("c1", "g1", "u0")]) == {}
 
 
+def test_apply_truth_writes_the_diff_it_returns(store: StateStore) -> None:
+    _world(store)
+    users = ["u0", "u1", "u2", "u9"]
+    with store.transaction() as tx:
+        d = tx.apply_truth(S, ["L1"], users, [("L1", "u1"), ("L1", "u9")])
+        assert d.inserts == {("L1", "u1", "c1", "g1")} and d.deletes == set()
+        d = tx.apply_truth(S, ["L1"], users)  # every link with every user
+        assert d.inserts == {("L1", "u0", "c1", "g1"), ("L1", "u2", "c1", "g1")}
+        assert tx.apply_truth(S, ["L1"], users) == d.__class__(set(), set())
+        # The link moves to another group: the same keys, new (course, group).
+        tx.save_facts("link", {(S, "L1"): Fact(3, "l3", True, ("c1", "s1", "g2"))})
+        d = tx.apply_truth(S, ["L1"], users)
+        assert d.inserts == {("L1", f"u{i}", "c1", "g2") for i in range(3)}
+        assert d.deletes == {("L1", f"u{i}", "c1", "g1") for i in range(3)}
+        assert tx.pair_links(S, [("c1", "g1", "u0"), ("c1", "g2", "u0")]) == {
+            ("c1", "g2", "u0"): {"L1"}
+        }
+        tx.save_marks("segment", {(S, "s1"): 3})
+        d = tx.apply_truth(S, ["L1"], users)
+        assert d.inserts == set() and len(d.deletes) == 3
+        assert tx.justification_counts(S, ["L1"]) == {}
+
+
 def test_links_by_course_segment_and_id(store: StateStore) -> None:
     _world(store)
     with store.transaction() as tx:

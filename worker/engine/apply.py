@@ -182,22 +182,39 @@ def _fold_and_save(
         else:
             marks = [u for u in updates if isinstance(u, MarkUpdate)]
             verdicts = tx.fold_marks(kind, [(u.key, u.at) for u in marks])
+        stale = Verdict.STALE
         for (d, u), verdict in zip(pairs, verdicts, strict=True):
             assert d.event is not None
-            outcome = "stale" if verdict is Verdict.STALE else "applied"
-            count(d, f"events.{outcome}.{d.event.event_type}")
-            if verdict is not Verdict.STALE:
+            if verdict is stale:
+                count(d, "events.stale." + d.event.event_type)
+            else:
+                count(d, "events.applied." + d.event.event_type)
                 _add_scope(scopes, u)
     return scopes
 
 
 def _add_scope(scopes: Scopes, u: FactUpdate | MarkUpdate) -> None:
-    scope = scope_of(u.kind, u.key)
+    # Enrolments and memberships (nearly every event): the user's work directly, what
+    # `scope_of` + `UserWork.add` would do, without a scope object per event.
+    kind, key = u.kind, u.key
+    if kind == "enrollment" or kind == "membership":
+        work = scopes.users.get((key[0], key[2]))
+        if work is None:
+            work = scopes.users[(key[0], key[2])] = recompute.UserWork(key[0], key[2])
+        if kind == "enrollment":
+            work.courses.add(key[1])
+            work.causes.append((u.cause, key[1], None))
+        else:
+            work.segments.add(key[1])
+            work.causes.append((u.cause, None, key[1]))
+        return
+    scope = scope_of(kind, key)
     if isinstance(scope, BulkScope):
         # Later NEWER/SAME events of one key come later in the batch: the last one is the fact.
         scopes.bulk[scope] = u.cause
         return
-    work = scopes.users.setdefault(
-        (scope.source, scope.user_id), recompute.UserWork(scope.source, scope.user_id)
-    )
+    work = scopes.users.get((scope.source, scope.user_id))
+    if work is None:
+        work = recompute.UserWork(scope.source, scope.user_id)
+        scopes.users[(scope.source, scope.user_id)] = work
     work.add(scope, u.cause)

@@ -94,7 +94,7 @@ def recompute_links(
         users = tx.next_users(source, link_ids, after, chunk)
         if not users:
             break
-        d = tx.truth_diff(source, link_ids, users)  # every link with every user
+        d = tx.apply_truth(source, link_ids, users)  # every link with every user
         commands.extend(settle(tx, source, d, causes_for, hold))
         if len(users) < chunk:
             break

@@ -72,15 +72,18 @@ def _user_chunk(
     held = tx.justified_in_courses(source, ((w.user_id, c) for w in ws for c in w.courses))
     candidates: set[tuple[str, str]] = set(held)
     for w in ws:
+        u = w.user_id
         for c in w.courses:
-            candidates.update((link_id, w.user_id) for link_id in on_course.get(c, ()))
+            if c in on_course:
+                candidates.update([(link_id, u) for link_id in on_course[c]])
         for s in w.segments:
-            candidates.update((link_id, w.user_id) for link_id in on_segment.get(s, ()))
+            if s in on_segment:
+                candidates.update([(link_id, u) for link_id in on_segment[s]])
     if not candidates:
         return []
     link_ids = sorted({a for a, _ in candidates})
     users = [w.user_id for w in ws]
-    d = tx.truth_diff(source, link_ids, users, list(candidates))
+    d = tx.apply_truth(source, link_ids, users, list(candidates))
     by_user = {w.user_id: w for w in ws}
 
     def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:

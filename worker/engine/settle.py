@@ -1,8 +1,8 @@
 """Recompute justifications for a candidate set, then settle the pairs they touch.
 
-This is where state changes turn into commands: the justification diff is applied, each
-touched pair is compared with its command history, and owed commands go to the outbox in
-the same transaction as the state that owes them.
+This is where state changes turn into commands: the store has applied the justification diff,
+each touched pair is compared with its command history, and owed commands go to the outbox
+in the same transaction as the state that owes them.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ def settle(
     causes_for: CausesFor,
     hold: int | None = None,
 ) -> list[Command]:
-    """`hold`: the brake's batch id when this scope's removals must be held, not published."""
+    """`d`: a justification diff already applied (`StoreTx.apply_truth`). `hold`: the
+    brake's batch id when this scope's removals must be held, not published."""
     if not d.inserts and not d.deletes:
         return []
-    tx.apply_diff(source, d.inserts, d.deletes)
     added: dict[PairT, set[str]] = defaultdict(set)
     dropped: dict[PairT, set[str]] = defaultdict(set)
     for link_id, user, course, group in d.inserts:

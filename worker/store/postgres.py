@@ -41,6 +41,20 @@ class PostgresTx(SqlTx):
             return Diff(*justify_pg.truth_diff(self.conn, source, links=link_ids, users=users))
         return Diff(*justify_pg.truth_diff(self.conn, source, candidates))
 
+    def apply_truth(
+        self,
+        source: str,
+        link_ids: Sequence[str],
+        users: Sequence[str],
+        candidates: Sequence[tuple[str, str]] | None = None,
+    ) -> Diff:
+        # One statement: the rule, the difference with the stored rows, and its writes.
+        if candidates is None:
+            got = justify_pg.truth_diff(self.conn, source, links=link_ids, users=users, apply=True)
+        else:
+            got = justify_pg.truth_diff(self.conn, source, candidates, apply=True)
+        return Diff(*got)
+
     def links_touching(
         self, source: str, courses: Iterable[str], segments: Iterable[str]
     ) -> list[tuple[str, str | None, str | None]]:

@@ -122,6 +122,18 @@ class SqlTx:
             jr.delete_rows(self.conn, source, deletes)
         jr.insert_rows(self.conn, source, inserts)
 
+    def apply_truth(
+        self,
+        source: str,
+        link_ids: Sequence[str],
+        users: Sequence[str],
+        candidates: Sequence[tuple[str, str]] | None = None,
+    ) -> Diff:
+        d = self.truth_diff(source, link_ids, users, candidates)
+        if d.inserts or d.deletes:
+            self.apply_diff(source, d.inserts, d.deletes)
+        return d
+
     def large_recompute(self) -> None:
         return None
 
