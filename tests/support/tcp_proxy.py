@@ -4,6 +4,10 @@ one worker without touching the server the other tests use.
 `cut()` closes the listening socket and resets every relayed connection: new connections
 are refused and open ones fail, as when the database host goes away. `restore()` listens
 again on the same port.
+
+`freeze()` stops relaying without closing anything, as a paused (SIGSTOP) server: open
+connections get no answer and new ones are accepted but never reach the server, until
+`thaw()`; then everything sent meanwhile goes through.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import selectors
 import socket
 import struct
 import threading
+from collections.abc import Iterator
 
 
 class TcpProxy:
@@ -22,6 +27,9 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
         self._listener: socket.socket | None = None
+        self._flowing = threading.Event()  # cleared: frozen
+        self._flowing.set()
+        self.relayed = 0  # bytes relayed so far: a test can tell when the client last spoke
         self._listen()
 
     def _listen(self) -> None:
@@ -39,17 +47,21 @@ class TcpProxy:
                 client, _ = srv.accept()
             except OSError:
                 return  # cut
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                if srv is not self._listener:  # cut while this one was being connected
-                    _reset(client, upstream)
-                    continue
-                self._conns += [client, upstream]
-            threading.Thread(target=self._relay, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._open, args=(srv, client), daemon=True).start()
+
+    def _open(self, srv: socket.socket, client: socket.socket) -> None:
+        self._flowing.wait()  # frozen: accepted, but the server never sees it
+        try:
+            upstream = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            if srv is not self._listener:  # cut while this one was being connected
+                _reset(client, upstream)
+                return
+            self._conns += [client, upstream]
+        self._relay(client, upstream)
 
     def _relay(self, a: socket.socket, b: socket.socket) -> None:
         sel = selectors.DefaultSelector()
@@ -57,12 +69,17 @@ class TcpProxy:
         sel.register(b, selectors.EVENT_READ, a)
         try:
             while True:
-                for key, _ in sel.select(timeout=1):
+                ready = sel.select(timeout=1)
+                if not self._flowing.is_set():  # frozen: what is sent waits in the buffers
+                    self._flowing.wait(1)
+                    continue
+                for key, _ in ready:
                     src: socket.socket = key.fileobj  # type: ignore[assignment]
                     data = src.recv(65536)
                     if not data:
                         return
                     key.data.sendall(data)
+                    self.relayed += len(data)
         except (OSError, ValueError):
             return
         finally:
@@ -83,7 +100,14 @@ class TcpProxy:
         if self._listener is None:
             self._listen()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
+        self.thaw()
         self.cut()
 
 
@@ -93,3 +117,16 @@ def _reset(*socks: socket.socket) -> None:
         with contextlib.suppress(OSError):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()
+
+
+@contextlib.contextmanager
+def relayed(db_url: str) -> Iterator[tuple[str, TcpProxy]]:
+    """A relay in front of the PostgreSQL of `db_url`: the URL through it, and the relay."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    try:
+        yield url.set(host="127.0.0.1", port=proxy.port).render_as_string(False), proxy
+    finally:
+        proxy.close()
