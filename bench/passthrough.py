@@ -18,8 +18,10 @@ import sys
 import time
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
+
+from worker.adapters.kafka_input import KafkaInput
 
 _SHOWN = (
     "max_poll_records",
@@ -37,21 +39,17 @@ _SHOWN = (
 )
 
 
-def clients(mark_assigned: list[float]) -> tuple[KafkaConsumer, KafkaProducer, list[str]]:
-    """The worker's adapters build the clients, so the ceiling follows any tuning of theirs."""
-    from worker.adapters.kafka_input import KafkaInput
+def clients() -> tuple[KafkaInput, KafkaProducer, list[str]]:
+    """The worker's adapters build the clients, so the ceiling follows any tuning of theirs.
+    The raw consumer is polled directly: a fresh group starts every partition at the
+    beginning (auto_offset_reset), as the worker does for partitions its store lacks."""
     from worker.adapters.kafka_io import KafkaSink
     from worker.settings import load_settings
 
     settings = load_settings()
-
-    def seek_to(_assigned: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        mark_assigned.append(time.time())
-        return {}  # every partition from the beginning
-
     sink = KafkaSink(settings)
-    source = KafkaInput(settings, seek_to)
-    return source.consumer, sink.producer, list(settings.input_topics)
+    source = KafkaInput(settings, lambda _assigned: {})
+    return source, sink.producer, list(settings.input_topics)
 
 
 def config_of(*objs: Any) -> dict[str, Any]:
@@ -65,12 +63,15 @@ def config_of(*objs: Any) -> dict[str, Any]:
 def main(out_topic: str | None) -> None:
     started = time.time()
     assigned_at: list[float] = []
-    consumer, producer, topics = clients(assigned_at)
+    source, producer, topics = clients()
+    consumer = source.consumer
     parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
     ends: dict[Any, int] = consumer.end_offsets(parts)
     n = 0
     while True:
         batches = consumer.poll(timeout_ms=200)
+        if source.joined and not assigned_at:  # the listener saw the first assignment
+            assigned_at.append(time.time())
         if out_topic is None:
             got = sum(len(records) for records in batches.values())
         else:

@@ -42,6 +42,9 @@ class WorkerEnv:
             # (tests/engine/test_brake.py and tests/integration/test_brake_cli.py cover it).
             SEGSYNC_BRAKE_MAX_REMOVALS="0",
             SEGSYNC_BRAKE_MAX_SHARE="0",
+            # Whatever a worker writes reaches its log at once: a worker killed (kill -9,
+            # a test's timeout) leaves no buffered lines behind, the evidence of a fault.
+            PYTHONUNBUFFERED="1",
         )
         if self.session_timeout_ms is not None:
             env["SEGSYNC_SESSION_TIMEOUT_MS"] = str(self.session_timeout_ms)

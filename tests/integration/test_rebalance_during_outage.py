@@ -12,6 +12,7 @@ partition and catch up within a bounded time, every command as the reference say
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import time
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
 from tests.integration.test_crash_and_rebalance import _produce, _stored_offsets
 from tests.integration.test_worker_e2e import commands, make_env
@@ -29,7 +31,7 @@ from tests.support.kafka_io import TopicFactory
 from tests.support.reference import check, desired
 from tests.support.tcp_proxy import relayed
 from tests.support.worker_logs import assignments
-from tests.support.worker_proc import start, stop, wait_until
+from tests.support.worker_proc import run_until_caught_up, start, stop, wait_until
 
 OUTAGE_S = 10  # longer than the session timeout (6 s): a blocked heartbeat would cost the member
 CATCH_UP_S = 45  # the bound after the database is back
@@ -77,7 +79,11 @@ def test_assignment_while_the_database_is_away(
         every = {f"{w.input_topics}:{p}" for p in range(4)}
         away: Callable[[], None] = relay.cut if outage == "cut" else relay.freeze
         back: Callable[[], None] = relay.restore if outage == "cut" else relay.thaw
-        ends = _produce(kafka_bootstrap, w, history[:400], rng)
+        # A first run stores offsets (a dynamic member: it leaves the group on exit), so
+        # that the assignment during the outage has offsets to resume from.
+        _produce(kafka_bootstrap, w, history[:300], rng)
+        run_until_caught_up(w)
+        ends = _produce(kafka_bootstrap, w, history[300:500], rng)
         other = _member(kafka_bootstrap, w.group_id, w.input_topics)
         log = tmp_path / "worker.log"
         proc = start(w, instance_id="a", log=log)
@@ -103,7 +109,7 @@ def test_assignment_while_the_database_is_away(
             # session expired and the whole group rebalanced once more).
             assert _members(kafka_admin, w.group_id) == ["segsync-a"], log.read_text()[-3000:]
             back()
-            ends.update(_produce(kafka_bootstrap, w, history[400:], rng))
+            ends.update(_produce(kafka_bootstrap, w, history[500:], rng))
 
             def caught_up() -> bool:
                 got = assignments(log)
@@ -117,3 +123,45 @@ def test_assignment_while_the_database_is_away(
     verdict = check(commands(kafka_bootstrap, w.command_topic), desired(history))
     assert verdict.violations == []
     assert verdict.unique_commands > 20
+
+
+def test_assigned_partitions_resume_at_the_stored_offsets_not_kafkas(
+    kafka_bootstrap: str, topic_factory: TopicFactory, db_url: str
+) -> None:
+    """Kafka's committed offsets are for lag tools only: here they are moved ahead of the
+    store's, into the middle of unread records. The poll that brings the assignment may
+    already return records read from there (the seek to the store's offsets comes after
+    kafka-python's own poll): none of them may be applied; reading starts at the store's."""
+    rng = random.Random(9)
+    history = random_history(rng, 600, sources=2, users=20, courses=3, segments=3, links=5)
+    w = make_env(kafka_bootstrap, topic_factory, db_url)
+    _produce(kafka_bootstrap, w, history[:300], rng)
+    run_until_caught_up(w)
+    stored = _stored_offsets(w)
+    ends = _produce(kafka_bootstrap, w, history[300:], rng)
+    ahead = {tp: (stored[tp] + end) // 2 for tp, end in ends.items()}
+    assert all(stored[tp] < ahead[tp] < ends[tp] for tp in ends), (stored, ends)
+    mover = KafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=w.group_id, enable_auto_commit=False
+    )
+    try:
+        mover.commit(
+            {TopicPartition(*_tp(tp)): OffsetAndMetadata(off, "", -1) for tp, off in ahead.items()}
+        )
+    finally:
+        mover.close()
+
+    proc = run_until_caught_up(w)
+    lines = [json.loads(ln) for ln in proc.stderr.splitlines() if ln.startswith("{")]
+    resumed = [ln for ln in lines if ln.get("event") == "partitions assigned"]
+    assert resumed and resumed[0]["resume"] == stored
+    first = next(ln for ln in lines if ln.get("event") == "batch applied")
+    assert first["offset"] == stored[f"{first['topic']}:{first['partition']}"], first
+    assert _stored_offsets(w) == ends
+    verdict = check(commands(kafka_bootstrap, w.command_topic), desired(history))
+    assert verdict.violations == []
+
+
+def _tp(name: str) -> tuple[str, int]:
+    topic, part = name.rsplit(":", 1)
+    return topic, int(part)

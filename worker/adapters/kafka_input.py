@@ -34,6 +34,11 @@ def _async_commit_done(_offsets: Any, response: Any) -> None:
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """kafka-python runs these on its IO thread, inside poll(), and sends no heartbeat while
+    one runs: they only take note (no database, no publish, nothing that can wait or fail).
+    A listener that waited for the database during an outage stopped the heartbeats, the
+    session expired and the whole group rebalanced again (docs/FAULTS.md)."""
+
     def __init__(self, owner: KafkaInput) -> None:
         self.owner = owner
 
@@ -41,18 +46,18 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.owner.on_revoked({(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        try:
-            self.owner.on_assigned({(tp.topic, tp.partition) for tp in assigned})
-        except Exception as exc:
-            # kafka-python replaces the error with a generic one: say what it was first.
-            log.error("assignment failed", error=repr(exc)[:500])
-            raise
+        self.owner.on_assigned({(tp.topic, tp.partition) for tp in assigned})
 
 
 class KafkaInput:
     """Consumes the input topics. On every assignment `seek_to` says where each partition
     resumes (the offsets stored with the state); partitions it does not know start at the
-    beginning, since the store is the source of truth and has not seen them."""
+    beginning, since the store is the source of truth and has not seen them.
+
+    `seek_to` runs on the caller's thread, in the poll() that brought the assignment, after
+    kafka-python's own poll: that may already return records of the new partitions, read
+    from Kafka's committed offset; they are dropped, and the partitions are sought to the
+    store's offsets before poll() returns anything of them."""
 
     def __init__(self, settings: Settings, seek_to: Callable[[set[TP]], dict[TP, int]]) -> None:
         self._seek_to = seek_to
@@ -63,6 +68,7 @@ class KafkaInput:
         self._status_at = 0.0
         self._polled_at = time.monotonic()
         self._to_check: dict[TP, int] = {}  # stored offsets of a new assignment, unchecked
+        self._unsought: set[TP] = set()  # assigned, not yet sought to the store's offsets
         self.consumer = KafkaConsumer(
             **client_config(settings),
             group_id=settings.group_id,
@@ -86,6 +92,7 @@ class KafkaInput:
 
     def on_revoked(self, revoked: set[TP]) -> None:
         self.assigned -= revoked
+        self._unsought -= revoked
         for tp in revoked:
             self._next.pop(tp, None)
         observability.revoked(revoked, len(self.assigned))
@@ -94,27 +101,33 @@ class KafkaInput:
         self.joined = True
         self.rebalances += 1
         self.assigned = set(assigned)
-        stored = self._seek_to(assigned)
-        self._next.update({tp: off for tp, off in stored.items() if tp in assigned})
+        self._unsought = (self._unsought | assigned) & self.assigned
         observability.assigned(self.assigned)
-        # Checked in poll(): kafka-python runs this callback on its IO thread, where a
-        # request to the brokers (end offsets) cannot wait for its answer.
-        self._to_check = {tp: off for tp, off in stored.items() if tp in assigned}
+
+    def _resume(self) -> None:
+        """The new partitions resume at the store's offsets (`seek_to`: it publishes what is
+        owed first, then reads them, retrying through an outage while heartbeats go on)."""
+        tps = set(self._unsought)
+        stored = {tp: off for tp, off in self._seek_to(tps).items() if tp in tps}
+        owned = {(t.topic, t.partition) for t in self.consumer.assignment()}
         fresh = []
-        for topic, part in sorted(assigned):
-            tp = TopicPartition(topic, part)
+        for topic, part in sorted(tps & owned):
+            ktp = TopicPartition(topic, part)
             if (topic, part) in stored:
-                self.consumer.seek(tp, stored[(topic, part)])
+                self.consumer.seek(ktp, stored[(topic, part)])
             else:
-                fresh.append(tp)
+                fresh.append(ktp)
         if fresh:
             self.consumer.seek_to_beginning(*fresh)
+        self._unsought -= tps
+        self._next.update(stored)
+        self._to_check.update(stored)  # checked right after, before anything is returned
 
     def _check_not_behind(self) -> None:
         """A stored offset past a partition's end: the topic went backwards (re-created, or a
         broker that lost its data). Reading on would skip every new event below the stored
         offset (and Kafka's reset would replay it from the start): stop with the reason.
-        Runs right after the poll that assigned, before any of its records is returned."""
+        Runs right after the seek to the stored offsets, before any record is returned."""
         stored, self._to_check = self._to_check, {}
         if not stored:
             return
@@ -148,7 +161,10 @@ class KafkaInput:
             return
         finally:
             self._polled_at = time.monotonic()
-        self._rewind(batches)  # never skip: the next poll returns them again
+        # Never skip: the next poll returns them again. A partition assigned by this poll
+        # is sought to the store's offsets by the next poll() of the loop, not here (this
+        # runs inside the batch's transaction).
+        self._rewind(batches)
         self._check_not_behind()
 
     def _rewind(self, batches: dict[TopicPartition, list[Any]]) -> None:
@@ -163,7 +179,17 @@ class KafkaInput:
             raise TransientError(f"polling Kafka failed: {exc}") from exc
         finally:
             self._polled_at = time.monotonic()
+        if self._unsought:
+            # Read from Kafka's committed offset, not the store's: never applied. The seek
+            # below moves these partitions, so the records come again from the right place.
+            batches = {
+                tp: rs
+                for tp, rs in batches.items()
+                if (tp.topic, tp.partition) not in self._unsought
+            }
         try:
+            if self._unsought:
+                self._resume()
             self._check_not_behind()
         except Exception:
             self._rewind(batches)  # never skip what this poll returned
@@ -212,6 +238,8 @@ class KafkaInput:
         return {(tp.topic, tp.partition): off for tp, off in ends.items()}
 
     def position(self, tp: TP) -> int:
+        if tp in self._unsought:  # kafka-python's position there is not the store's yet
+            raise LookupError(f"{tp[0]}:{tp[1]} is not sought to its stored offset yet")
         return int(self.consumer.position(TopicPartition(*tp)))
 
     def commit(self, offsets: dict[TP, int], wait: bool = True) -> None:

@@ -10,7 +10,9 @@ Checkpoint order, every batch (why: docs/adr/0001-offsets-in-the-store-and-outbo
 A big recompute (a link over 100,000 users) commits chunk by chunk; each chunk commit is
 followed by its publish, and the input offsets are part of the batch's last commit only.
 A crash between any two steps is repaired at start-up: seek to the store's offsets and
-publish the outbox before consuming anything.
+publish the outbox before consuming anything. The same after every rebalance: the poll
+that brings an assignment calls `stored_offsets` on this thread before it returns any
+record of the new partitions.
 
 Overlap: step 2 of a batch runs on a publisher thread while the main thread polls and
 decodes the next batch; step 3 waits for it, and the next batch is applied only after
@@ -72,7 +74,10 @@ class Worker:
 
     # --- hooks for the consumer ---
     def stored_offsets(self, assigned: set[TP]) -> dict[TP, int]:
-        """On every assignment: publish what is owed first, then resume from the store."""
+        """On every assignment: publish what is owed first, then resume from the store.
+        Called on this (the loop's) thread from the poll that brought the assignment,
+        before any record of those partitions is returned; never from kafka-python's IO
+        thread, whose heartbeats must go on while this waits out a database outage."""
         self.publish()
 
         offsets = self.retry(
