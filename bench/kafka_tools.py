@@ -42,6 +42,7 @@ def produce_paced(
     LMS. Returns the wall-clock time (time.time()) each event was handed to the client, and
     the seconds the whole offer took (the achieved rate is len / seconds)."""
     p = LmsProducer(bootstrap, linger_ms=0)
+    p.warm_up(topic)
     sent_at: dict[str, float] = {}
     start = time.monotonic()
     i = 0
