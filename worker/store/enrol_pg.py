@@ -115,3 +115,28 @@ def delete_rows(conn: Connection, source: str, deletes: set[ERow]) -> None:
     conn.exec_driver_sql(
         DELETE_ROWS, (array([a for a, _ in pairs]), array([u for _, u in pairs]), source)
     )
+
+
+# `enrol_repo.next_users` as one fixed statement.
+NEXT_USERS = """
+SELECT user_id FROM (
+  (SELECT DISTINCT j.user_id FROM enrol_justification j
+   WHERE j.source = %(source)s AND j.link_id = ANY(%(links)s::text[])
+     AND (%(after)s::text IS NULL OR j.user_id > %(after)s::text)
+   ORDER BY j.user_id LIMIT %(limit)s)
+  UNION
+  (SELECT DISTINCT m.user_id FROM membership m
+   WHERE m.source = %(source)s AND m.segment_id IN (
+       SELECT l.segment_id FROM enrol_link l
+       WHERE l.source = %(source)s AND l.link_id = ANY(%(links)s::text[]))
+     AND (%(after)s::text IS NULL OR m.user_id > %(after)s::text)
+   ORDER BY m.user_id LIMIT %(limit)s)
+) u ORDER BY user_id LIMIT %(limit)s
+"""
+
+
+def next_users(
+    conn: Connection, source: str, link_ids: Sequence[str], after: str | None, limit: int
+) -> list[str]:
+    params = {"source": source, "links": array(link_ids), "after": after, "limit": limit}
+    return [r[0] for r in rows(conn, NEXT_USERS, params)]

@@ -146,3 +146,18 @@ def fold_marks(
     params.append(array([at for _, at in updates], "bigint"))
     got = rows(conn, mark_sql(kind), tuple(params))
     return _verdicts(len(updates), [(r[0], r[1]) for r in got])
+
+
+MARK_PROCESSED = (
+    "INSERT INTO processed_event (source, event_id)"
+    " SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT DO NOTHING"
+)
+
+
+def mark_processed(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
+    """The processed-event log: two arrays, no row objects (in key order, as every writer)."""
+    if keys:
+        ordered = sorted(set(keys))
+        conn.exec_driver_sql(
+            MARK_PROCESSED, (array([s for s, _ in ordered]), array([i for _, i in ordered]))
+        )

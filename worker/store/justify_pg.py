@@ -149,3 +149,28 @@ _TRUTH_PAIRS = _PAIRS_HEAD + _DIFF
 _TRUTH_CROSS = _CROSS_HEAD + _DIFF
 _APPLY_PAIRS = _PAIRS_HEAD + _APPLY
 _APPLY_CROSS = _CROSS_HEAD + _APPLY
+
+
+# `justify_repo.next_users` as one fixed statement: both sides ordered index range scans.
+NEXT_USERS = """
+SELECT user_id FROM (
+  (SELECT DISTINCT j.user_id FROM justification j
+   WHERE j.source = %(source)s AND j.link_id = ANY(%(links)s::text[])
+     AND (%(after)s::text IS NULL OR j.user_id > %(after)s::text)
+   ORDER BY j.user_id LIMIT %(limit)s)
+  UNION
+  (SELECT DISTINCT e.user_id FROM enrollment e
+   WHERE e.source = %(source)s AND e.course_id IN (
+       SELECT l.course_id FROM link l
+       WHERE l.source = %(source)s AND l.link_id = ANY(%(links)s::text[]))
+     AND (%(after)s::text IS NULL OR e.user_id > %(after)s::text)
+   ORDER BY e.user_id LIMIT %(limit)s)
+) u ORDER BY user_id LIMIT %(limit)s
+"""
+
+
+def next_users(
+    conn: Connection, source: str, link_ids: Sequence[str], after: str | None, limit: int
+) -> list[str]:
+    params = {"source": source, "links": array(link_ids), "after": after, "limit": limit}
+    return [r[0] for r in rows(conn, NEXT_USERS, params)]

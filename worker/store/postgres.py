@@ -27,6 +27,9 @@ class PostgresTx(SqlTx):
     def fold_facts(self, kind: str, updates: Sequence[tuple[FactKey, Fact]]) -> list[Verdict]:
         return fold_pg.fold_facts(self.conn, kind, updates)
 
+    def mark_processed(self, keys: Iterable[tuple[str, str]]) -> None:
+        fold_pg.mark_processed(self.conn, list(keys))
+
     def fold_marks(self, kind: str, updates: Sequence[tuple[FactKey, int]]) -> list[Verdict]:
         return fold_pg.fold_marks(self.conn, kind, updates)
 
@@ -54,6 +57,16 @@ class PostgresTx(SqlTx):
         else:
             got = justify_pg.truth_diff(self.conn, source, candidates, apply=True)
         return Diff(*got)
+
+    def next_users(
+        self, source: str, link_ids: Sequence[str], after: str | None, limit: int
+    ) -> list[str]:
+        return justify_pg.next_users(self.conn, source, link_ids, after, limit)
+
+    def enrol_next_users(
+        self, source: str, link_ids: Sequence[str], after: str | None, limit: int
+    ) -> list[str]:
+        return enrol_pg.next_users(self.conn, source, link_ids, after, limit)
 
     def links_touching(
         self, source: str, courses: Iterable[str], segments: Iterable[str]
