@@ -27,6 +27,8 @@ FactKey = tuple[str, ...]
 # A pair's history after a command: (commands so far, held batch it queues behind, and the
 # last command's reason, caused_by, time)
 Saved = tuple[int, int | None, str, str, int]
+# A pair's justifying links now, its commands so far and the held batch it queues behind.
+PairState = tuple[frozenset[str], int, int | None]
 ERow = tuple[str, str, str]  # an enrol justification row: (link_id, user_id, course_id)
 EPair = tuple[str, str]  # an enrolment pair: (course_id, user_id)
 ELinkRow = tuple[str, str | None, str | None]  # (enrol link, course, segment)
@@ -172,6 +174,11 @@ class StoreTx(Protocol):
     def pair_transitions(
         self, source: str, pairs: Iterable[PairT]
     ) -> dict[PairT, tuple[int, int | None]]: ...
+    def pair_states(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, PairState]:
+        """`pair_links` and `pair_transitions` at once: per pair with justifying links or a
+        history, (its links now, commands so far, held batch it queues behind)."""
+        ...
+
     def save_transitions(self, source: str, counts: dict[PairT, Saved]) -> None: ...
     def add_outbox(self, records: Sequence[OutboxRecord]) -> None: ...
 
@@ -217,6 +224,10 @@ class StoreTx(Protocol):
     def enrol_pair_transitions(
         self, source: str, pairs: Iterable[EPair]
     ) -> dict[EPair, tuple[int, int | None]]: ...
+    def enrol_pair_states(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, PairState]:
+        """The same for enrolment pairs."""
+        ...
+
     def enrol_save_transitions(self, source: str, counts: dict[EPair, Saved]) -> None: ...
     def unenrol_estimate(
         self, source: str, link_ids: Sequence[str], keep_course: str | None

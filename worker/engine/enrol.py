@@ -23,7 +23,17 @@ from worker.domain.transitions import Cause
 from worker.domain.updates import BulkScope
 from worker.engine.brake import BrakeLimits
 from worker.engine.recompute import UserWork
-from worker.ports import CommandMeta, EPair, ERow, Headers, HeldRecord, OutboxRecord, Saved, StoreTx
+from worker.ports import (
+    CommandMeta,
+    EPair,
+    ERow,
+    Headers,
+    HeldRecord,
+    OutboxRecord,
+    PairState,
+    Saved,
+    StoreTx,
+)
 
 BRAKED = {
     et.ENROL_LINK_CREATED,
@@ -32,6 +42,7 @@ BRAKED = {
     et.COURSE_DELETED,
 }
 USERS_PER_QUERY = 2000
+_NONE: PairState = (frozenset(), 0, None)  # no links, no history
 CausesFor = Callable[[EPair, frozenset[str]], list[Cause]]
 
 
@@ -232,9 +243,9 @@ def _settle(
     for link_id, user, course in deletes:
         dropped[(course, user)].add(link_id)
     touched = set(added) | set(dropped)
-    now = tx.enrol_pair_links(source, touched)
-    history = tx.enrol_pair_transitions(source, touched)
-    every = {a for links in now.values() for a in links} | {a for v in dropped.values() for a in v}
+    pair_states = tx.enrol_pair_states(source, touched)
+    every = {a for s in pair_states.values() for a in s[0]}
+    every |= {a for v in dropped.values() for a in v}
     missing = sorted(every - set(states))
     states = {**states, **tx.enrol_link_states(source, missing)} if missing else states
     attrs = {a: (s.role, s.on_leave) for a, s in states.items()}
@@ -243,9 +254,8 @@ def _settle(
     held: dict[int, list[HeldRecord]] = defaultdict(list)
     saved: dict[EPair, Saved] = {}
     for p in sorted(touched):
-        after = frozenset(now.get(p, ()))
+        after, count, queued_behind = pair_states.get(p, _NONE)
         before = (after - added.get(p, set())) | dropped.get(p, set())
-        count, queued_behind = history.get(p, (0, None))
         pair = EnrolPairKey(source, *p)
         cmd = decide_enrol(pair, count, before, after, attrs, causes_for(p, before | after))
         if cmd is None:

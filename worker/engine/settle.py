@@ -15,8 +15,18 @@ from worker.codec import COMMAND_CONTENT_TYPE, encode_command
 from worker.destinations import COMMAND
 from worker.domain.justify import Diff
 from worker.domain.transitions import Cause, Command, PairKey, decide
-from worker.ports import CommandMeta, Headers, HeldRecord, OutboxRecord, PairT, Saved, StoreTx
+from worker.ports import (
+    CommandMeta,
+    Headers,
+    HeldRecord,
+    OutboxRecord,
+    PairState,
+    PairT,
+    Saved,
+    StoreTx,
+)
 
+_NONE: PairState = (frozenset(), 0, None)  # no links, no history
 CausesFor = Callable[[PairT, frozenset[str]], Iterable[Cause]]
 
 
@@ -38,16 +48,14 @@ def settle(
     for link_id, user, course, group in d.deletes:
         dropped[(course, group, user)].add(link_id)
     touched = set(added) | set(dropped)
-    now = tx.pair_links(source, touched)
-    history = tx.pair_transitions(source, touched)
+    states = tx.pair_states(source, touched)
     commands: list[Command] = []
     publish: list[OutboxRecord] = []
     held: dict[int, list[HeldRecord]] = defaultdict(list)
     saved: dict[PairT, Saved] = {}
     for p in sorted(touched):
-        after = frozenset(now.get(p, ()))
+        after, count, queued_behind = states.get(p, _NONE)
         before = (after - added.get(p, set())) | dropped.get(p, set())
-        count, queued_behind = history.get(p, (0, None))
         cmd = decide(PairKey(source, *p), count, before, after, causes_for(p, before | after))
         if cmd is None:
             continue

@@ -140,3 +140,28 @@ def next_users(
 ) -> list[str]:
     params = {"source": source, "links": array(link_ids), "after": after, "limit": limit}
     return [r[0] for r in rows(conn, NEXT_USERS, params)]
+
+
+PAIR_STATES = """
+SELECT k.course_id, k.user_id, p.transitions, p.held_batch,
+  ARRAY(SELECT j.link_id FROM enrol_justification j WHERE j.source = %(source)s
+        AND j.course_id = k.course_id AND j.user_id = k.user_id)
+FROM (SELECT DISTINCT * FROM unnest(%(c)s::text[], %(u)s::text[]) AS k(course_id, user_id)) k
+LEFT JOIN enrol_pair p ON p.source = %(source)s
+  AND p.course_id = k.course_id AND p.user_id = k.user_id
+"""
+
+
+def pair_states(
+    conn: Connection, source: str, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[frozenset[str], int, int | None]]:
+    params = {
+        "source": source,
+        "c": array([p[0] for p in pairs]),
+        "u": array([p[1] for p in pairs]),
+    }
+    out: dict[tuple[str, str], tuple[frozenset[str], int, int | None]] = {}
+    for c, u, count, held, links in rows(conn, PAIR_STATES, params):
+        if count is not None or links:
+            out[(c, u)] = (frozenset(links), count or 0, held)
+    return out

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
-from worker.ports import ELinkRow, ERow, FactKey, Sample
+from worker.ports import ELinkRow, EPair, ERow, FactKey, PairState, PairT, Sample
 from worker.store import enrol_pg, fold_pg, justify_pg
 from worker.store import enrol_repo as er
 from worker.store.sql_base import SqlStore, SqlTx
@@ -67,6 +67,12 @@ class PostgresTx(SqlTx):
         self, source: str, link_ids: Sequence[str], after: str | None, limit: int
     ) -> list[str]:
         return enrol_pg.next_users(self.conn, source, link_ids, after, limit)
+
+    def pair_states(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, PairState]:
+        return justify_pg.pair_states(self.conn, source, list(pairs))
+
+    def enrol_pair_states(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, PairState]:
+        return enrol_pg.pair_states(self.conn, source, list(pairs))
 
     def links_touching(
         self, source: str, courses: Iterable[str], segments: Iterable[str]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, inspect, select, union
 from sqlalchemy.engine import Connection
@@ -25,6 +25,7 @@ from worker.ports import (
     HeldRecord,
     LinkRow,
     OutboxRecord,
+    PairState,
     PairT,
     PendingRecord,
     Sample,
@@ -44,6 +45,17 @@ from worker.store import enrol_repo as er
 from worker.store import facts_repo as fr
 from worker.store import justify_repo as jr
 from worker.store.tables import link, pair
+
+K = TypeVar("K")
+
+
+def _states(
+    links: dict[K, set[str]], history: dict[K, tuple[int, int | None]]
+) -> dict[K, PairState]:
+    out: dict[K, PairState] = {p: (frozenset(a), 0, None) for p, a in links.items()}
+    for p, (count, held) in history.items():
+        out[p] = (out[p][0] if p in out else frozenset(), count, held)
+    return out
 
 
 class SqlTx:
@@ -145,6 +157,10 @@ class SqlTx:
     ) -> dict[PairT, tuple[int, int | None]]:
         return jr.pair_transitions(self.conn, source, pairs)
 
+    def pair_states(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, PairState]:
+        wanted = list(pairs)
+        return _states(self.pair_links(source, wanted), self.pair_transitions(source, wanted))
+
     def save_transitions(self, source: str, counts: dict[PairT, Saved]) -> None:
         jr.save_transitions(self.conn, source, counts)
 
@@ -205,6 +221,11 @@ class SqlTx:
         self, source: str, pairs: Iterable[EPair]
     ) -> dict[EPair, tuple[int, int | None]]:
         return er.pair_transitions(self.conn, source, pairs)
+
+    def enrol_pair_states(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, PairState]:
+        wanted = list(pairs)
+        links = self.enrol_pair_links(source, wanted)
+        return _states(links, self.enrol_pair_transitions(source, wanted))
 
     def enrol_save_transitions(self, source: str, counts: dict[EPair, Saved]) -> None:
         er.save_transitions(self.conn, source, counts)
