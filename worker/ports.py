@@ -268,8 +268,9 @@ class StateStore(Protocol):
 
     # --- the publisher ---
     def publish_pending(self, send: Callable[[list[PendingRecord]], None], batch: int) -> int:
-        """Hand every outbox row to `send`, oldest first, one publisher at a time across
-        workers; rows are deleted only after `send` returned (all acknowledged)."""
+        """Hand every outbox row committed before the call to `send`, oldest first, one
+        publisher at a time across workers; rows are deleted only after `send` returned
+        (all acknowledged). (Rows committed meanwhile may wait for the next call.)"""
         ...
 
     def pending(self, limit: int) -> list[PendingRecord]: ...

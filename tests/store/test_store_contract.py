@@ -3,6 +3,8 @@ arroyo runs one suite against every backend): the engine relies on exactly this.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from worker.domain.facts import Fact, Verdict
@@ -266,6 +268,35 @@ def test_outbox_removes_exactly_the_rows_sent(store: StateStore) -> None:
     assert [r.meta for r in left] == [meta if i % 5 else None for i in range(0, 2500, 3)]
     store.remove_pending([])
     assert len(store.pending(3000)) == len(left)
+
+
+def test_outbox_publish_reads_once_when_less_than_a_batch(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that returns less than a batch was the whole outbox as the publish found it:
+    no further transaction to find it empty (a publish per batch is on every event's path)."""
+    from worker.store import outbox_repo
+
+    reads: list[int] = []
+    real = outbox_repo.pending
+
+    def counting(conn: Any, limit: int) -> list[PendingRecord]:
+        rows = real(conn, limit)
+        reads.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(outbox_repo, "pending", counting)
+    with store.transaction() as tx:
+        tx.add_outbox([_rec(i) for i in range(5)])
+    sent: list[list[PendingRecord]] = []
+    assert store.publish_pending(sent.append, 10) == 5
+    assert reads == [5] and [len(b) for b in sent] == [5]
+    with store.transaction() as tx:
+        tx.add_outbox([_rec(i) for i in range(4)])
+    reads.clear()
+    assert store.publish_pending(sent.append, 2) == 4
+    assert reads == [2, 2, 0]  # full reads: there may be more
+    assert store.pending(10) == []
 
 
 def test_offsets_and_counters(store: StateStore) -> None:

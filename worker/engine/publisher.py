@@ -8,6 +8,7 @@ __all__ = ["RecordSink", "publish_pending"]
 
 
 def publish_pending(store: StateStore, sink: RecordSink, batch: int = 5000) -> int:
-    """Publish every outbox row, oldest first; rows are deleted only after the acks (the
-    store serialises publishers, so per-pair order on the topic is outbox order)."""
+    """Publish every outbox row committed before the call, oldest first; rows are deleted
+    only after the acks (the store serialises publishers, so per-pair order on the topic is
+    outbox order)."""
     return store.publish_pending(sink.send_all, batch)

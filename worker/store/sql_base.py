@@ -303,6 +303,8 @@ class SqlStore:
                 send(rows)
                 outbox_repo.remove(conn, [r.seq for r in rows])
                 total += len(rows)
+            if len(rows) < batch:  # the whole outbox as this publish found it
+                return total
 
     def pending(self, limit: int) -> list[PendingRecord]:
         with self._reader() as conn:
