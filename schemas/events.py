@@ -118,7 +118,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class _Optionals(_Frozen):
+class NullMeansAbsent(_Frozen):
     """Data whose optional fields a producer may send as JSON null: read null as absent."""
 
     @model_validator(mode="before")
@@ -148,7 +148,7 @@ DEFAULT_ROLE: Final = "student"
 OnLeave = Literal["unenrol", "suspend"]
 
 
-class EnrollmentData(_Optionals):
+class EnrollmentData(NullMeansAbsent):
     user_id: Id
     course_id: Id
     # The enrolment method instance (manual, self, segment_sync:<link>...); absent: "".
@@ -175,7 +175,7 @@ class LinkDeletedData(_Frozen):
     link_id: Id
 
 
-class EnrolLinkCreatedData(_Optionals):
+class EnrolLinkCreatedData(NullMeansAbsent):
     link_id: Id
     course_id: Id
     segment_id: Id

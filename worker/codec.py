@@ -9,7 +9,6 @@ headers and logs).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
@@ -194,7 +193,7 @@ def _decode(value: bytes | None, headers: Headers | None, timestamp_ms: int) -> 
             ce[name] = raw
         elif key.lower() == "content-type":
             content_type = raw
-    media = None if content_type is None else _media_type(content_type)
+    media = None if content_type is None else media_type(content_type)
     if media is not None and media.startswith("application/cloudevents"):
         if not media.endswith("+json"):
             raise InvalidEvent(f"structured content type {_short(media)} is not JSON")
@@ -282,14 +281,22 @@ def _describe(exc: ValidationError, event_type: str) -> str:
     return _one_line("; ".join(parts))
 
 
-_LONG_DIGITS = re.compile(rb"\d{19,}")  # 2**63 has 19 digits: orjson's exact range ends there
+# 2**63 has 19 digits: orjson's exact range ends there. (Digits mapped to one byte and
+# a substring search: a regex takes several times longer on the hot path.)
+_DIGITS_AS_ZERO: Final = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN: Final = b"0" * 19
+
+
+def long_digits(value: bytes) -> bool:
+    """Whether `value` has 19 or more ASCII digits in a row."""
+    return _LONG_RUN in value.translate(_DIGITS_AS_ZERO)
 
 
 def _loads(value: bytes | None, what: str) -> Any:
     if value is None:
         raise InvalidEvent("record has no value")
     try:
-        if _LONG_DIGITS.search(value) is not None:
+        if long_digits(value):
             # orjson reads integers beyond 64 bits as floats, losing digits; the contract reads
             # a JSON integer as its decimal string, so such documents take the exact parser.
             return json.loads(value)
@@ -311,7 +318,7 @@ def _record_time(timestamp_ms: int) -> datetime:
         raise InvalidEvent("time is absent and the record timestamp is out of range") from None
 
 
-def _media_type(content_type: bytes) -> str:
+def media_type(content_type: bytes) -> str:
     # Parameters (charset=...) are ignored: orjson accepts UTF-8 only anyway.
     return content_type.decode("utf-8", "replace").partition(";")[0].strip().lower()
 
