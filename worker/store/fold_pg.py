@@ -57,12 +57,14 @@ WITH i AS (
   FROM i JOIN o ON {_on("o", "i", keys)} AND o.ord < i.ord
   GROUP BY i.ord
 ), w AS (
-  SELECT DISTINCT ON ({ks}) {names} FROM i ORDER BY {ks}, ev_time DESC, ev_id {_C} DESC
+  SELECT DISTINCT ON ({ks}) {names} FROM i
+  ORDER BY {ks}, ev_time DESC, ev_id {_C} DESC, ord  -- a tie: the first one, as the fold
 ), up AS (
   INSERT INTO {q(name)} ({names}) SELECT {names} FROM w
   ON CONFLICT ({ks}) DO UPDATE SET {", ".join(sets)}
   WHERE (EXCLUDED.ev_time, EXCLUDED.ev_id {_C}) > ({q(name)}.ev_time, {q(name)}.ev_id {_C})
-)
+  {"RETURNING " + names if kind == "enrollment" else ""}
+){_ENROLMENTS if kind == "enrollment" else ""}
 SELECT ord, stale FROM v WHERE stale OR same
 """
 
@@ -93,21 +95,32 @@ SELECT ord, stale FROM v WHERE stale OR same
 
 
 # (course, user)'s enrolment from all its methods (`worker.domain.facts.enrolment_of`): the
-# newest active method, else the newest of all; rows that would not change are not written.
-ENROLMENTS = f"""
-INSERT INTO enrollment (source, course_id, user_id, ev_time, ev_id, active)
-SELECT DISTINCT ON (m.source, m.course_id, m.user_id)
-  m.source, m.course_id, m.user_id, m.ev_time, m.ev_id, m.active
-FROM (SELECT DISTINCT * FROM unnest(%s::text[], %s::text[], %s::text[])
-      AS k(source, course_id, user_id)) k
-JOIN enrollment_method m
-  ON m.source = k.source AND m.course_id = k.course_id AND m.user_id = k.user_id
-ORDER BY m.source, m.course_id, m.user_id, m.active DESC, m.ev_time DESC, m.ev_id {_C} DESC
-ON CONFLICT (source, course_id, user_id) DO UPDATE
-  SET ev_time = EXCLUDED.ev_time, ev_id = EXCLUDED.ev_id, active = EXCLUDED.active
-  WHERE (enrollment.ev_time, enrollment.ev_id, enrollment.active)
-    IS DISTINCT FROM (EXCLUDED.ev_time, EXCLUDED.ev_id, EXCLUDED.active)
-"""
+# newest active method, else the newest of all, for the pairs whose methods `up` changed.
+# The statement's snapshot is from before `up`: each method is `up`'s version if it has one
+# (pri 0), else the stored one. Rows that would not change are not written.
+_ENROLMENTS = f""", en AS (
+  INSERT INTO enrollment (source, course_id, user_id, ev_time, ev_id, active)
+  SELECT DISTINCT ON (source, course_id, user_id)
+    source, course_id, user_id, ev_time, ev_id, active
+  FROM (
+    SELECT DISTINCT ON (source, course_id, user_id, method)
+      source, course_id, user_id, ev_time, ev_id, active
+    FROM (
+      SELECT source, course_id, user_id, method, ev_time, ev_id, active, 0 AS pri FROM up
+      UNION ALL
+      SELECT m.source, m.course_id, m.user_id, m.method, m.ev_time, m.ev_id, m.active, 1
+      FROM (SELECT DISTINCT source, course_id, user_id FROM up) k
+      JOIN enrollment_method m
+        ON m.source = k.source AND m.course_id = k.course_id AND m.user_id = k.user_id
+    ) b
+    ORDER BY source, course_id, user_id, method, pri
+  ) a
+  ORDER BY source, course_id, user_id, active DESC, ev_time DESC, ev_id {_C} DESC
+  ON CONFLICT (source, course_id, user_id) DO UPDATE
+    SET ev_time = EXCLUDED.ev_time, ev_id = EXCLUDED.ev_id, active = EXCLUDED.active
+    WHERE (enrollment.ev_time, enrollment.ev_id, enrollment.active)
+      IS DISTINCT FROM (EXCLUDED.ev_time, EXCLUDED.ev_id, EXCLUDED.active)
+)"""
 
 
 def _verdicts(n: int, got: list[tuple[int, bool]]) -> list[Verdict]:
@@ -131,8 +144,6 @@ def fold_facts(
     for n in range(len(attrs)):
         params.append(array([None if f.attrs is None else f.attrs[n] for _, f in updates]))
     got = rows(conn, fact_sql(kind), tuple(params))
-    if kind == "enrollment":
-        conn.exec_driver_sql(ENROLMENTS, tuple(params[:3]))
     return _verdicts(len(updates), [(r[0], r[1]) for r in got])
 
 
