@@ -5,6 +5,7 @@ events do take the lean path."""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import pytest
@@ -14,6 +15,7 @@ from bench.history import history_records
 from schemas import event_types as et
 from schemas import events as ev
 from tests.support.lean_check import IDS, TEXTS, TIMES, assert_same, binary, structured
+from tests.support.sdk_events import VARIANTS, Variant, sdk_record
 from worker import lean
 from worker.engine.records import InRecord, decode_full
 
@@ -132,6 +134,17 @@ def test_the_bench_history_takes_the_lean_path() -> None:
         view = lean.lean_view(value, hdrs, rec.timestamp_ms)
         assert view is not None
         assert view == decode_full(rec).event
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sdk_events_take_the_lean_path(variant: Variant) -> None:
+    """What the CloudEvents SDKs' Kafka bindings produce, either mode and API."""
+    for at in (datetime(2024, 5, 1, 12, 0, 0, 123456, UTC), datetime(2024, 5, 1, tzinfo=UTC)):
+        data = {"user_id": "u", "course_id": "c"}
+        key, value, hdrs = sdk_record(variant, "e1", et.ENROLLMENT_CREATED, at, data)
+        rec = InRecord("t", 0, 0, key, value, hdrs, 0)
+        assert lean.lean_view(value, hdrs, 0) is not None
+        assert_same(rec)
 
 
 def test_a_long_number_leaves_the_record_to_the_full_decode() -> None:
