@@ -138,10 +138,11 @@ _APPLY = """, ins AS (
   SELECT %(source)s, link_id, user_id, course_id, group_id FROM ins
   ON CONFLICT (source, link_id, user_id)
   DO UPDATE SET course_id = EXCLUDED.course_id, group_id = EXCLUDED.group_id
+), gone AS (  -- keys to delete: not rewritten by `ins` (a set difference, never quadratic)
+  SELECT link_id, user_id FROM del EXCEPT SELECT link_id, user_id FROM ins
 ), w_del AS (
-  DELETE FROM justification j USING del
-  WHERE j.source = %(source)s AND j.link_id = del.link_id AND j.user_id = del.user_id
-    AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.link_id = del.link_id AND ins.user_id = del.user_id)
+  DELETE FROM justification j USING gone
+  WHERE j.source = %(source)s AND j.link_id = gone.link_id AND j.user_id = gone.user_id
 )
 SELECT true, * FROM ins UNION ALL SELECT false, * FROM del
 """
