@@ -16,17 +16,37 @@ SEGSYNC = str(Path(sys.executable).with_name("segsync"))
 def run_until_caught_up(
     w: WorkerEnv, timeout: float = 180, instance_id: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [SEGSYNC, "run", "--until-caught-up"],
-        env=w.env(instance_id),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    try:
+        proc = subprocess.run(
+            [SEGSYNC, "run", "--until-caught-up"],
+            env=w.env(instance_id),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:  # the worker's own words are the evidence
+        raise AssertionError(
+            f"segsync run --until-caught-up still running after {timeout:.0f}s; its log ends:\n"
+            + _tail(exc.stderr)
+            + _tail(exc.stdout)
+        ) from None
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.splitlines() if "segsync" in ln or "Error" in ln]
-        raise AssertionError(f"segsync exited {proc.returncode}:\n" + "\n".join(lines[-40:]))
+        raise AssertionError(
+            f"segsync exited {proc.returncode}:\n"
+            + "\n".join(lines[-40:])
+            + "\nlog ends:\n"
+            + _tail(proc.stderr)
+            + _tail(proc.stdout)
+        )
     return proc
+
+
+def _tail(out: str | bytes | None, lines: int = 40) -> str:
+    if not out:
+        return ""
+    text = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
+    return "\n".join(ln[:400] for ln in text.splitlines()[-lines:]) + "\n"
 
 
 def start(
