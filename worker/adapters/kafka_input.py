@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from worker import logs, observability
+from worker.adapters.consumer_watchdog import Watchdog, read_membership
 from worker.adapters.kafka_io import client_config
 from worker.engine.records import InRecord
 from worker.errors import FatalError, TransientError
@@ -69,7 +70,17 @@ class KafkaInput:
         self._polled_at = time.monotonic()
         self._to_check: dict[TP, int] = {}  # stored offsets of a new assignment, unchecked
         self._unsought: set[TP] = set()  # assigned, not yet sought to the store's offsets
-        self.consumer = KafkaConsumer(
+        self._settings = settings
+        self._watchdog = Watchdog.for_consumer(
+            settings.max_poll_interval_ms, settings.session_timeout_ms
+        )
+        self._watched_at = 0.0
+        self.recreated = 0
+        self.consumer = self._subscribe()
+
+    def _subscribe(self) -> KafkaConsumer:
+        settings = self._settings
+        consumer = KafkaConsumer(
             **client_config(settings),
             group_id=settings.group_id,
             group_instance_id=settings.instance_id,
@@ -87,8 +98,39 @@ class KafkaInput:
         # already covers their partitions (seen once: a join before the metadata, an empty
         # assignment, and nothing consumed until the next refresh).
         for topic in settings.input_topics:
-            self.consumer.partitions_for_topic(topic)
-        self.consumer.subscribe(list(settings.input_topics), listener=_Listener(self))
+            consumer.partitions_for_topic(topic)
+        consumer.subscribe(list(settings.input_topics), listener=_Listener(self))
+        return consumer
+
+    def recreate(self, reason: str) -> None:
+        """Close the consumer and subscribe a new one: it joins as a new member and its
+        partitions resume at the store's offsets like any assignment (nothing is lost:
+        the state, the outbox and the offsets live in the store)."""
+        self.recreated += 1
+        log.warning("recreating the kafka consumer", reason=reason, times=self.recreated)
+        try:
+            self.consumer.close(autocommit=False, timeout_ms=COMMIT_TIMEOUT_MS)
+        except Exception as exc:  # it is being replaced because it misbehaves
+            log.warning("closing the stuck kafka consumer failed", error=str(exc))
+        if self.assigned:
+            self.on_revoked(set(self.assigned))
+        self._unsought.clear()
+        self._to_check.clear()
+        self._watchdog.reset()
+        self.consumer = self._subscribe()
+
+    def _watch(self, every_s: float = 1.0) -> None:
+        now = time.monotonic()
+        if now - self._watched_at < every_s:
+            return
+        self._watched_at = now
+        m = read_membership(self.consumer, now)
+        if self._watchdog.check(m, now):
+            assert m is not None
+            self.recreate(
+                f"no healthy group membership for {self._watchdog.limit_s:.0f}s "
+                f"(max.poll.interval.ms + session.timeout.ms): {m.detail}"
+            )
 
     def on_revoked(self, revoked: set[TP]) -> None:
         self.assigned -= revoked
@@ -173,6 +215,7 @@ class KafkaInput:
                 self.consumer.seek(tp, records[0].offset)
 
     def poll(self, timeout_ms: int) -> list[InRecord]:
+        self._watch()  # before the poll: a replaced consumer's records are never returned
         try:
             batches = self.consumer.poll(timeout_ms=timeout_ms)
         except KafkaError as exc:  # e.g. the coordinator unreachable while the broker restarts

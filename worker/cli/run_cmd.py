@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from worker import logs, observability, shutdown
-from worker.cli.common import brake_limits, dlq_limit, open_store, settings_and_logs
+from worker.cli.common import brake_limits, dlq_limit, settings_and_logs
 from worker.engine.apply import BatchConfig
 from worker.engine.loop import Worker
 from worker.errors import FatalError
+from worker.store.factory import open_store_waiting
 
 
 def run(until_caught_up: bool) -> None:
@@ -34,7 +35,10 @@ def _run(until_caught_up: bool) -> None:
     # Every topic read or written must exist (the worker never creates one): a typo stops
     # here with exit 2 instead of queueing commands for a topic nobody reads.
     wait_for_topics(settings, shutdown.requested)
-    store = open_store(settings)
+    # A database not reachable yet is waited for, like one lost while running.
+    store = open_store_waiting(
+        settings.sqlalchemy_url(), settings.retry_deadline_s, shutdown.requested
+    )
     try:
         serving = observability.serve(settings, store)
     except OSError as exc:

@@ -1,0 +1,77 @@
+"""A consumer that has stopped being a member of its group, and does not come back.
+
+Seen under load and after outages (docs/FAULTS.md): kafka-python 3.0.12's consumer alive,
+polling, its heartbeat overdue, the broker's group empty, and no rejoin for as long as it
+was watched. The cause inside the client is not found yet. The worker's state lives in the
+store, so a new consumer loses nothing: it joins, is assigned, and resumes every partition
+at the store's offsets. This module decides when; `KafkaInput` does it.
+
+When: no healthy membership (a stable group and a heartbeat answered within the session
+timeout) for longer than a rebalance may legitimately take. The broker ends a rebalance
+after the rebalance timeout (our `max_poll_interval_ms`) whatever the other members do, and
+a session expires after `session_timeout_ms`; past their sum, waiting longer cannot help.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """What the client says of its membership (read from kafka-python's coordinator)."""
+
+    stable: bool  # joined and synced, no rejoin pending
+    heartbeat_age_s: float  # since the last answered heartbeat (or the join, if later)
+    detail: str  # for the log line
+
+
+def read_membership(consumer: Any, now: float | None = None) -> Membership | None:
+    """None when kafka-python's internals are not what this reads: the watchdog then stays
+    idle rather than guess."""
+    now = time.monotonic() if now is None else now
+    try:
+        c = consumer._coordinator
+        state = str(c.state)
+        stable = bool(c.stable())
+        rejoin = bool(c.need_rejoin())
+        hb = c.heartbeat
+        last = max(float(hb.last_receive), float(hb.last_reset))
+        unknown = bool(c.coordinator_unknown())
+        generation = c._generation.generation_id
+    except Exception:
+        return None
+    detail = (
+        f"state={state} rejoin_needed={rejoin} coordinator_known={not unknown} "
+        f"generation={generation} heartbeat_age={now - last:.1f}s"
+    )
+    return Membership(stable and not rejoin, now - last, detail)
+
+
+class Watchdog:
+    """`check()` once a poll: True once membership has been unhealthy for `limit_s`."""
+
+    def __init__(self, limit_s: float, session_s: float) -> None:
+        self.limit_s = limit_s
+        self.session_s = session_s
+        self._unhealthy_since: float | None = None
+
+    @classmethod
+    def for_consumer(cls, max_poll_interval_ms: int, session_timeout_ms: int) -> Watchdog:
+        return cls((max_poll_interval_ms + session_timeout_ms) / 1000, session_timeout_ms / 1000)
+
+    def healthy(self, m: Membership) -> bool:
+        return m.stable and m.heartbeat_age_s <= self.session_s
+
+    def check(self, m: Membership | None, now: float) -> bool:
+        if m is None or self.healthy(m):
+            self._unhealthy_since = None
+            return False
+        if self._unhealthy_since is None:
+            self._unhealthy_since = now
+        return now - self._unhealthy_since >= self.limit_s
+
+    def reset(self) -> None:
+        self._unhealthy_since = None
