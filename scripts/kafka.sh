@@ -322,7 +322,9 @@ cmd_up() {
     probe "$pid" "$START_TIMEOUT" || rc=$?
     if [[ $rc -ne 0 ]]; then
         log_tail 80
-        if [[ $rc -eq 1 ]] && kill -0 "$pid" 2>/dev/null; then
+        # Whatever the probe's reason (timed out, or no kafka-python to probe with), a
+        # broker left running would hold the port and its memory: the next try leaks another.
+        if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
         fi
         die "Kafka $VERSION did not become usable on $HOST:$PORT (full log: $LOG)"
