@@ -77,7 +77,7 @@ def test_kill9_loop_sqlite(
 def test_kill9_loop_long(
     kafka_bootstrap: str, topic_factory: TopicFactory, pg_url: str, tmp_path: Path
 ) -> None:
-    crash_loop(kafka_bootstrap, topic_factory, pg_url, tmp_path / "worker.log", 200, seed=3)
+    crash_loop(kafka_bootstrap, topic_factory, pg_url, tmp_path / "worker.log", 200, seed=4)
 
 
 def _stored_offsets(w: WorkerEnv) -> dict[str, int]:
