@@ -5,9 +5,11 @@ over arrays (`pg`), the justification rule and its diff one statement per chunk
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
@@ -23,14 +25,45 @@ from worker.store.sqlite import HELD_SQL
 PUBLISH_LOCK = 0x5E65_0001
 
 
+# The batch statements join the batch's arrays to the state tables, and PostgreSQL plans
+# them from the tables' statistics. A first load (a new deployment's import, a benchmark)
+# grows them far faster than autovacuum samples them, and plans made for empty tables ran
+# a 100,000-event load 3x slower (docs/BENCHMARKS.md). So the store refreshes them itself
+# each time this process has doubled the rows it wrote: a handful of times per load, each
+# a sample (cheap), taking no lock that blocks writes.
+FIRST_ANALYZE_ROWS = 5_000
+STATE_TABLES = (
+    "enrollment, enrollment_method, membership, link, processed_event, justification, pair,"
+    " enrol_link, enrol_justification, enrol_pair"
+)
+
+
+@dataclass(slots=True)
+class _Growth:
+    written: int = 0
+    next_at: int = FIRST_ANALYZE_ROWS
+
+
+_growth: WeakKeyDictionary[Engine, _Growth] = WeakKeyDictionary()
+
+
 class PostgresTx(SqlTx):
+    def _wrote(self, rows: int) -> None:
+        g = _growth.setdefault(self.conn.engine, _Growth())
+        g.written += rows
+        if g.written >= g.next_at:
+            g.next_at = 2 * g.written
+            self.conn.exec_driver_sql(f"ANALYZE {STATE_TABLES}")
+
     def fold_facts(self, kind: str, updates: Sequence[tuple[FactKey, Fact]]) -> list[Verdict]:
+        self._wrote(len(updates))
         return fold_pg.fold_facts(self.conn, kind, updates)
 
     def mark_processed(self, keys: Iterable[tuple[str, str]]) -> None:
         fold_pg.mark_processed(self.conn, list(keys))
 
     def fold_marks(self, kind: str, updates: Sequence[tuple[FactKey, int]]) -> list[Verdict]:
+        self._wrote(len(updates))
         return fold_pg.fold_marks(self.conn, kind, updates)
 
     def truth_diff(
