@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterable
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -38,19 +39,25 @@ class _DieWhenShared(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 def main(bootstrap: str, group: str, topic: str, session_ms: int) -> None:
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        client_id="dead-member",
-        enable_auto_commit=False,
-        session_timeout_ms=session_ms,
-        heartbeat_interval_ms=max(500, session_ms // 10),
-        max_poll_interval_ms=max(session_ms, 10_000),
-    )
-    consumer.partitions_for_topic(topic)
-    consumer.subscribe([topic], listener=_DieWhenShared())
+    listener = _DieWhenShared()
     while True:
-        consumer.poll(timeout_ms=100)
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            client_id="dead-member",
+            enable_auto_commit=False,
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(500, session_ms // 10),
+            max_poll_interval_ms=max(session_ms, 10_000),
+        )
+        consumer.partitions_for_topic(topic)
+        consumer.subscribe([topic], listener=listener)
+        # kafka-python 3.0.12 was seen polling for minutes without ever joining (the broker's
+        # group empty; docs/FAULTS.md): not joined in 30 s, a new consumer tries again.
+        deadline = time.monotonic() + 30
+        while listener.alone or time.monotonic() < deadline:
+            consumer.poll(timeout_ms=100)
+        consumer.close(autocommit=False, timeout_ms=2000)
 
 
 if __name__ == "__main__":
