@@ -181,6 +181,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 delete.topic.enable=true
+# Keep every record: tests, the demo and replays produce records stamped in the past, which
+# the default 7-day retention would delete within 5 minutes (the retention check interval).
+log.retention.ms=-1
 EOF
 }
 

@@ -41,10 +41,16 @@ def create_topic(
     configs: dict[str, str] | None = None,
 ) -> None:
     """Create `name` with an explicit partition count (the test broker never auto-creates)
-    and topic `configs` (e.g. max.message.bytes), and wait until every partition has a leader."""
-    spec: dict[str, Any] = {"num_partitions": partitions, "replication_factor": 1}
-    if configs:
-        spec["configs"] = configs
+    and topic `configs` (e.g. max.message.bytes), and wait until every partition has a leader.
+
+    Retention is off unless `configs` says otherwise: many tests produce records stamped in
+    2023-2024, and the broker's retention check (every 5 min) deleted them between produce
+    and consume, so a worker found an empty topic and reported "caught up" (a CI failure)."""
+    spec: dict[str, Any] = {
+        "num_partitions": partitions,
+        "replication_factor": 1,
+        "configs": {"retention.ms": "-1", **(configs or {})},
+    }
     admin.create_topics(
         {name: spec},
         timeout_ms=int(timeout_s * 1000),
