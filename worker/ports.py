@@ -255,6 +255,9 @@ class StateStore(Protocol):
     reads for health, status, diff and the brake's desk."""
 
     name: str  # "sqlite" | "postgresql", for logs and metrics only
+    # Whether the outbox can be published (its own connection) while a batch's transaction
+    # is open: PostgreSQL yes; SQLite has one writer, so a publish would wait for the apply.
+    publishes_while_applying: bool
 
     def transaction(self) -> AbstractContextManager[StoreTx]:
         """Commits on a clean exit, rolls back on an exception."""

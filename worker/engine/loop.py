@@ -9,6 +9,9 @@ Checkpoint order, every batch (why: docs/adr/0001-offsets-in-the-store-and-outbo
                      apply), awaited once caught up or stopping.
 A big recompute (a link over 100,000 users) commits chunk by chunk; each chunk commit is
 followed by its publish, and the input offsets are part of the batch's last commit only.
+On a store that allows it (PostgreSQL) a chunk's publish runs on the publisher thread
+while the next chunk is computed: one chunk publish in flight at most, and the batch's
+apply ends only once its last chunk publish is done, so steps 2 and 3 keep their order.
 A crash between any two steps is repaired at start-up: seek to the store's offsets and
 publish the outbox before consuming anything. The same after every rebalance: the poll
 that brings an assignment calls `stored_offsets` on this thread before it returns any
@@ -71,6 +74,7 @@ class Worker:
         self._publishing = threading.Lock()
         self._waiting_logged = 0.0
         self._source: Input | None = None  # polled between the chunks of a long batch
+        self._publisher: ThreadPoolExecutor | None = None  # set while `run` runs
 
     # --- hooks for the consumer ---
     def stored_offsets(self, assigned: set[TP]) -> dict[TP, int]:
@@ -102,6 +106,7 @@ class Worker:
             self.retry("end offsets", lambda: source.end_offsets(topics)) if until_caught_up else {}
         )
         with ThreadPoolExecutor(1, thread_name_prefix="segsync-publish") as publisher:
+            self._publisher = publisher
             owed: tuple[Future[int], dict[TP, int]] | None = None  # last batch's steps 2, 3
             unanswered: dict[TP, int] = {}  # the last Kafka commit, sent without waiting
 
@@ -137,6 +142,7 @@ class Worker:
                     log.info("caught up", totals=self.totals)
                     return
             settle_last(wait=True)
+            self._publisher = None
         log.info("stop requested: batch in hand applied", totals=self.totals)
 
     def decode(self, records: list[InRecord]) -> list[Decoded]:
@@ -149,6 +155,18 @@ class Worker:
     def apply(self, records: list[InRecord], decoded: list[Decoded] | None = None) -> BatchResult:
         if decoded is None:
             decoded = self.decode(records)
+        # The last chunk's publish, when it runs on the publisher thread (PostgreSQL).
+        chunk_publish: Future[int] | None = None
+        publisher = self._publisher if self.store.publishes_while_applying else None
+
+        def publish_chunk() -> None:
+            nonlocal chunk_publish
+            if publisher is None:
+                self.publish()
+                return
+            if chunk_publish is not None:
+                chunk_publish.result()  # one in flight; its errors surface here
+            chunk_publish = publisher.submit(self.publish)
 
         def attempt() -> BatchResult:
             with self.store.transaction() as tx:  # commits on leaving: step 1
@@ -158,7 +176,7 @@ class Worker:
                     # 1), then its commands go out (step 2) while the next chunk is computed;
                     # the input offset moves only once the whole batch is done (step 3).
                     tx.commit()
-                    self.publish()
+                    publish_chunk()
                     observability.progress()  # a chunk of a big recompute is progress
                     if self._source is not None:
                         # A batch may outlast max.poll.interval.ms: poll (what it returns is
@@ -167,7 +185,11 @@ class Worker:
 
                 return apply_batch(tx, decoded, self.cfg, checkpoint=checkpoint)
 
-        result = self.retry("apply batch", attempt)
+        try:
+            result = self.retry("apply batch", attempt)
+        finally:
+            if chunk_publish is not None:
+                chunk_publish.result()  # step 2 of every chunk before the batch's step 3
         observability.applied(
             [d.event.event_id if d.event else None for d in decoded],
             [d.event_type for d in decoded],

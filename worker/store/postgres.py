@@ -151,6 +151,7 @@ class PostgresTx(SqlTx):
 
 class PostgresStore(SqlStore):
     name = "postgresql"
+    publishes_while_applying = True
     tx_class = PostgresTx
 
     def _publisher_connection(self) -> Connection:

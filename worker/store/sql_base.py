@@ -252,6 +252,7 @@ class SqlStore:
     """The store over one SQLAlchemy Engine (`StateStore`)."""
 
     name = "sql"
+    publishes_while_applying = False
     tx_class: type[SqlTx] = SqlTx
 
     def __init__(self, engine: Engine) -> None:
