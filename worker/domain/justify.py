@@ -1,7 +1,7 @@
 """The justification rule, pure: link L justifies user U when L is active, U is enrolled in
 L's course and a member of L's segment, and no deletion at or after the time of the event
-that made each of them true kills it. (On PostgreSQL the engine evaluates the same rule in SQL:
-`worker.store.justify_pg.TRUTH_DIFF`; both are checked against the reference.)"""
+that made each of them true kills it. (On PostgreSQL the engine evaluates the same rule in
+SQL, `worker.store.justify_pg`; both are checked against the reference.)"""
 
 from __future__ import annotations
 

@@ -38,31 +38,46 @@ def delete_rows(conn: Connection, source: str, pairs: Sequence[tuple[str, str]])
 # candidates at once, and the difference with the stored rows: only the rows that change
 # come back to Python. The rule stays written once in the domain for SQLite; both paths run
 # the same reference tests, and tests/integration/test_truth_sql.py compares them directly.
-# "Every link with every user" starts from each user's own rows (ix_*_user), so that its
-# cost follows the users' facts and not the number of links times users.
-_CROSS = {
-    "c": "SELECT DISTINCT user_id FROM unnest(%(users)s::text[]) AS c(user_id)",
-    "t": "SELECT l.link_id, c.user_id, l.course_id, l.group_id FROM c"
-    " JOIN enrollment e ON e.source = %(source)s AND e.user_id = c.user_id"
-    " JOIN link l ON l.source = e.source AND l.course_id = e.course_id"
-    " AND l.link_id = ANY(%(links)s::text[])",
-    "x": "SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM c JOIN justification j"
-    " ON j.source = %(source)s AND j.user_id = c.user_id AND j.link_id = ANY(%(links)s::text[])",
-}
-TRUTH_DIFF = """
-WITH c AS ({c}), t AS (
-  {t}
-  JOIN membership m
-    ON m.source = l.source AND m.segment_id = l.segment_id AND m.user_id = c.user_id
-  LEFT JOIN course_deletion cd ON cd.source = l.source AND cd.course_id = l.course_id
-  LEFT JOIN segment_deletion sd ON sd.source = l.source AND sd.segment_id = l.segment_id
+# "Every link with every user" looks up each user's own rows by primary key, user by user
+# (LATERAL, fenced with OFFSET 0 so the planner cannot reorder it): its cost follows the
+# users and the links, never the planner's row estimates. (Joined freely, a link's course
+# that gained 100,000 enrolments since the last ANALYZE looked like one row, and the plan
+# compared every user of a chunk with every enrolment: 58 s per chunk of 5,000 users;
+# tests/integration/test_truth_sql_plans.py.)
+_CROSS_HEAD = """
+WITH c AS MATERIALIZED (
+  SELECT DISTINCT user_id FROM unnest(%(users)s::text[]) AS c(user_id)
+), l AS MATERIALIZED (
+  SELECT link_id, course_id, segment_id, group_id, ev_time FROM link
+  WHERE source = %(source)s AND link_id = ANY(%(links)s::text[])
+    AND active AND group_id IS NOT NULL
+), t AS (
+  SELECT u.link_id, c.user_id, u.course_id, u.group_id FROM c CROSS JOIN LATERAL (
+    SELECT l.link_id, l.course_id, l.segment_id, l.group_id,
+      l.ev_time AS l_time, e.ev_time AS e_time, m.ev_time AS m_time
+    FROM l
+    JOIN enrollment e
+      ON e.source = %(source)s AND e.course_id = l.course_id AND e.user_id = c.user_id
+    JOIN membership m
+      ON m.source = %(source)s AND m.segment_id = l.segment_id AND m.user_id = c.user_id
+    WHERE e.active AND m.active
+    OFFSET 0
+  ) u
+  LEFT JOIN course_deletion cd ON cd.source = %(source)s AND cd.course_id = u.course_id
+  LEFT JOIN segment_deletion sd ON sd.source = %(source)s AND sd.segment_id = u.segment_id
   LEFT JOIN group_deletion gd
-    ON gd.source = l.source AND gd.course_id = l.course_id AND gd.group_id = l.group_id
-  WHERE l.active AND l.group_id IS NOT NULL AND e.active AND m.active
-    AND (cd.at IS NULL OR (l.ev_time > cd.at AND e.ev_time > cd.at))
-    AND (sd.at IS NULL OR (l.ev_time > sd.at AND m.ev_time > sd.at))
-    AND (gd.at IS NULL OR l.ev_time > gd.at)
-), x AS ({x})
+    ON gd.source = %(source)s AND gd.course_id = u.course_id AND gd.group_id = u.group_id
+  WHERE (cd.at IS NULL OR (u.l_time > cd.at AND u.e_time > cd.at))
+    AND (sd.at IS NULL OR (u.l_time > sd.at AND u.m_time > sd.at))
+    AND (gd.at IS NULL OR u.l_time > gd.at)
+), x AS (
+  SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM c CROSS JOIN LATERAL (
+    SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM justification j
+    WHERE j.source = %(source)s AND j.user_id = c.user_id
+      AND j.link_id = ANY(%(links)s::text[])
+    OFFSET 0
+  ) j
+)
 """
 
 
@@ -121,7 +136,6 @@ WITH c AS MATERIALIZED (
     ON j.source = %(source)s AND j.link_id = c.link_id AND j.user_id = c.user_id
 )
 """
-_CROSS_HEAD = TRUTH_DIFF.format(**_CROSS)
 # The diff only (rows that change come back) ...
 _DIFF = """SELECT true, * FROM (SELECT * FROM t EXCEPT SELECT * FROM x) AS ins
 UNION ALL
