@@ -74,3 +74,56 @@ def test_recreated_consumer_resumes_at_the_stored_offsets(
         assert old_member not in members  # the old consumer left; it holds nothing
     finally:
         src.close()
+
+
+def test_a_join_nobody_awaited_is_rejoined_within_seconds(
+    kafka_bootstrap: str, topic_factory: TopicFactory, kafka_admin: Any
+) -> None:
+    """The stall CI hit in the database-outage fault test: kafka-python left "rebalancing"
+    with no rejoin pending and no join in flight (a join that completed while no poll
+    awaited it), so it never sent another heartbeat and the broker emptied the group. The
+    state is set here on a joined consumer as kafka-python leaves it; without the rejoin the
+    client stays out of its group until the 306 s limit."""
+    from kafka.structs import MemberState
+
+    topic = topic_factory("in", 1)
+    produce(kafka_bootstrap, topic, [(b"k", b"%d" % i, []) for i in range(3)], 0)
+    group = f"orphan-{topic}"
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url="sqlite:///unused.sqlite",
+        input_topics=[topic],
+        group_id=group,
+        session_timeout_ms=6000,
+    )
+    src = KafkaInput(settings, lambda tps: {tp: 0 for tp in tps})
+    try:
+        assert len(poll_until(src, 3)) == 3
+        # Settled first: the join after the first metadata refresh is done, no rejoin due
+        # (a rejoin already due would mend the state by itself).
+        c = src.consumer._coordinator
+        settle_by = time.monotonic() + 30
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 3 and time.monotonic() < settle_by:
+            src.poll(200)
+            if c.need_rejoin() or c.state != MemberState.STABLE:
+                quiet_since = time.monotonic()
+        assert c.state == MemberState.STABLE and not c.need_rejoin()
+        c.state = MemberState.REBALANCING  # the orphaned join
+        m = read_membership(src.consumer)
+        assert m is not None and m.orphaned_join, m
+        # Longer than the session (6 s): without a rejoin the broker drops the member.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            src.poll(200)
+        m = read_membership(src.consumer)
+        assert m is not None
+        assert m.stable and m.heartbeat_age_s < 6, m.detail
+        assert src.recreated == 0  # rejoined, not replaced
+        described = kafka_admin.describe_groups([group])[group]
+        members = [x["member_id"] for x in described["members"]]
+        assert members == [src.consumer._coordinator._generation.member_id], described
+        produce(kafka_bootstrap, topic, [(b"k", b"late", [])], 0)
+        assert [r.value for r in poll_until(src, 1, timeout_s=30)] == [b"late"]
+    finally:
+        src.close()

@@ -10,6 +10,14 @@ When: no healthy membership (a stable group and a heartbeat answered within the 
 timeout) for longer than a rebalance may legitimately take. The broker ends a rebalance
 after the rebalance timeout (our `max_poll_interval_ms`) whatever the other members do, and
 a session expires after `session_timeout_ms`; past their sum, waiting longer cannot help.
+
+One cause is known (seen in CI, docs/FAULTS.md): a join that completes while no poll awaits
+it. kafka-python sets `state=REBALANCING` when it sends JoinGroup and STABLE only in the
+poll that awaits the answer; a poll that times out leaves the join in flight, and if by the
+next poll nothing asks for a rejoin any more, nobody awaits it: the client stays
+"rebalancing" with no rejoin pending and its heartbeats off, and the broker's session
+expires. That signature (`orphaned_join`) held for a few seconds gets a rejoin asked for
+at once (`KafkaInput`), without waiting for the limit above.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from kafka.structs import MemberState
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +36,8 @@ class Membership:
     stable: bool  # joined and synced, no rejoin pending
     heartbeat_age_s: float  # since the last answered heartbeat (or the join, if later)
     detail: str  # for the log line
+    # "Rebalancing", no rejoin pending and no join in flight: a join nobody awaited.
+    orphaned_join: bool = False
 
 
 def read_membership(consumer: Any, now: float | None = None) -> Membership | None:
@@ -41,22 +53,27 @@ def read_membership(consumer: Any, now: float | None = None) -> Membership | Non
         last = max(float(hb.last_receive), float(hb.last_reset))
         unknown = bool(c.coordinator_unknown())
         generation = c._generation.generation_id
+        task = getattr(c, "_join_task", None)
+        in_flight = task is not None and not bool(task.is_done)
+        orphaned = c.state == MemberState.REBALANCING and not rejoin and not in_flight
     except Exception:
         return None
     detail = (
         f"state={state} rejoin_needed={rejoin} coordinator_known={not unknown} "
         f"generation={generation} heartbeat_age={now - last:.1f}s"
     )
-    return Membership(stable and not rejoin, now - last, detail)
+    return Membership(stable and not rejoin, now - last, detail, orphaned)
 
 
 class Watchdog:
     """`check()` once a poll: True once membership has been unhealthy for `limit_s`."""
 
-    def __init__(self, limit_s: float, session_s: float) -> None:
+    def __init__(self, limit_s: float, session_s: float, orphan_grace_s: float = 3.0) -> None:
         self.limit_s = limit_s
         self.session_s = session_s
+        self.orphan_grace_s = orphan_grace_s
         self._unhealthy_since: float | None = None
+        self._orphaned_since: float | None = None
 
     @classmethod
     def for_consumer(cls, max_poll_interval_ms: int, session_timeout_ms: int) -> Watchdog:
@@ -73,5 +90,19 @@ class Watchdog:
             self._unhealthy_since = now
         return now - self._unhealthy_since >= self.limit_s
 
+    def orphaned(self, m: Membership | None, now: float) -> bool:
+        """True once a join nobody awaits has been seen for `orphan_grace_s` without a
+        break (a poll that awaits its join clears the signature within the same poll)."""
+        if m is None or not m.orphaned_join:
+            self._orphaned_since = None
+            return False
+        if self._orphaned_since is None:
+            self._orphaned_since = now
+        if now - self._orphaned_since < self.orphan_grace_s:
+            return False
+        self._orphaned_since = None  # asked once; seen again, asked again after the grace
+        return True
+
     def reset(self) -> None:
         self._unhealthy_since = None
+        self._orphaned_since = None

@@ -125,6 +125,13 @@ class KafkaInput:
             return
         self._watched_at = now
         m = read_membership(self.consumer, now)
+        if self._watchdog.orphaned(m, now):
+            assert m is not None
+            log.warning("kafka consumer: a join nobody awaited; rejoining", detail=m.detail)
+            try:
+                self.consumer._coordinator.request_rejoin()
+            except Exception as exc:  # internals moved: the limit below still applies
+                log.warning("asking the kafka consumer to rejoin failed", error=str(exc))
         if self._watchdog.check(m, now):
             assert m is not None
             self.recreate(
