@@ -17,6 +17,17 @@ from worker.settings import Settings
 PER_PARTITION = 10
 
 
+def consumer_settings(bootstrap: str, topic: str, group: str) -> Settings:
+    """A KafkaInput's settings on its own (no store is opened)."""
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        database_url="sqlite:///unused.sqlite",
+        input_topics=[topic],
+        group_id=group,
+        session_timeout_ms=6000,
+    )
+
+
 def poll_until(src: KafkaInput, want: int, timeout_s: float = 60) -> list[InRecord]:
     got: list[InRecord] = []
     deadline = time.monotonic() + timeout_s
@@ -32,13 +43,7 @@ def test_recreated_consumer_resumes_at_the_stored_offsets(
     for p in (0, 1):
         produce(kafka_bootstrap, topic, [(b"k", b"%d" % i, []) for i in range(PER_PARTITION)], p)
     group = f"watchdog-{topic}"
-    settings = Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url="sqlite:///unused.sqlite",
-        input_topics=[topic],
-        group_id=group,
-        session_timeout_ms=6000,
-    )
+    settings = consumer_settings(kafka_bootstrap, topic, group)
     stored: dict[TP, int] = {(topic, 0): 3, (topic, 1): 7}  # what "the store" has read
     asked: list[set[TP]] = []
 
@@ -89,13 +94,7 @@ def test_a_join_nobody_awaited_is_rejoined_within_seconds(
     topic = topic_factory("in", 1)
     produce(kafka_bootstrap, topic, [(b"k", b"%d" % i, []) for i in range(3)], 0)
     group = f"orphan-{topic}"
-    settings = Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        database_url="sqlite:///unused.sqlite",
-        input_topics=[topic],
-        group_id=group,
-        session_timeout_ms=6000,
-    )
+    settings = consumer_settings(kafka_bootstrap, topic, group)
     src = KafkaInput(settings, lambda tps: {tp: 0 for tp in tps})
     try:
         assert len(poll_until(src, 3)) == 3

@@ -74,7 +74,6 @@ class Worker:
         self._publishing = threading.Lock()
         self._waiting_logged = 0.0
         self._source: Input | None = None  # polled between the chunks of a long batch
-        self._publisher: ThreadPoolExecutor | None = None  # set while `run` runs
 
     # --- hooks for the consumer ---
     def stored_offsets(self, assigned: set[TP]) -> dict[TP, int]:
@@ -106,7 +105,6 @@ class Worker:
             self.retry("end offsets", lambda: source.end_offsets(topics)) if until_caught_up else {}
         )
         with ThreadPoolExecutor(1, thread_name_prefix="segsync-publish") as publisher:
-            self._publisher = publisher
             owed: tuple[Future[int], dict[TP, int]] | None = None  # last batch's steps 2, 3
             unanswered: dict[TP, int] = {}  # the last Kafka commit, sent without waiting
 
@@ -133,7 +131,7 @@ class Worker:
                 settle_last()
                 if records and decoded is not None:
                     with observability.batch(records):
-                        result = self.apply(records, decoded)  # step 1
+                        result = self.apply(records, decoded, publisher)  # step 1
                     owed = (publisher.submit(self.publish), result.next_offsets)
                 else:
                     self.publish()  # another worker's crash may have left rows behind
@@ -142,7 +140,6 @@ class Worker:
                     log.info("caught up", totals=self.totals)
                     return
             settle_last(wait=True)
-            self._publisher = None
         log.info("stop requested: batch in hand applied", totals=self.totals)
 
     def decode(self, records: list[InRecord]) -> list[Decoded]:
@@ -152,12 +149,20 @@ class Worker:
             lambda: decode_batch(records, self.store.seen_events, self.cfg.max_future_s),
         )
 
-    def apply(self, records: list[InRecord], decoded: list[Decoded] | None = None) -> BatchResult:
+    def apply(
+        self,
+        records: list[InRecord],
+        decoded: list[Decoded] | None = None,
+        publisher: ThreadPoolExecutor | None = None,
+    ) -> BatchResult:
+        """`publisher`: the loop's publisher thread, for chunk publishes where the store
+        allows them during the apply; without it they run on this thread."""
         if decoded is None:
             decoded = self.decode(records)
         # The last chunk's publish, when it runs on the publisher thread (PostgreSQL).
         chunk_publish: Future[int] | None = None
-        publisher = self._publisher if self.store.publishes_while_applying else None
+        if not self.store.publishes_while_applying:
+            publisher = None
 
         def publish_chunk() -> None:
             nonlocal chunk_publish

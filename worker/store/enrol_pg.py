@@ -36,8 +36,8 @@ _PAIRS = (
     "SELECT DISTINCT link_id, user_id"
     " FROM unnest(%(links)s::text[], %(users)s::text[]) AS c(link_id, user_id)"
 )
-# No DISTINCT (the diff's EXCEPT removes duplicates): it would hide the row count from the
-# planner, which then planned for 200 candidates (see justify_pg._CROSS_HEAD).
+# No DISTINCT (the diff's EXCEPT removes duplicates): over a function's output PostgreSQL
+# estimates 200 distinct rows whatever the arrays hold, and planned for that.
 _CROSS = (
     "SELECT a.link_id, u.user_id FROM unnest(%(links)s::text[]) AS a(link_id)"
     " CROSS JOIN unnest(%(users)s::text[]) AS u(user_id)"
