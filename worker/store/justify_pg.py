@@ -38,12 +38,15 @@ def delete_rows(conn: Connection, source: str, pairs: Sequence[tuple[str, str]])
 # candidates at once, and the difference with the stored rows: only the rows that change
 # come back to Python. The rule stays written once in the domain for SQLite; both paths run
 # the same reference tests, and tests/integration/test_truth_sql.py compares them directly.
-# "Every link with every user" looks up each user's own rows by primary key, user by user
-# (LATERAL, fenced with OFFSET 0 so the planner cannot reorder it): its cost follows the
-# users and the links, never the planner's row estimates. (Joined freely, a link's course
-# that gained 100,000 enrolments since the last ANALYZE looked like one row, and the plan
-# compared every user of a chunk with every enrolment: 58 s per chunk of 5,000 users;
-# tests/integration/test_truth_sql_plans.py.)
+# "Every link with every user" looks up each user's own rows by key, user by user (LATERAL,
+# fenced with OFFSET 0 so the planner cannot reorder it): its cost follows the users and the
+# links, never the planner's row estimates. (Joined freely, a link's course that gained
+# 100,000 enrolments since the last ANALYZE looked like one row, and the plan compared every
+# user of a chunk with every enrolment: 58 s per chunk of 5,000 users;
+# tests/integration/test_truth_sql_plans.py.) A user's enrolments in the links' courses are
+# read once, by primary key, then joined to the links: read per link instead (the planner's
+# choice when the links look like one row) they were read again for every link, and on a
+# fresh store by an index range over the whole site.
 _CROSS_HEAD = """
 WITH c AS MATERIALIZED (
   SELECT DISTINCT user_id FROM unnest(%(users)s::text[]) AS c(user_id)
@@ -52,24 +55,27 @@ WITH c AS MATERIALIZED (
   WHERE source = %(source)s AND link_id = ANY(%(links)s::text[])
     AND active AND group_id IS NOT NULL
 ), t AS (
-  SELECT u.link_id, c.user_id, u.course_id, u.group_id FROM c CROSS JOIN LATERAL (
-    SELECT l.link_id, l.course_id, l.segment_id, l.group_id,
-      l.ev_time AS l_time, e.ev_time AS e_time, m.ev_time AS m_time
-    FROM l
-    JOIN enrollment e
-      ON e.source = %(source)s AND e.course_id = l.course_id AND e.user_id = c.user_id
-    JOIN membership m
-      ON m.source = %(source)s AND m.segment_id = l.segment_id AND m.user_id = c.user_id
-    WHERE e.active AND m.active
+  SELECT l.link_id, c.user_id, l.course_id, l.group_id FROM c
+  CROSS JOIN LATERAL (
+    SELECT e.course_id, e.ev_time FROM enrollment e
+    WHERE e.source = %(source)s AND e.course_id = ANY(ARRAY(SELECT course_id FROM l))
+      AND e.user_id = c.user_id AND e.active
     OFFSET 0
-  ) u
-  LEFT JOIN course_deletion cd ON cd.source = %(source)s AND cd.course_id = u.course_id
-  LEFT JOIN segment_deletion sd ON sd.source = %(source)s AND sd.segment_id = u.segment_id
+  ) e
+  JOIN l ON l.course_id = e.course_id
+  CROSS JOIN LATERAL (
+    SELECT m.ev_time FROM membership m
+    WHERE m.source = %(source)s AND m.segment_id = l.segment_id AND m.user_id = c.user_id
+      AND m.active
+    OFFSET 0
+  ) m
+  LEFT JOIN course_deletion cd ON cd.source = %(source)s AND cd.course_id = l.course_id
+  LEFT JOIN segment_deletion sd ON sd.source = %(source)s AND sd.segment_id = l.segment_id
   LEFT JOIN group_deletion gd
-    ON gd.source = %(source)s AND gd.course_id = u.course_id AND gd.group_id = u.group_id
-  WHERE (cd.at IS NULL OR (u.l_time > cd.at AND u.e_time > cd.at))
-    AND (sd.at IS NULL OR (u.l_time > sd.at AND u.m_time > sd.at))
-    AND (gd.at IS NULL OR u.l_time > gd.at)
+    ON gd.source = %(source)s AND gd.course_id = l.course_id AND gd.group_id = l.group_id
+  WHERE (cd.at IS NULL OR (l.ev_time > cd.at AND e.ev_time > cd.at))
+    AND (sd.at IS NULL OR (l.ev_time > sd.at AND m.ev_time > sd.at))
+    AND (gd.at IS NULL OR l.ev_time > gd.at)
 ), x AS (
   SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM c CROSS JOIN LATERAL (
     SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM justification j
