@@ -1,5 +1,5 @@
-"""The loop overlaps a batch's apply and publish (the stage thread) with polling and decoding
-the next one, and keeps the checkpoint order per batch: state commit, then publish (acks), then the Kafka offset commit;
+"""The loop overlaps a batch's publish with polling and decoding the next one, and keeps the
+checkpoint order per batch: state commit, then publish (acks), then the Kafka offset commit;
 the next batch is applied only after the last one's offsets went to Kafka. Driven with an
 in-memory input and sink on both stores."""
 
@@ -34,7 +34,7 @@ class Recorder:
         self.joined = True
         self.log: list[tuple[str, int]] = []
         self.polled = 0
-        self.polled_ahead = 0  # sends that began once the next batch had been polled
+        self.polls_during_sends = 0
         self.sent: list[bytes] = []
         self.waits: list[bool] = []  # per Kafka commit: did the loop wait for its answer
 
@@ -61,11 +61,11 @@ class Recorder:
 
     # --- sink ---
     def send_all(self, records: list[PendingRecord]) -> None:
-        # The batch being published is the one after the last committed to Kafka: without
-        # the overlap the loop has not polled past it yet.
-        publishing = sum(1 for what, _ in self.log if what == "kafka commit") + 1
-        self.polled_ahead += self.polled > publishing
-        time.sleep(0.2)  # acks take a while
+        # Acks take a while; meanwhile the loop polls and decodes the next batch (without
+        # the overlap no poll happens during a send).
+        before = self.polled
+        time.sleep(0.5)
+        self.polls_during_sends += self.polled - before
         self.sent += [r.value or b"" for r in records]
         self.log.append(("acked", self.polled))
 
@@ -81,7 +81,7 @@ def test_publish_overlaps_the_next_poll_and_the_order_holds(store: SqlStore) -> 
     assert commits == sorted(commits) and commits[-1] == 400
     # Between batches the loop does not wait for the commit's answer; the last one it does.
     assert rec.waits[-1] is True and not any(rec.waits[:-1]), rec.waits
-    assert rec.polled_ahead >= 1  # applying and publishing overlapped the next poll
+    assert rec.polls_during_sends >= 1  # publishing overlapped polling
     # Each Kafka commit follows the acks of its batch's commands: the commit of offset n
     # comes after an ack logged once batch n / BATCH had been polled.
     for i, (what, n) in enumerate(rec.log):
@@ -121,9 +121,7 @@ def test_chunk_publishes_overlap_the_next_chunk_where_the_store_allows(store: Sq
 
     assert check([json.loads(v) for v in rec.sent], desired(history)).violations == []
     assert len(rec.sent) == 300 and store.pending(10) == []
-    assert sum(w == "acked" for w, _ in rec.log) >= 300 // 20  # in chunks, each published
-    # While the stage thread applies the long batch, the loop's thread polls the group.
-    assert sum(w == "keep alive" for w, _ in rec.log) >= 1
+    assert sum(w == "keep alive" for w, _ in rec.log) >= 300 // 20 - 1  # in chunks
     if store.publishes_while_applying:
         assert rec.sends_overlapped >= 3, rec.sends_overlapped
     else:

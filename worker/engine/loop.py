@@ -17,13 +17,10 @@ publish the outbox before consuming anything. The same after every rebalance: th
 that brings an assignment calls `stored_offsets` on this thread before it returns any
 record of the new partitions.
 
-Overlap: steps 1 and 2 of a batch run on the stage thread while the main thread polls and
-decodes the next batch; step 3 waits for both, and the next batch is handed over only after
-step 3. So the order per batch is unchanged; what overlaps is the consumer's and the
-decoder's work with the database's and the acks' waits. The stage thread never touches the
-consumer: while it runs, the main thread keeps the group membership alive, and a
-rebalance waits for the batch in hand before it reads the store's offsets. One publish at
-a time (a lock), whichever thread asks.
+Overlap: step 2 of a batch runs on a publisher thread while the main thread polls and
+decodes the next batch; step 3 waits for it, and the next batch is applied only after
+step 3. So the order per batch is unchanged; what overlaps is waiting for acks with the
+consumer's and the decoder's work. One publish at a time (a lock), whichever thread asks.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from worker import logs, observability, shutdown
@@ -46,7 +43,6 @@ from worker.ports import TP, StateStore
 log = logs.get("segsync.loop")
 R = TypeVar("R")
 WAITING_LOG_S = 10.0  # --until-caught-up: how often it says which partitions it waits for
-KEEP_ALIVE_S = 0.5  # while the stage thread applies: how often the main thread polls the group
 
 
 class Input(Protocol):
@@ -78,7 +74,6 @@ class Worker:
         self._publishing = threading.Lock()
         self._waiting_logged = 0.0
         self._source: Input | None = None  # polled between the chunks of a long batch
-        self._in_hand: Future[BatchResult] | None = None  # steps 1, 2 on the stage thread
 
     # --- hooks for the consumer ---
     def stored_offsets(self, assigned: set[TP]) -> dict[TP, int]:
@@ -86,11 +81,6 @@ class Worker:
         Called on this (the loop's) thread from the poll that brought the assignment,
         before any record of those partitions is returned; never from kafka-python's IO
         thread, whose heartbeats must go on while this waits out a database outage."""
-        in_hand = self._in_hand
-        if in_hand is not None:
-            # The batch on the stage thread first: its offsets are the ones to resume from
-            # (its errors surface in the loop, not here).
-            wait([in_hand])
         self.publish()
 
         offsets = self.retry(
@@ -114,22 +104,19 @@ class Worker:
         targets = (
             self.retry("end offsets", lambda: source.end_offsets(topics)) if until_caught_up else {}
         )
-        with (
-            ThreadPoolExecutor(1, thread_name_prefix="segsync-stage") as stage,
-            ThreadPoolExecutor(1, thread_name_prefix="segsync-publish") as publisher,
-        ):
+        with ThreadPoolExecutor(1, thread_name_prefix="segsync-publish") as publisher:
+            owed: tuple[Future[int], dict[TP, int]] | None = None  # last batch's steps 2, 3
             unanswered: dict[TP, int] = {}  # the last Kafka commit, sent without waiting
 
             def settle_last(wait: bool = False) -> None:
-                nonlocal unanswered
-                in_hand = self._in_hand
-                if in_hand is not None:
-                    self._await(in_hand, source)
-                    self._in_hand = None
-                    # Steps 1 and 2 of the last batch (their errors surface here).
-                    unanswered = in_hand.result().next_offsets
+                nonlocal owed, unanswered
+                if owed is not None:
+                    publishing, offsets = owed
+                    owed = None
+                    publishing.result()  # step 2 of the last batch (errors surface here)
+                    unanswered = offsets
                     if not wait:
-                        self.commit_kafka(source, unanswered, wait=False)  # step 3
+                        self.commit_kafka(source, offsets, wait=False)  # step 3
                         return
                 if wait and unanswered:
                     # Caught up or stopping: the last offsets once more, answer awaited, so
@@ -137,42 +124,23 @@ class Worker:
                     self.commit_kafka(source, unanswered)  # step 3
                     unanswered = {}
 
-            try:
-                while not self.stopping:
-                    # Overlaps the last batch's steps 1 and 2 on the stage thread. The broker
-                    # may be down for a while: retry (bounded by the deadline).
-                    records = self.retry("poll", lambda: source.poll(self.poll_timeout_ms))
-                    decoded = self.decode(records) if records else None
-                    settle_last()
-                    if records and decoded is not None:
-                        self._in_hand = stage.submit(self._stage, records, decoded, publisher)
-                    else:
-                        self.publish()  # another worker's crash may have left rows behind
-                    if until_caught_up and self.caught_up(source, targets):
-                        settle_last(wait=True)  # caught up means published and committed too
-                        log.info("caught up", totals=self.totals)
-                        return
-                settle_last(wait=True)
-            finally:
-                if self._in_hand is not None:  # leaving on an error: let the batch finish
-                    wait([self._in_hand])
-                    self._in_hand = None
+            while not self.stopping:
+                # The broker may be down for a while: retry (bounded by the deadline).
+                records = self.retry("poll", lambda: source.poll(self.poll_timeout_ms))
+                decoded = self.decode(records) if records else None
+                settle_last()
+                if records and decoded is not None:
+                    with observability.batch(records):
+                        result = self.apply(records, decoded, publisher)  # step 1
+                    owed = (publisher.submit(self.publish), result.next_offsets)
+                else:
+                    self.publish()  # another worker's crash may have left rows behind
+                if until_caught_up and self.caught_up(source, targets):
+                    settle_last(wait=True)  # caught up means published and committed too
+                    log.info("caught up", totals=self.totals)
+                    return
+            settle_last(wait=True)
         log.info("stop requested: batch in hand applied", totals=self.totals)
-
-    def _stage(
-        self, records: list[InRecord], decoded: list[Decoded], publisher: ThreadPoolExecutor
-    ) -> BatchResult:
-        """Steps 1 and 2 of one batch, on the stage thread."""
-        with observability.batch(records):
-            result = self.apply(records, decoded, publisher, keep_alive=False)  # step 1
-        self.publish()  # step 2
-        return result
-
-    def _await(self, in_hand: Future[BatchResult], source: Input) -> None:
-        """Wait for the stage thread; meanwhile poll the group now and then (the stage thread
-        never touches the consumer), so that a long batch does not cost the membership."""
-        while not wait([in_hand], timeout=KEEP_ALIVE_S).done:
-            source.keep_alive()
 
     def decode(self, records: list[InRecord]) -> list[Decoded]:
         # Events applied before (a replay) are recognised from their envelope, not decoded.
@@ -186,11 +154,9 @@ class Worker:
         records: list[InRecord],
         decoded: list[Decoded] | None = None,
         publisher: ThreadPoolExecutor | None = None,
-        keep_alive: bool = True,
     ) -> BatchResult:
         """`publisher`: the loop's publisher thread, for chunk publishes where the store
-        allows them during the apply; without it they run on this thread. `keep_alive`:
-        poll the group between chunks (only on the thread that owns the consumer)."""
+        allows them during the apply; without it they run on this thread."""
         if decoded is None:
             decoded = self.decode(records)
         # The last chunk's publish, when it runs on the publisher thread (PostgreSQL).
@@ -217,7 +183,7 @@ class Worker:
                     tx.commit()
                     publish_chunk()
                     observability.progress()  # a chunk of a big recompute is progress
-                    if keep_alive and self._source is not None:
+                    if self._source is not None:
                         # A batch may outlast max.poll.interval.ms: poll (what it returns is
                         # read again later) so that the group keeps this member.
                         self._source.keep_alive()
