@@ -34,6 +34,7 @@ def summarise(ctx: Ctx) -> dict[str, Any]:
             )
         },
         "ratio_sqlite": _get(ph, "e2e_sqlite", "ratio_to_ceiling"),
+        "cpu_pg_us": _get(ph, "e2e_postgresql", "cpu_us_per_event"),
         "latency_p50_ms": _get(ph, "latency", "p50_ms"),
         "latency_p95_ms": _get(ph, "latency", "p95_ms"),
         "latency_p99_ms": _get(ph, "latency", "p99_ms"),
@@ -42,6 +43,9 @@ def summarise(ctx: Ctx) -> dict[str, Any]:
         "thin_p99_ms": _get(ph, "latency_thin", "p99_ms"),
         "backfill_s": backfill,
         "replay_eps": _get(ph, "replay_postgresql", "eps"),
+        "replay_ratio": _ratio(
+            _get(ph, "replay_postgresql", "eps"), _get(ph, "ceiling_consume", "eps")
+        ),
         "memory_peak_mb": _get(ph, "memory", "peak_rss_mb") if mem_done else None,
         "memory_peak_mb_partial": None if mem_done else _get(ph, "memory", "peak_rss_mb"),
         "memory_users_reached": _get(ph, "memory", "users_reached"),
@@ -57,8 +61,14 @@ def summarise(ctx: Ctx) -> dict[str, Any]:
         }
         if _get(ph, "backfill", "complete") is False:  # not done within the cap: a miss
             ctx.results["targets"]["backfill_s"]["met"] = False
+        if _get(ph, "latency", "sustained") is False:  # a queue, not the pipeline: a miss
+            ctx.results["targets"]["latency_p99_ms"]["met"] = False
     ctx.results["summary"] = summary
     return summary
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    return round(float(a) / float(b), 3) if a and b else None
 
 
 def _n(x: Any, unit: str = "") -> str:
@@ -109,26 +119,26 @@ def markdown(ctx: Ctx) -> str:
         (
             "segsync end-to-end, PostgreSQL",
             f"{_n(s['e2e_pg_eps'], 'events/s')} = {_n(s['ratio_pg'])}x ceiling",
-            "≥ 20,000 events/s, ≥ 0.6x",
-            f"{_met(ctx, 'e2e_pg_eps')} {_met(ctx, 'ratio_pg')}",
+            "≥ 0.6x",
+            _met(ctx, "ratio_pg"),
         ),
         (
             "segsync end-to-end, SQLite",
             f"{_n(s['e2e_sqlite_eps'], 'events/s')} = {_n(s['ratio_sqlite'])}x ceiling",
-            "—",
-            "—",
+            "≥ 0.4x",
+            _met(ctx, "ratio_sqlite"),
         ),
         (
             "CPU per event (process only): passthrough / consume-only / PG / SQLite / replay",
             " / ".join(_n(v) for v in s["cpu_us_per_event"].values()) + " µs",
-            "—",
-            "—",
+            "PG ≤ 60 µs",
+            _met(ctx, "cpu_pg_us"),
         ),
         (
             f"latency p50 / p95 / p99 at {_n(lat.get('offered_rate'))} events/s offered",
             f"{_n(lat.get('p50_ms'))} / {_n(lat.get('p95_ms'))} / {_n(lat.get('p99_ms'))} ms"
             + sustained,
-            "p99 ≤ 50 ms",
+            "p99 ≤ 50 ms, sustained",
             _met(ctx, "latency_p99_ms"),
         ),
         (
@@ -141,15 +151,15 @@ def markdown(ctx: Ctx) -> str:
         (
             f"backfill: link over {_n(sizes['backfill_users'])} users → last add on topic",
             bf_note,
-            "< 10 s",
+            "< 8 s",
             _met(ctx, "backfill_s"),
         ),
         (
             "no-op replay (new group, same PostgreSQL store)",
-            f"{_n(s['replay_eps'], 'events/s')} (kafka-python consume-only ceiling: "
-            f"{_n(s['consume_ceiling_eps'], 'events/s')})",
-            "≥ 100,000 events/s",
-            _met(ctx, "replay_eps"),
+            f"{_n(s['replay_eps'], 'events/s')} = {_n(s['replay_ratio'])}x the kafka-python "
+            f"consume-only ceiling ({_n(s['consume_ceiling_eps'], 'events/s')})",
+            "≥ 0.8x",
+            _met(ctx, "replay_ratio"),
         ),
         (
             "scale-out on one PostgreSQL, 6 partitions: 1 / 2 / 3 workers",
@@ -164,7 +174,7 @@ def markdown(ctx: Ctx) -> str:
         (
             f"peak RSS of the worker, state for {_n(sizes['memory_users'])} users",
             mem_note,
-            "≤ 250 MB",
+            "≤ 200 MB",
             _met(ctx, "memory_peak_mb"),
         ),
     ]
@@ -220,10 +230,9 @@ def chart(ctx: Ctx, path: Path) -> Path | None:
     ax = axes[0]
     bars = ax.bar(names, vals, color=["#888", "#1f77b4", "#2ca02c", "#bbb", "#9467bd"])
     ax.bar_label(bars, labels=[f"{v:,.0f}" for v in vals], fontsize=8)
-    ax.axhline(20_000, color="red", ls="--", lw=1, label="20k target (PG)")
     if s["ceiling_eps"]:
         ceiling_line = 0.6 * float(s["ceiling_eps"])
-        ax.axhline(ceiling_line, color="grey", ls=":", lw=1, label="0.6 x passthrough")
+        ax.axhline(ceiling_line, color="red", ls="--", lw=1, label="target: 0.6 x passthrough")
     ax.set_title("Throughput (events/s)")
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
@@ -243,7 +252,7 @@ def chart(ctx: Ctx, path: Path) -> Path | None:
     total = float(mem.get("events") or 1)
     users = float(mem.get("target_users") or 0)
     ax.plot([c / total * users for _, c, _ in samples], [r for _, _, r in samples], color="#d62728")
-    ax.axhline(250, color="red", ls="--", lw=1, label="250 MB target")
+    ax.axhline(200, color="red", ls="--", lw=1, label="200 MB target")
     ax.set_xlabel("users in the store")
     ax.set_ylim(bottom=0)
     ax.ticklabel_format(axis="x", style="plain")
