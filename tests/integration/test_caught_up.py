@@ -27,20 +27,13 @@ from sqlalchemy import create_engine, text
 from tests.support.histories import random_history, shuffled_with_duplicates, to_record
 from tests.support.kafka_io import TopicFactory, consume_all, produce
 from tests.support.reference import Ev, check, desired
-from tests.support.worker_proc import SEGSYNC, WorkerEnv, run_until_caught_up, start
+from tests.support.worker_proc import SEGSYNC, WorkerEnv, fresh_env, run_until_caught_up, start
 
 DEAD_SESSION_MS = 8000
 
 
 def make_env(bootstrap: str, topics: TopicFactory, db_url: str, partitions: int = 3) -> WorkerEnv:
-    return WorkerEnv(
-        bootstrap=bootstrap,
-        database_url=db_url,
-        input_topics=topics("in", partitions),
-        command_topic=topics("cmd", 1),
-        dlq_topic=topics("dlq", 1),
-        enrollment_command_topic=topics("enrol", 1),
-    )
+    return fresh_env(bootstrap, topics, db_url, inputs=partitions, commands=1)
 
 
 def stored_offsets(w: WorkerEnv) -> dict[int, int]:

@@ -12,21 +12,14 @@ from kafka import KafkaProducer
 
 from tests.support.kafka_io import consume_all
 from tests.support.kcat import produce_one
-from tests.support.worker_proc import WorkerEnv, run_until_caught_up
+from tests.support.worker_proc import WorkerEnv, fresh_env, run_until_caught_up
 
 TopicFactory = Callable[..., str]
 T_MS = 1_700_000_000_000  # a record timestamp far from "now"
 
 
 def make_env(kafka_bootstrap: str, topic_factory: TopicFactory, db_url: str) -> WorkerEnv:
-    return WorkerEnv(
-        bootstrap=kafka_bootstrap,
-        database_url=db_url,
-        input_topics=topic_factory("in", 2),
-        command_topic=topic_factory("cmd", 1),
-        dlq_topic=topic_factory("dlq", 1),
-        enrollment_command_topic=topic_factory("enrol", 1),
-    )
+    return fresh_env(kafka_bootstrap, topic_factory, db_url, inputs=2, commands=1)
 
 
 def produce_at(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, int, int]]) -> None:

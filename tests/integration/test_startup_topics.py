@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.kafka_io import TopicFactory, consume_all, unique_topic_name
-from tests.support.worker_proc import SEGSYNC, WorkerEnv, run_until_caught_up
+from tests.support.worker_proc import SEGSYNC, WorkerEnv, fresh_env, run_until_caught_up
 from worker.store.db import make_engine
 from worker.store.migrate import upgrade
 
@@ -30,14 +30,7 @@ CMD_HEADERS = orjson.dumps([["content-type", "application/cloudevents+json"]])
 
 
 def make_env(bootstrap: str, topics: TopicFactory, db_url: str) -> WorkerEnv:
-    return WorkerEnv(
-        bootstrap=bootstrap,
-        database_url=db_url,
-        input_topics=topics("in", 2),
-        command_topic=topics("cmd", 1),
-        dlq_topic=topics("dlq", 1),
-        enrollment_command_topic=topics("enrol", 1),
-    )
+    return fresh_env(bootstrap, topics, db_url, inputs=2, commands=1)
 
 
 def segsync(

@@ -16,20 +16,13 @@ from tests.support.histories import random_history, shuffled_with_duplicates, to
 from tests.support.kafka_io import consume_all, produce
 from tests.support.reference import Ev, check, desired
 from tests.support.subjects import segment
-from tests.support.worker_proc import WorkerEnv, run_until_caught_up
+from tests.support.worker_proc import WorkerEnv, fresh_env, run_until_caught_up
 
 TopicFactory = Callable[..., str]
 
 
 def make_env(kafka_bootstrap: str, topic_factory: TopicFactory, db_url: str) -> WorkerEnv:
-    return WorkerEnv(
-        bootstrap=kafka_bootstrap,
-        database_url=db_url,
-        input_topics=topic_factory("in", 3),
-        command_topic=topic_factory("cmd", 3),
-        dlq_topic=topic_factory("dlq", 1),
-        enrollment_command_topic=topic_factory("enrol", 3),
-    )
+    return fresh_env(kafka_bootstrap, topic_factory, db_url)
 
 
 def produce_events(bootstrap: str, topic: str, events: list[Ev], rng: random.Random) -> None:

@@ -9,8 +9,24 @@ import time
 from pathlib import Path
 
 from harness.worker_env import WorkerEnv as WorkerEnv  # defined there, for bench too
+from tests.support.kafka_io import TopicFactory
 
 SEGSYNC = str(Path(sys.executable).with_name("segsync"))
+
+
+def fresh_env(
+    bootstrap: str, topics: TopicFactory, db_url: str, inputs: int = 3, commands: int = 3
+) -> WorkerEnv:
+    """A worker on topics of its own: input (`inputs` partitions), group and enrolment
+    commands (`commands` each), DLQ (1)."""
+    return WorkerEnv(
+        bootstrap=bootstrap,
+        database_url=db_url,
+        input_topics=topics("in", inputs),
+        command_topic=topics("cmd", commands),
+        dlq_topic=topics("dlq", 1),
+        enrollment_command_topic=topics("enrol", commands),
+    )
 
 
 def run_until_caught_up(
