@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from tests.support.histories import to_record
 from tests.support.kafka_io import consume_all, produce
 from tests.support.reference import Ev
-from tests.support.worker_proc import SEGSYNC, WorkerEnv, run_until_caught_up
+from tests.support.worker_proc import SEGSYNC, WorkerEnv, fresh_env, run_until_caught_up
 
 TopicFactory = Callable[..., str]
 
@@ -96,15 +96,15 @@ def make_ops(
     in_partitions: int = 3,
     cmd_partitions: int = 3,
 ) -> Ops:
-    w = WorkerEnv(
-        bootstrap=kafka_bootstrap,
-        database_url=database_url,
-        input_topics=topic_factory("ops-in", in_partitions),
-        command_topic=topic_factory("ops-cmd", cmd_partitions),
-        dlq_topic=topic_factory("ops-dlq", 1),
-        enrollment_command_topic=topic_factory("ops-enrol", cmd_partitions),
-        # A group of its own: test sessions running side by side on one broker must not
-        # share a consumer group (a member with no partitions is "caught up" at once).
+    # A group of its own: test sessions running side by side on one broker must not
+    # share a consumer group (a member with no partitions is "caught up" at once).
+    w = fresh_env(
+        kafka_bootstrap,
+        topic_factory,
+        database_url,
+        inputs=in_partitions,
+        commands=cmd_partitions,
+        prefix="ops-",
         group_id=f"ops-{uuid.uuid4().hex[:12]}",
     )
     return Ops(kafka_bootstrap, w, tmp_path)

@@ -15,18 +15,28 @@ SEGSYNC = str(Path(sys.executable).with_name("segsync"))
 
 
 def fresh_env(
-    bootstrap: str, topics: TopicFactory, db_url: str, inputs: int = 3, commands: int = 3
+    bootstrap: str,
+    topics: TopicFactory,
+    db_url: str,
+    inputs: int = 3,
+    commands: int = 3,
+    prefix: str = "",
+    group_id: str | None = None,
 ) -> WorkerEnv:
     """A worker on topics of its own: input (`inputs` partitions), group and enrolment
-    commands (`commands` each), DLQ (1)."""
-    return WorkerEnv(
+    commands (`commands` each), DLQ (1); topic names start with `prefix`. Without
+    `group_id`, a consumer group of its own too (WorkerEnv's default)."""
+    w = WorkerEnv(
         bootstrap=bootstrap,
         database_url=db_url,
-        input_topics=topics("in", inputs),
-        command_topic=topics("cmd", commands),
-        dlq_topic=topics("dlq", 1),
-        enrollment_command_topic=topics("enrol", commands),
+        input_topics=topics(f"{prefix}in", inputs),
+        command_topic=topics(f"{prefix}cmd", commands),
+        dlq_topic=topics(f"{prefix}dlq", 1),
+        enrollment_command_topic=topics(f"{prefix}enrol", commands),
     )
+    if group_id is not None:
+        w.group_id = group_id
+    return w
 
 
 def run_until_caught_up(

@@ -18,21 +18,13 @@ from sqlalchemy.engine import Connection
 from worker.domain.facts import Fact, Verdict
 from worker.ports import FactKey
 from worker.store.facts_repo import ATTR_COLS, FACT_TABLES, MARK_TABLES
-from worker.store.pg import array, col_type, q, rows
+from worker.store.pg import array, col_type, probe, q, rows
 
 _C = 'COLLATE "C"'
 
 
 def _on(a: str, b: str, keys: Sequence[str]) -> str:
     return " AND ".join(f"{a}.{q(k)} = {b}.{q(k)}" for k in keys)
-
-
-def _probe(table: str, keys: Sequence[str]) -> str:
-    """The stored row of each key `k` of the batch, by primary key (LATERAL, fenced with
-    OFFSET 0): joined freely, the batch's keys (estimated at 200) hash-joined a sequential
-    scan of the whole table, every batch."""
-    where = _on("t", "k", keys)
-    return f" CROSS JOIN LATERAL (SELECT * FROM {q(table)} t WHERE {where} OFFSET 0) t"
 
 
 @cache
@@ -56,7 +48,7 @@ WITH i AS (
   SELECT * FROM unnest({arrays}) WITH ORDINALITY AS i({names}, ord)
 ), o AS (
   SELECT {", ".join(f"t.{q(k)}" for k in keys)}, t.ev_time, t.ev_id, 0::bigint AS ord
-  FROM (SELECT DISTINCT {ks} FROM i) k{_probe(name, keys)}
+  FROM (SELECT DISTINCT {ks} FROM i) k{probe(name, _on("t", "k", keys))}
   UNION ALL SELECT {ks}, ev_time, ev_id, ord FROM i
 ), v AS (
   SELECT i.ord,
@@ -88,7 +80,7 @@ WITH i AS (
   SELECT * FROM unnest({arrays}) WITH ORDINALITY AS i({ks}, at, ord)
 ), o AS (
   SELECT {", ".join(f"t.{q(k)}" for k in keys)}, t.at, 0::bigint AS ord
-  FROM (SELECT DISTINCT {ks} FROM i) k{_probe(name, keys)}
+  FROM (SELECT DISTINCT {ks} FROM i) k{probe(name, _on("t", "k", keys))}
   UNION ALL SELECT {ks}, at, ord FROM i
 ), v AS (
   SELECT i.ord, bool_or(o.at > i.at) AS stale, bool_or(o.at = i.at) AS same
@@ -118,11 +110,7 @@ _ENROLMENTS = f""", en AS (
       UNION ALL
       SELECT m.source, m.course_id, m.user_id, m.method, m.ev_time, m.ev_id, m.active, 1
       FROM (SELECT DISTINCT source, course_id, user_id FROM up) k
-      CROSS JOIN LATERAL (
-        SELECT * FROM enrollment_method m
-        WHERE m.source = k.source AND m.course_id = k.course_id AND m.user_id = k.user_id
-        OFFSET 0
-      ) m
+     {probe("enrollment_method", _on("m", "k", ("source", "course_id", "user_id")), "m")}
     ) b
     ORDER BY source, course_id, user_id, method, pri
   ) a

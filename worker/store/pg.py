@@ -69,12 +69,17 @@ def _by_keys_sql(table: str, key_cols: tuple[str, ...], more: tuple[str, ...]) -
     names = ", ".join(f"k{i}" for i in range(len(key_cols)))
     on = " AND ".join(f"t.{q(c)} = k.k{i}" for i, c in enumerate(key_cols))
     cols = ", ".join(f"t.{q(c)}" for c in (*key_cols, *more))
-    # One index probe per key, whatever the estimates (LATERAL, fenced with OFFSET 0): joined
-    # freely, 5,000 keys hash-joined a sequential scan of the whole table (the processed-event
-    # log: every event ever applied, read twice per batch).
+    # Joined freely, 5,000 keys hash-joined a sequential scan of the whole table (the
+    # processed-event log: every event ever applied, read twice per batch).
+    return f"SELECT {cols} FROM unnest({arrays}) AS k({names}){probe(table, on)}"
+
+
+def probe(table: str, on: str, alias: str = "t") -> str:
+    """` CROSS JOIN LATERAL` the rows of `table` (as `alias`) matching `on`, the keys of the
+    rows before it: one index probe per key whatever the planner estimates (the OFFSET 0
+    fence keeps it from turning into a join over a scan of the whole table; ADR 0005)."""
     return (
-        f"SELECT {cols} FROM unnest({arrays}) AS k({names})"
-        f" CROSS JOIN LATERAL (SELECT * FROM {q(table)} AS t WHERE {on} OFFSET 0) AS t"
+        f" CROSS JOIN LATERAL (SELECT * FROM {q(table)} AS {alias} WHERE {on} OFFSET 0) AS {alias}"
     )
 
 
