@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable
 
@@ -38,8 +39,28 @@ class _DieWhenShared(ConsumerRebalanceListener):  # type: ignore[misc]
             os._exit(0)
 
 
+JOIN_S, TRIES = 30, 8
+
+
+def _start_over_unless_joined(listener: _DieWhenShared) -> None:
+    """kafka-python can also hang inside one poll (FindCoordinator retried without end, seen
+    after a broker restart): the loop below never gets its turn. Not joined in JOIN_S, this
+    process starts over as a new one (same pid and pipes); after TRIES, it says so and exits
+    for the test to fail instead of waiting for ever."""
+    time.sleep(JOIN_S)
+    if listener.alone:
+        return
+    tries = int(os.environ.get("DEAD_MEMBER_TRY", "1"))
+    if tries >= TRIES:
+        print("never joined", flush=True)
+        os._exit(1)
+    os.environ["DEAD_MEMBER_TRY"] = str(tries + 1)
+    os.execv(sys.executable, [sys.executable, "-m", "tests.support.dead_member", *sys.argv[1:]])
+
+
 def main(bootstrap: str, group: str, topic: str, session_ms: int) -> None:
     listener = _DieWhenShared()
+    threading.Thread(target=_start_over_unless_joined, args=(listener,), daemon=True).start()
     while True:
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, Table, create_engine, event, make_url
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -21,20 +22,37 @@ def make_engine(url: str) -> Engine:
         return engine
     # SERIALIZABLE: several workers share one PostgreSQL and their events interact (an
     # enrolment on one partition, a link on another); SSI aborts the loser, which retries.
-    return create_engine(
+    engine = create_engine(
         url,
         isolation_level="SERIALIZABLE",
         pool_pre_ping=True,
         pool_size=3,
         connect_args={"connect_timeout": 10, "options": pg_options(url)},
     )
+    _pg_setup(engine)
+    return engine
 
 
-# psycopg prepares a statement after its 5th execution, and PostgreSQL then may switch to a
-# generic plan that cannot see the values: for `user_id IN (…1,000 values…) AND course_id IN
-# (…)` that plan filters every row of the source against the list (2-3 s instead of 18 ms,
-# measured on a 190,000-row enrolment table). Custom plans per execution keep the index.
-PG_SESSION_OPTIONS = "-c plan_cache_mode=force_custom_plan"
+# psycopg prepares a statement after its 5th execution. A prepared statement is planned once,
+# generically: planning the CTE statements again for every batch cost as much as running
+# them on a thin stream (3 ms of 5 for the pairs truth diff of a 60-event batch). The few
+# statements whose best plan depends on their values (`pg.CUSTOM_PLANNED`: with a generic
+# plan, the pairs truth diff took 33 s instead of 2 s over the benchmark's history) are never
+# prepared, so PostgreSQL plans them for their values every time. (`auto` would let it
+# switch plans by its own estimate, the failure this avoids: ADR 0004.)
+PG_SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan"
+
+
+def _pg_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "do_execute")
+    def _execute(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
+        if statement in pg.CUSTOM_PLANNED:
+            # The values written into the text, no parameters: planned for them, whatever
+            # plan_cache_mode says (an unnamed statement with parameters would be generic).
+            bound = psycopg.ClientCursor(cursor.connection).mogrify(statement, parameters)
+            cursor.execute(bound, prepare=False)
+            return True
+        return False  # SQLAlchemy's own execute: psycopg prepares after 5 runs
 
 
 def pg_options(url: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from worker.domain.enrol import EnrolLinkState
 from worker.ports import ELinkRow, ERow
-from worker.store.pg import array, rows
+from worker.store.pg import array, custom_planned, rows
 
 LINKS_SELECTED = (
     "SELECT link_id, course_id, segment_id FROM enrol_link WHERE source = %s"
@@ -120,7 +120,7 @@ def delete_rows(conn: Connection, source: str, deletes: set[ERow]) -> None:
 
 
 # `enrol_repo.next_users` as one fixed statement.
-NEXT_USERS = """
+NEXT_USERS = custom_planned("""
 SELECT user_id FROM (
   (SELECT DISTINCT j.user_id FROM enrol_justification j
    WHERE j.source = %(source)s AND j.link_id = ANY(%(links)s::text[])
@@ -134,7 +134,7 @@ SELECT user_id FROM (
      AND (%(after)s::text IS NULL OR m.user_id > %(after)s::text)
    ORDER BY m.user_id LIMIT %(limit)s)
 ) u ORDER BY user_id LIMIT %(limit)s
-"""
+""")
 
 
 def next_users(

@@ -27,6 +27,17 @@ _TYPES = {
 }
 
 
+# Statements planned for their own values at every execution (never prepared): those whose
+# best plan depends on how many keys come in. Every other statement is prepared and planned
+# once, generically (`db.PG_SESSION_OPTIONS`); tests/integration/test_generic_plans.py.
+CUSTOM_PLANNED: set[str] = set()
+
+
+def custom_planned(sql: str) -> str:
+    CUSTOM_PLANNED.add(sql)
+    return sql
+
+
 def _text(v: str) -> str:
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

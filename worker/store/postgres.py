@@ -170,5 +170,5 @@ class PostgresStore(SqlStore):
                     held = int(conn.execute(text(HELD_SQL)).scalar_one())
             except Exception:
                 held = None
-            conn.rollback()
+            conn.commit()  # reads only; a rollback would drop the prepared statements
         return Sample(backlog, held)

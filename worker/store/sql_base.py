@@ -278,9 +278,18 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _reader(self) -> Connection:
-        """A connection for reads outside the engine's transactions."""
+    def _read_connection(self) -> Connection:
         return self.engine.connect()
+
+    @contextmanager
+    def _reader(self) -> Iterator[Connection]:
+        """A connection for reads outside the engine's transactions. It ends with a commit,
+        not the pool's rollback on return: psycopg forgets every statement it prepared on a
+        connection at a rollback, and the pool's connections take turns, so the loop's reads
+        (processed events, offsets) made every statement of the store planned anew."""
+        with self._read_connection() as conn:
+            yield conn
+            conn.commit()
 
     # --- the publisher ---
     def _publisher_connection(self) -> Connection:

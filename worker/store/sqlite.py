@@ -34,7 +34,7 @@ class SqliteStore(SqlStore):
     name = "sqlite"
     tx_class = SqliteTx
 
-    def _reader(self) -> Connection:
+    def _read_connection(self) -> Connection:
         # A deferred BEGIN (worker.store.db): in WAL mode it reads without waiting for a
         # writer, e.g. the publisher's transaction while it waits for acks.
         return self.engine.connect().execution_options(sqlite_read_only=True)
