@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, Table, create_engine, event, make_url
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -44,6 +43,8 @@ PG_SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan"
 
 
 def _pg_setup(engine: Engine) -> None:
+    import psycopg  # here, not at the top: an embedded (SQLite) worker never loads it
+
     @event.listens_for(engine, "do_execute")
     def _execute(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
         if statement in pg.CUSTOM_PLANNED:
