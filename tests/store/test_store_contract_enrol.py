@@ -28,7 +28,8 @@ def _world(store: StateStore) -> None:
 def test_enrol_links_states_and_the_rule(store: StateStore) -> None:
     _world(store)
     with store.transaction() as tx:
-        assert tx.enrol_any_links(S) and not tx.enrol_any_links("other")
+        assert tx.enrol_linked_sites([S, "other"]) == {S}
+        assert tx.enrol_linked_sites(["other"]) == set() == tx.enrol_linked_sites([])
         assert tx.enrol_links_selected(S, [], ["s1"], []) == [("E1", "c1", "s1")]
         assert tx.enrol_links_selected(S, ["E2"], [], ["c1"]) == [
             ("E1", "c1", "s1"),

@@ -3,7 +3,9 @@ SqliteStore and PostgresStore alike, for group pairs and enrolment pairs."""
 
 from __future__ import annotations
 
-from worker.ports import StateStore
+import pytest
+
+from worker.ports import OutboxRecord, StateStore
 
 S = "site"
 
@@ -35,3 +37,52 @@ def test_enrol_pair_states_join_links_and_history(store: StateStore) -> None:
             ("c1", "u2"): (frozenset(), 2, 5),
             ("c1", "u3"): (frozenset({"E1"}), 0, None),
         }
+
+
+def test_pair_histories_written_in_a_transaction_are_read_back_in_it(store: StateStore) -> None:
+    """Pair histories may be held back until the commit (one write per table per batch), but
+    a read of the same pairs later in the transaction sees them, whatever the site order."""
+    p, e = ("c1", "g1", "u1"), ("c1", "u1")
+    with store.transaction() as tx:
+        tx.save_transitions(S, {p: (1, None, "enrolled", "e1", 10)})
+        tx.save_transitions("other", {p: (5, None, "enrolled", "e9", 10)})
+        tx.enrol_save_transitions(S, {e: (1, None, "joined_segment", "e1", 10)})
+        assert tx.pair_states("other", [p]) == {p: (frozenset(), 5, None)}
+        assert tx.pair_states(S, [p]) == {p: (frozenset(), 1, None)}
+        tx.save_transitions(S, {p: (2, 3, "unenrolled", "e2", 11)})
+        assert tx.pair_transitions(S, [p]) == {p: (2, 3)}
+        assert tx.enrol_pair_states(S, [e]) == {e: (frozenset(), 1, None)}
+        tx.enrol_save_transitions(S, {e: (2, None, "left_segment", "e2", 11)})
+        assert tx.enrol_pair_transitions(S, [e]) == {e: (2, None)}
+    with store.transaction() as tx:
+        assert tx.pair_transitions(S, [p]) == {p: (2, 3)}
+        assert tx.pair_transitions("other", [p]) == {p: (5, None)}
+        assert tx.enrol_pair_transitions(S, [e]) == {e: (2, None)}
+
+
+def test_a_checkpoint_writes_what_was_held_and_a_rollback_drops_the_rest(
+    store: StateStore,
+) -> None:
+    p = ("c1", "g1", "u1")
+    rec = OutboxRecord("command", b"k", b"v1", [])
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.save_transitions(S, {p: (1, None, "enrolled", "e1", 10)})
+        tx.add_outbox([rec])
+        tx.commit()  # a checkpoint of a big recompute: kept
+        tx.save_transitions(S, {p: (2, None, "unenrolled", "e2", 11)})
+        tx.add_outbox([OutboxRecord("command", b"k", b"v2", [])])
+        raise RuntimeError
+    assert [r.value for r in store.pending(10)] == [b"v1"]
+    with store.transaction() as tx:
+        assert tx.pair_transitions(S, [p]) == {p: (1, None)}
+
+
+def test_outbox_rows_keep_the_order_they_were_added_in(store: StateStore) -> None:
+    with store.transaction() as tx:
+        for n in range(6):
+            tx.add_outbox([OutboxRecord("command", f"k{n}".encode(), b"a", [])])
+            tx.save_transitions(f"site{n % 3}", {("c", "g", f"u{n}"): (1, None, "r", "e", n)})
+            tx.add_outbox([OutboxRecord("command", f"k{n}".encode(), b"b", [])])
+    assert [(r.key, r.value) for r in store.pending(20)] == [
+        (f"k{n}".encode(), v) for n in range(6) for v in (b"a", b"b")
+    ]

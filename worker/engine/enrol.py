@@ -85,8 +85,9 @@ def enrol_pass(
         if scope.selector[0] in ("enrol_link", "segment", "course"):
             by_source[scope.source][1][scope] = cause
     commands: list[EnrolCommand] = []
+    linked = tx.enrol_linked_sites(by_source) if by_source else set()
     for source, (ws, scopes) in sorted(by_source.items()):
-        if not tx.enrol_any_links(source):
+        if source not in linked:
             continue  # a site without enrol links (most streams): nothing can change
         causes = _Causes()
         for scope, cause in scopes.items():

@@ -146,10 +146,11 @@ def pair_transitions(
     return {(r[1], r[2]): (r[3], r[4]) for r in rows}
 
 
-def save_transitions(conn: Connection, source: str, counts: dict[EPair, Saved]) -> None:
+def save_transitions(conn: Connection, saved: dict[tuple[str, str, str], Saved]) -> None:
+    """Per (source, course, user): the pair's history after its commands, any sites."""
     rows = [
-        {"source": source, "course_id": c, "user_id": u, **dict(zip(SAVED_COLS, s, strict=True))}
-        for (c, u), s in sorted(counts.items())
+        {"source": s, "course_id": c, "user_id": u, **dict(zip(SAVED_COLS, st, strict=True))}
+        for (s, c, u), st in sorted(saved.items())
     ]
     upsert(conn, ep, rows, ("source", "course_id", "user_id"), SAVED_COLS)
 
@@ -206,10 +207,14 @@ def link_course(conn: Connection, source: str, link_id: str) -> tuple[bool, str 
     return None if row is None else (bool(row[0]), row[1])
 
 
-def any_links(conn: Connection, source: str) -> bool:
-    """Whether this site has any enrol link at all (most have none: skip the work)."""
-    q = select(el.c.link_id).where(el.c.source == source).limit(1)
-    return conn.execute(q).first() is not None
+def linked_sites(conn: Connection, sources: Iterable[str]) -> set[str]:
+    """Those of these sites that have any enrol link at all (most have none: skip the work).
+    One statement for a batch's sites: a site has a few enrol links, read by the primary key."""
+    wanted = sorted(set(sources))
+    if not wanted:
+        return set()
+    q = select(el.c.source).where(el.c.source.in_(wanted)).distinct()
+    return {r[0] for r in conn.execute(q)}
 
 
 def managed_courses(conn: Connection, source: str) -> set[str]:

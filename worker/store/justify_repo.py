@@ -212,16 +212,17 @@ def pair_transitions(
 SAVED_COLS = ("transitions", "held_batch", "last_reason", "last_caused_by", "last_time")
 
 
-def save_transitions(conn: Connection, source: str, counts: dict[PairT, Saved]) -> None:
+def save_transitions(conn: Connection, saved: dict[tuple[str, str, str, str], Saved]) -> None:
+    """Per (source, course, group, user): the pair's history after its commands, any sites."""
     rows = [
         {
-            "source": source,
+            "source": s,
             "course_id": c,
             "group_id": g,
             "user_id": u,
-            **dict(zip(SAVED_COLS, saved, strict=True)),
+            **dict(zip(SAVED_COLS, state, strict=True)),
         }
-        for (c, g, u), saved in sorted(counts.items())
+        for (s, c, g, u), state in sorted(saved.items())
     ]
     keys = ("source", "course_id", "group_id", "user_id")
     upsert(conn, pair, rows, keys, SAVED_COLS)

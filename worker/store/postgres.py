@@ -102,9 +102,11 @@ class PostgresTx(SqlTx):
         return enrol_pg.next_users(self.conn, source, link_ids, after, limit)
 
     def pair_states(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, PairState]:
+        self.behind.before_pair_read(self.conn, source)
         return justify_pg.pair_states(self.conn, source, list(pairs))
 
     def enrol_pair_states(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, PairState]:
+        self.behind.before_enrol_pair_read(self.conn, source)
         return enrol_pg.pair_states(self.conn, source, list(pairs))
 
     def links_touching(

@@ -45,6 +45,7 @@ from worker.store import enrol_repo as er
 from worker.store import facts_repo as fr
 from worker.store import justify_repo as jr
 from worker.store.tables import link, pair
+from worker.store.write_behind import WriteBehind
 
 K = TypeVar("K")
 
@@ -63,8 +64,10 @@ class SqlTx:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.behind = WriteBehind()  # pair histories and outbox rows: one write per table
 
     def commit(self) -> None:
+        self.behind.flush(self.conn)
         self.conn.commit()
 
     def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -155,6 +158,7 @@ class SqlTx:
     def pair_transitions(
         self, source: str, pairs: Iterable[PairT]
     ) -> dict[PairT, tuple[int, int | None]]:
+        self.behind.before_pair_read(self.conn, source)
         return jr.pair_transitions(self.conn, source, pairs)
 
     def pair_states(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, PairState]:
@@ -162,10 +166,10 @@ class SqlTx:
         return _states(self.pair_links(source, wanted), self.pair_transitions(source, wanted))
 
     def save_transitions(self, source: str, counts: dict[PairT, Saved]) -> None:
-        jr.save_transitions(self.conn, source, counts)
+        self.behind.save_pairs(source, counts)
 
     def add_outbox(self, records: Sequence[OutboxRecord]) -> None:
-        outbox_repo.add(self.conn, records)
+        self.behind.add_outbox(records)
 
     def removal_estimate(
         self, source: str, selector: Selector, link_ids: Sequence[str]
@@ -180,8 +184,8 @@ class SqlTx:
     def add_held(self, batch_id: int, records: Sequence[HeldRecord]) -> None:
         held_repo.add(self.conn, batch_id, records)
 
-    def enrol_any_links(self, source: str) -> bool:
-        return er.any_links(self.conn, source)
+    def enrol_linked_sites(self, sources: Iterable[str]) -> set[str]:
+        return er.linked_sites(self.conn, sources)
 
     def enrol_links_selected(
         self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
@@ -220,6 +224,7 @@ class SqlTx:
     def enrol_pair_transitions(
         self, source: str, pairs: Iterable[EPair]
     ) -> dict[EPair, tuple[int, int | None]]:
+        self.behind.before_enrol_pair_read(self.conn, source)
         return er.pair_transitions(self.conn, source, pairs)
 
     def enrol_pair_states(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, PairState]:
@@ -228,7 +233,7 @@ class SqlTx:
         return _states(links, self.enrol_pair_transitions(source, wanted))
 
     def enrol_save_transitions(self, source: str, counts: dict[EPair, Saved]) -> None:
-        er.save_transitions(self.conn, source, counts)
+        self.behind.save_enrol_pairs(source, counts)
 
     def unenrol_estimate(
         self, source: str, link_ids: Sequence[str], keep_course: str | None
@@ -267,7 +272,7 @@ class SqlStore:
             except BaseException:
                 conn.rollback()
                 raise
-            conn.commit()
+            tx.commit()  # the writes held behind go first
 
     def transaction(self) -> AbstractContextManager[SqlTx]:
         return self._tx()
