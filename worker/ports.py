@@ -9,7 +9,7 @@ layering is schemas ← domain ← ports ← adapters / store ← cli.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -22,6 +22,7 @@ from worker.domain.updates import Selector
 Headers = Sequence[tuple[str, bytes | None]]  # a Kafka header value may be null
 TP = tuple[str, int]  # (topic, partition)
 PairT = tuple[str, str, str]  # (course_id, group_id, user_id)
+SitePair = tuple[str, str, str, str]  # (source, course_id, group_id, user_id)
 LinkRow = tuple[str, str | None, str | None, str | None]  # (link, course, segment, group)
 FactKey = tuple[str, ...]
 # A pair's history after a command: (commands so far, held batch it queues behind, and the
@@ -129,15 +130,23 @@ class StoreTx(Protocol):
         ...
 
     # --- links and justifications ---
+    # A batch's user work reads every site at once: a thin batch's time is its statements.
     def links_touching(
-        self, source: str, courses: Iterable[str], segments: Iterable[str]
-    ) -> list[tuple[str, str | None, str | None]]: ...
+        self, courses: Iterable[tuple[str, str]], segments: Iterable[tuple[str, str]]
+    ) -> list[tuple[str, str, str | None, str | None]]:
+        """(source, link_id, course_id, segment_id) of every link on one of these
+        (source, course_id) or (source, segment_id)."""
+        ...
+
     def links_selected(
         self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
     ) -> list[LinkRow]: ...
     def justified_in_courses(
-        self, source: str, user_courses: Iterable[tuple[str, str]]
-    ) -> set[tuple[str, str]]: ...
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> set[tuple[str, str, str]]:
+        """(source, link_id, user_id) justified now for these (source, user_id, course_id)."""
+        ...
+
     def justification_counts(self, source: str, link_ids: Sequence[str]) -> dict[str, int]: ...
     def next_users(
         self, source: str, link_ids: Sequence[str], after: str | None, limit: int
@@ -165,6 +174,13 @@ class StoreTx(Protocol):
         Returns what changed."""
         ...
 
+    def apply_truth_sites(
+        self, candidates: Mapping[str, Sequence[tuple[str, str]]]
+    ) -> dict[str, Diff]:
+        """`apply_truth` of (link, user) candidates per site, all sites at once; a site
+        whose rows do not change may be left out of the answer."""
+        ...
+
     def large_recompute(self) -> None:
         """A recompute is filling justification and pair fast: refresh what plans rely on."""
         ...
@@ -174,9 +190,9 @@ class StoreTx(Protocol):
     def pair_transitions(
         self, source: str, pairs: Iterable[PairT]
     ) -> dict[PairT, tuple[int, int | None]]: ...
-    def pair_states(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, PairState]:
-        """`pair_links` and `pair_transitions` at once: per pair with justifying links or a
-        history, (its links now, commands so far, held batch it queues behind)."""
+    def pair_states(self, pairs: Iterable[SitePair]) -> dict[SitePair, PairState]:
+        """`pair_links` and `pair_transitions` at once, any sites: per pair with justifying
+        links or a history, (its links now, commands so far, held batch it queues behind)."""
         ...
 
     def save_transitions(self, source: str, counts: dict[PairT, Saved]) -> None: ...

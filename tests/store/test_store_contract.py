@@ -114,17 +114,17 @@ def test_fold_marks_latest_wins(store: StateStore) -> None:
         assert tx.load_marks("group", [g]) == {g: 8}
 
 
-def _world(store: StateStore, users: int = 3) -> None:
+def _world(store: StateStore, users: int = 3, site: str = S, group: str = "g1") -> None:
     """L1: c1/s1 → g1. Users u0.. enrolled in c1 and members of s1; u9 only enrolled."""
     with store.transaction() as tx:
-        tx.save_facts("link", {(S, "L1"): Fact(1, "l", True, ("c1", "s1", "g1"))})
+        tx.save_facts("link", {(site, "L1"): Fact(1, "l", True, ("c1", "s1", group))})
         enrol: dict[FactKey, Fact] = {
-            (S, "c1", f"u{i}", ""): Fact(2, f"e{i}", True) for i in range(users)
+            (site, "c1", f"u{i}", ""): Fact(2, f"e{i}", True) for i in range(users)
         }
-        enrol[(S, "c1", "u9", "self")] = Fact(2, "e9", True)
+        enrol[(site, "c1", "u9", "self")] = Fact(2, "e9", True)
         tx.save_facts("enrollment", enrol)
         member: dict[FactKey, Fact] = {
-            (S, "s1", f"u{i}"): Fact(2, f"m{i}", True) for i in range(users)
+            (site, "s1", f"u{i}"): Fact(2, f"m{i}", True) for i in range(users)
         }
         tx.save_facts("membership", member)
 
@@ -144,7 +144,8 @@ def test_truth_diff_apply_and_again_nothing(store: StateStore) -> None:
             ("c1", "g1", "u0"): {"L1"}
         }
         assert tx.justification_counts(S, ["L1", "L2"]) == {"L1": 3}
-        assert tx.justified_in_courses(S, [("u0", "c1"), ("u9", "c1")]) == {("L1", "u0")}
+        keys = [(S, "u0", "c1"), (S, "u9", "c1"), ("other", "u0", "c1")]
+        assert tx.justified_in_courses(keys) == {(S, "L1", "u0")}
         # A deletion mark at the link's time kills it: every row goes.
         tx.save_marks("group", {(S, "c1", "g1"): 1})
         d = tx.truth_diff(S, ["L1"], users)
@@ -176,12 +177,43 @@ def test_apply_truth_writes_the_diff_it_returns(store: StateStore) -> None:
         assert tx.justification_counts(S, ["L1"]) == {}
 
 
+def test_a_batchs_user_work_reads_every_site_at_once(store: StateStore) -> None:
+    """Two sites with the same ids: links, justified rows, the truth diff and pair states
+    of both in one call each, and nothing of one site leaks into the other."""
+    _world(store, site=S, group="g1")
+    _world(store, users=2, site="T", group="g7")
+    with store.transaction() as tx:
+        touching = tx.links_touching([(S, "c1"), ("T", "c1")], [("T", "s1")])
+        assert sorted(set(touching)) == sorted([(S, "L1", "c1", "s1"), ("T", "L1", "c1", "s1")])
+        diffs = tx.apply_truth_sites({S: [("L1", "u0")], "T": [("L1", "u0"), ("L1", "u2")]})
+        assert {s: (d.inserts, d.deletes) for s, d in diffs.items() if d.inserts or d.deletes} == {
+            S: ({("L1", "u0", "c1", "g1")}, set()),
+            "T": ({("L1", "u0", "c1", "g7")}, set()),
+        }
+        keys = [(s, u, "c1") for s in (S, "T", "other") for u in ("u0", "u2")]
+        assert tx.justified_in_courses(keys) == {(S, "L1", "u0"), ("T", "L1", "u0")}
+        tx.save_transitions("T", {("c1", "g7", "u0"): (1, None, "enrolled", "e0", 5)})
+        wanted = [(S, "c1", "g1", "u0"), ("T", "c1", "g7", "u0"), ("T", "c1", "g1", "u0")]
+        assert tx.pair_states(wanted) == {
+            (S, "c1", "g1", "u0"): (frozenset({"L1"}), 0, None),
+            ("T", "c1", "g7", "u0"): (frozenset({"L1"}), 1, None),
+        }
+        # Membership of T's u0 ends: only T's row goes.
+        tx.save_facts("membership", {("T", "s1", "u0"): Fact(3, "m-end", False)})
+        diffs = tx.apply_truth_sites({S: [("L1", "u0")], "T": [("L1", "u0")]})
+        changed = {s: (d.inserts, d.deletes) for s, d in diffs.items() if d.inserts or d.deletes}
+        assert changed == {"T": (set(), {("L1", "u0", "c1", "g7")})}
+
+
 def test_links_by_course_segment_and_id(store: StateStore) -> None:
     _world(store)
     with store.transaction() as tx:
         tx.save_facts("link", {(S, "L2"): Fact(1, "l2", True, ("c2", "s1", "g2"))})
-        assert sorted(tx.links_touching(S, ["c1"], [])) == [("L1", "c1", "s1")]
-        assert sorted(tx.links_touching(S, [], ["s1"])) == [("L1", "c1", "s1"), ("L2", "c2", "s1")]
+        assert tx.links_touching([(S, "c1"), ("other", "c1")], []) == [(S, "L1", "c1", "s1")]
+        assert sorted(tx.links_touching([], [(S, "s1")])) == [
+            (S, "L1", "c1", "s1"),
+            (S, "L2", "c2", "s1"),
+        ]
         assert sorted(tx.links_selected(S, ["L2"], [], [])) == [("L2", "c2", "s1", "g2")]
         assert sorted(tx.links_selected(S, [], [], ["c1"])) == [("L1", "c1", "s1", "g1")]
         assert tx.links_selected(S, [], [], []) == []

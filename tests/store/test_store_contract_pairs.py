@@ -16,14 +16,14 @@ def test_pair_states_join_links_and_history(store: StateStore) -> None:
         tx.apply_diff(S, {("L3", "u3", "c1", "g1")}, set())
         tx.save_transitions(S, {("c1", "g1", "u1"): (1, None, "enrolled", "e1", 10)})
         tx.save_transitions(S, {("c1", "g1", "u2"): (2, 7, "unenrolled", "e2", 11)})
-        wanted = [("c1", "g1", f"u{i}") for i in range(5)] + [("c1", "g1", "u1")]
-        assert tx.pair_states(S, wanted) == {
-            ("c1", "g1", "u1"): (frozenset({"L1", "L2"}), 1, None),
-            ("c1", "g1", "u2"): (frozenset(), 2, 7),
-            ("c1", "g1", "u3"): (frozenset({"L3"}), 0, None),
+        wanted = [(S, "c1", "g1", f"u{i}") for i in range(5)] + [(S, "c1", "g1", "u1")]
+        assert tx.pair_states(wanted) == {
+            (S, "c1", "g1", "u1"): (frozenset({"L1", "L2"}), 1, None),
+            (S, "c1", "g1", "u2"): (frozenset(), 2, 7),
+            (S, "c1", "g1", "u3"): (frozenset({"L3"}), 0, None),
         }
-        assert tx.pair_states(S, []) == {}
-        assert tx.pair_states("other", wanted) == {}
+        assert tx.pair_states([]) == {}
+        assert tx.pair_states([("other", *p[1:]) for p in wanted]) == {}
 
 
 def test_enrol_pair_states_join_links_and_history(store: StateStore) -> None:
@@ -47,8 +47,8 @@ def test_pair_histories_written_in_a_transaction_are_read_back_in_it(store: Stat
         tx.save_transitions(S, {p: (1, None, "enrolled", "e1", 10)})
         tx.save_transitions("other", {p: (5, None, "enrolled", "e9", 10)})
         tx.enrol_save_transitions(S, {e: (1, None, "joined_segment", "e1", 10)})
-        assert tx.pair_states("other", [p]) == {p: (frozenset(), 5, None)}
-        assert tx.pair_states(S, [p]) == {p: (frozenset(), 1, None)}
+        assert tx.pair_states([("other", *p)]) == {("other", *p): (frozenset(), 5, None)}
+        assert tx.pair_states([(S, *p)]) == {(S, *p): (frozenset(), 1, None)}
         tx.save_transitions(S, {p: (2, 3, "unenrolled", "e2", 11)})
         assert tx.pair_transitions(S, [p]) == {p: (2, 3)}
         assert tx.enrol_pair_states(S, [e]) == {e: (frozenset(), 1, None)}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import UserScope
-from worker.engine.settle import settle
+from worker.engine.settle import settle_sites
 from worker.ports import PairT, StoreTx
 
 USERS_PER_QUERY = 2000
@@ -37,61 +36,50 @@ def user_scopes(
     work: dict[tuple[str, str], UserWork],
     batch_causes: BatchCauses,
 ) -> list[Command]:
-    by_source: dict[str, list[UserWork]] = {}
-    for w in work.values():
-        by_source.setdefault(w.source, []).append(w)
+    # Every site of the batch in each statement: a thin batch's time is its statements.
+    ordered = sorted(work.values(), key=lambda w: (w.source, w.user_id))
     commands: list[Command] = []
-    for source, ws in sorted(by_source.items()):
-        ordered = sorted(ws, key=lambda w: w.user_id)
-        for i in range(0, len(ordered), USERS_PER_QUERY):
-            part = ordered[i : i + USERS_PER_QUERY]
-            commands.extend(_user_chunk(tx, source, part, batch_causes))
+    for i in range(0, len(ordered), USERS_PER_QUERY):
+        commands.extend(_user_chunk(tx, ordered[i : i + USERS_PER_QUERY], batch_causes))
     return commands
 
 
-def _user_chunk(
-    tx: StoreTx,
-    source: str,
-    ws: Iterable[UserWork],
-    batch_causes: BatchCauses,
-) -> list[Command]:
-    ws = list(ws)
+def _user_chunk(tx: StoreTx, ws: list[UserWork], batch_causes: BatchCauses) -> list[Command]:
     links = tx.links_touching(
-        source, {c for w in ws for c in w.courses}, {s for w in ws for s in w.segments}
+        {(w.source, c) for w in ws for c in w.courses},
+        {(w.source, s) for w in ws for s in w.segments},
     )
-    on_course: dict[str, set[str]] = {}
-    on_segment: dict[str, set[str]] = {}
-    segment_of: dict[str, str | None] = {}
-    for link_id, course, segment in links:
-        segment_of[link_id] = segment
+    on_course: dict[tuple[str, str], set[str]] = {}
+    on_segment: dict[tuple[str, str], set[str]] = {}
+    segment_of: dict[tuple[str, str], str | None] = {}
+    for source, link_id, course, segment in links:
+        segment_of[(source, link_id)] = segment
         if course is not None:
-            on_course.setdefault(course, set()).add(link_id)
+            on_course.setdefault((source, course), set()).add(link_id)
         if segment is not None:
-            on_segment.setdefault(segment, set()).add(link_id)
+            on_segment.setdefault((source, segment), set()).add(link_id)
     # Rows justified now through a link that may have moved away from these courses.
-    held = tx.justified_in_courses(source, ((w.user_id, c) for w in ws for c in w.courses))
-    candidates: set[tuple[str, str]] = set(held)
+    held = tx.justified_in_courses((w.source, w.user_id, c) for w in ws for c in w.courses)
+    candidates: dict[str, set[tuple[str, str]]] = {}
+    for source, link_id, user in held:
+        candidates.setdefault(source, set()).add((link_id, user))
     for w in ws:
-        u = w.user_id
-        for c in w.courses:
-            if c in on_course:
-                candidates.update([(link_id, u) for link_id in on_course[c]])
-        for s in w.segments:
-            if s in on_segment:
-                candidates.update([(link_id, u) for link_id in on_segment[s]])
+        s, u = w.source, w.user_id
+        found = [a for c in w.courses for a in on_course.get((s, c), ())]
+        found += [a for g in w.segments for a in on_segment.get((s, g), ())]
+        if found:
+            candidates.setdefault(s, set()).update((a, u) for a in found)
     if not candidates:
         return []
-    link_ids = sorted({a for a, _ in candidates})
-    users = [w.user_id for w in ws]
-    d = tx.apply_truth(source, link_ids, users, list(candidates))
-    by_user = {w.user_id: w for w in ws}
+    diffs = tx.apply_truth_sites({s: sorted(c) for s, c in candidates.items()})
+    by_user = {(w.source, w.user_id): w for w in ws}
 
-    def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:
+    def causes_for(source: str, p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:
         course, group, user = p
-        w = by_user[user]
-        segments = {s for a in links_of_pair if (s := segment_of.get(a)) is not None}
+        w = by_user[(source, user)]
+        segments = {s for a in links_of_pair if (s := segment_of.get((source, a))) is not None}
         relevant = [c for c, co, se in w.causes if co == course or (se and se in segments)]
         relevant += batch_causes.for_pair(source, course, group, links_of_pair, segments)
         return relevant or [c for c, _, _ in w.causes]
 
-    return settle(tx, source, d, causes_for)
+    return settle_sites(tx, diffs, causes_for)

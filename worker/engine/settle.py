@@ -8,7 +8,7 @@ in the same transaction as the state that owes them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from schemas.commands import ADD_TYPE, REMOVE_TYPE
 from worker.codec import COMMAND_CONTENT_TYPE, encode_command
@@ -23,11 +23,13 @@ from worker.ports import (
     PairState,
     PairT,
     Saved,
+    SitePair,
     StoreTx,
 )
 
 _NONE: PairState = (frozenset(), 0, None)  # no links, no history
 CausesFor = Callable[[PairT, frozenset[str]], Iterable[Cause]]
+SiteCausesFor = Callable[[str, PairT, frozenset[str]], Iterable[Cause]]
 
 
 def settle(
@@ -39,24 +41,36 @@ def settle(
 ) -> list[Command]:
     """`d`: a justification diff already applied (`StoreTx.apply_truth`). `hold`: the
     brake's batch id when this scope's removals must be held, not published."""
-    if not d.inserts and not d.deletes:
-        return []
-    added: dict[PairT, set[str]] = defaultdict(set)
-    dropped: dict[PairT, set[str]] = defaultdict(set)
-    for link_id, user, course, group in d.inserts:
-        added[(course, group, user)].add(link_id)
-    for link_id, user, course, group in d.deletes:
-        dropped[(course, group, user)].add(link_id)
+    return settle_sites(tx, {source: d}, lambda _, p, links: causes_for(p, links), hold)
+
+
+def settle_sites(
+    tx: StoreTx,
+    diffs: Mapping[str, Diff],
+    causes_for: SiteCausesFor,
+    hold: int | None = None,
+) -> list[Command]:
+    """`settle` of several sites' diffs at once: one read of their pairs' states."""
+    added: dict[SitePair, set[str]] = defaultdict(set)
+    dropped: dict[SitePair, set[str]] = defaultdict(set)
+    for source, d in diffs.items():
+        for link_id, user, course, group in d.inserts:
+            added[(source, course, group, user)].add(link_id)
+        for link_id, user, course, group in d.deletes:
+            dropped[(source, course, group, user)].add(link_id)
     touched = set(added) | set(dropped)
-    states = tx.pair_states(source, touched)
+    if not touched:
+        return []
+    states = tx.pair_states(touched)
     commands: list[Command] = []
     publish: list[OutboxRecord] = []
     held: dict[int, list[HeldRecord]] = defaultdict(list)
-    saved: dict[PairT, Saved] = {}
-    for p in sorted(touched):
-        after, count, queued_behind = states.get(p, _NONE)
-        before = (after - added.get(p, set())) | dropped.get(p, set())
-        cmd = decide(PairKey(source, *p), count, before, after, causes_for(p, before | after))
+    saved: dict[str, dict[PairT, Saved]] = defaultdict(dict)
+    for sp in sorted(touched):
+        source, p = sp[0], (sp[1], sp[2], sp[3])
+        after, count, queued_behind = states.get(sp, _NONE)
+        before = (after - added.get(sp, set())) | dropped.get(sp, set())
+        cmd = decide(PairKey(*sp), count, before, after, causes_for(source, p, before | after))
         if cmd is None:
             continue
         commands.append(cmd)
@@ -67,8 +81,9 @@ def settle(
             publish.append(record)
         else:
             held[batch].append(HeldRecord(*p, record))
-        saved[p] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
-    tx.save_transitions(source, saved)
+        saved[source][p] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
+    for source, counts in saved.items():
+        tx.save_transitions(source, counts)
     tx.add_outbox(publish)
     for batch_id, records in held.items():
         tx.add_held(batch_id, records)

@@ -3,17 +3,24 @@ changed courses and segments, many row deletions, and the truth-and-diff of cand
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from worker.domain.justify import Row
 from worker.store.pg import array, custom_planned, rows
 
-LINKS_TOUCHING = (
-    "SELECT link_id, course_id, segment_id FROM link"
-    " WHERE source = %s AND (course_id = ANY(%s::text[]) OR segment_id = ANY(%s::text[]))"
-)
+# (site, course) and (site, segment) keys of a batch, every site at once: index probes.
+LINKS_TOUCHING = """
+SELECT l.source, l.link_id, l.course_id, l.segment_id
+FROM unnest(%s::text[], %s::text[]) AS k(source, course_id)
+JOIN link l ON l.source = k.source AND l.course_id = k.course_id
+UNION
+SELECT l.source, l.link_id, l.course_id, l.segment_id
+FROM unnest(%s::text[], %s::text[]) AS k(source, segment_id)
+JOIN link l ON l.source = k.source AND l.segment_id = k.segment_id
+"""
 DELETE_ROWS = (
     "DELETE FROM justification j USING unnest(%s::text[], %s::text[]) AS d(link_id, user_id)"
     " WHERE j.source = %s AND j.link_id = d.link_id AND j.user_id = d.user_id"
@@ -21,10 +28,17 @@ DELETE_ROWS = (
 
 
 def links_touching(
-    conn: Connection, source: str, courses: Sequence[str], segments: Sequence[str]
-) -> list[tuple[str, str | None, str | None]]:
-    got = rows(conn, LINKS_TOUCHING, (source, array(courses), array(segments)))
-    return [(r[0], r[1], r[2]) for r in got]
+    conn: Connection, courses: Sequence[tuple[str, str]], segments: Sequence[tuple[str, str]]
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(source, link_id, course_id, segment_id) of the links on these (source, course) or
+    (source, segment) keys."""
+    params = (
+        array([s for s, _ in courses]),
+        array([c for _, c in courses]),
+        array([s for s, _ in segments]),
+        array([g for _, g in segments]),
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows(conn, LINKS_TOUCHING, params)]
 
 
 def delete_rows(conn: Connection, source: str, pairs: Sequence[tuple[str, str]]) -> None:
@@ -51,11 +65,11 @@ _CROSS_HEAD = """
 WITH c AS MATERIALIZED (
   SELECT DISTINCT user_id FROM unnest(%(users)s::text[]) AS c(user_id)
 ), l AS MATERIALIZED (
-  SELECT link_id, course_id, segment_id, group_id, ev_time FROM link
+  SELECT source, link_id, course_id, segment_id, group_id, ev_time FROM link
   WHERE source = %(source)s AND link_id = ANY(%(links)s::text[])
     AND active AND group_id IS NOT NULL
 ), t AS (
-  SELECT l.link_id, c.user_id, l.course_id, l.group_id FROM c
+  SELECT l.source, l.link_id, c.user_id, l.course_id, l.group_id FROM c
   CROSS JOIN LATERAL (
     SELECT e.course_id, e.ev_time FROM enrollment e
     WHERE e.source = %(source)s AND e.course_id = ANY(ARRAY(SELECT course_id FROM l))
@@ -77,8 +91,8 @@ WITH c AS MATERIALIZED (
     AND (sd.at IS NULL OR (l.ev_time > sd.at AND m.ev_time > sd.at))
     AND (gd.at IS NULL OR l.ev_time > gd.at)
 ), x AS (
-  SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM c CROSS JOIN LATERAL (
-    SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM justification j
+  SELECT j.source, j.link_id, j.user_id, j.course_id, j.group_id FROM c CROSS JOIN LATERAL (
+    SELECT j.source, j.link_id, j.user_id, j.course_id, j.group_id FROM justification j
     WHERE j.source = %(source)s AND j.user_id = c.user_id
       AND j.link_id = ANY(%(links)s::text[])
     OFFSET 0
@@ -99,19 +113,31 @@ def truth_diff(
     or when `pairs` is None for every link of `links` with every user of `users`; `apply`:
     and make the stored rows so, in the same statement."""
     if pairs is not None:
-        if len(pairs) <= FEW_PAIRS:
-            sql = _APPLY_FEW if apply else _TRUTH_FEW
-        else:
-            sql = _APPLY_PAIRS if apply else _TRUTH_PAIRS
-        params = {"links": array([a for a, _ in pairs]), "users": array([u for _, u in pairs])}
+        return pairs_diff(conn, {source: pairs}, apply).get(source, (set(), set()))
+    sql = _APPLY_CROSS if apply else _TRUTH_CROSS
+    params = {"links": array(links), "users": array(users), "source": source}
+    return _split(rows(conn, sql, params)).get(source, (set(), set()))
+
+
+def pairs_diff(
+    conn: Connection, candidates: Mapping[str, Sequence[tuple[str, str]]], apply: bool = False
+) -> dict[str, tuple[set[Row], set[Row]]]:
+    """`truth_diff` of (link_id, user_id) candidates per site, every site in one statement."""
+    flat = [(s, a, u) for s, pairs in candidates.items() for a, u in pairs]
+    if len(flat) <= FEW_PAIRS:
+        sql = _APPLY_FEW if apply else _TRUTH_FEW
     else:
-        sql = _APPLY_CROSS if apply else _TRUTH_CROSS
-        params = {"links": array(links), "users": array(users)}
-    inserts: set[Row] = set()
-    deletes: set[Row] = set()
-    for r in rows(conn, sql, {**params, "source": source}):
-        (inserts if r[0] else deletes).add((r[1], r[2], r[3], r[4]))
-    return inserts, deletes
+        sql = _APPLY_PAIRS if apply else _TRUTH_PAIRS
+    params = {k: array([c[n] for c in flat]) for n, k in enumerate(("sources", "links", "users"))}
+    return _split(rows(conn, sql, params))
+
+
+def _split(got: Sequence[tuple[Any, ...]]) -> dict[str, tuple[set[Row], set[Row]]]:
+    out: dict[str, tuple[set[Row], set[Row]]] = {}
+    for insert, source, *row in got:
+        inserts, deletes = out.setdefault(source, (set(), set()))
+        (inserts if insert else deletes).add((row[0], row[1], row[2], row[3]))
+    return out
 
 
 # The pairs form with each user's enrolments and memberships read once (by the user
@@ -119,19 +145,21 @@ def truth_diff(
 # benchmark's batches (5,000 candidates of 1,300 users), a fifth of the planning.
 _PAIRS_HEAD = """
 WITH c AS MATERIALIZED (
-  SELECT DISTINCT link_id, user_id
-  FROM unnest(%(links)s::text[], %(users)s::text[]) AS c(link_id, user_id)
+  SELECT DISTINCT source, link_id, user_id
+  FROM unnest(%(sources)s::text[], %(links)s::text[], %(users)s::text[])
+    AS c(source, link_id, user_id)
 ), e AS MATERIALIZED (
-  SELECT e.course_id, e.user_id, e.ev_time FROM (SELECT DISTINCT user_id FROM c) u
-  JOIN enrollment e ON e.source = %(source)s AND e.user_id = u.user_id WHERE e.active
+  SELECT e.source, e.course_id, e.user_id, e.ev_time FROM (SELECT DISTINCT source, user_id FROM c) u
+  JOIN enrollment e ON e.source = u.source AND e.user_id = u.user_id WHERE e.active
 ), m AS MATERIALIZED (
-  SELECT m.segment_id, m.user_id, m.ev_time FROM (SELECT DISTINCT user_id FROM c) u
-  JOIN membership m ON m.source = %(source)s AND m.user_id = u.user_id WHERE m.active
+  SELECT m.source, m.segment_id, m.user_id, m.ev_time
+  FROM (SELECT DISTINCT source, user_id FROM c) u
+  JOIN membership m ON m.source = u.source AND m.user_id = u.user_id WHERE m.active
 ), t AS (
-  SELECT c.link_id, c.user_id, l.course_id, l.group_id FROM c
-  JOIN link l ON l.source = %(source)s AND l.link_id = c.link_id
-  JOIN e ON e.course_id = l.course_id AND e.user_id = c.user_id
-  JOIN m ON m.segment_id = l.segment_id AND m.user_id = c.user_id
+  SELECT c.source, c.link_id, c.user_id, l.course_id, l.group_id FROM c
+  JOIN link l ON l.source = c.source AND l.link_id = c.link_id
+  JOIN e ON e.source = c.source AND e.course_id = l.course_id AND e.user_id = c.user_id
+  JOIN m ON m.source = c.source AND m.segment_id = l.segment_id AND m.user_id = c.user_id
   LEFT JOIN course_deletion cd ON cd.source = l.source AND cd.course_id = l.course_id
   LEFT JOIN segment_deletion sd ON sd.source = l.source AND sd.segment_id = l.segment_id
   LEFT JOIN group_deletion gd
@@ -141,8 +169,8 @@ WITH c AS MATERIALIZED (
     AND (sd.at IS NULL OR (l.ev_time > sd.at AND m.ev_time > sd.at))
     AND (gd.at IS NULL OR l.ev_time > gd.at)
 ), x AS (
-  SELECT j.link_id, j.user_id, j.course_id, j.group_id FROM c JOIN justification j
-    ON j.source = %(source)s AND j.link_id = c.link_id AND j.user_id = c.user_id
+  SELECT j.source, j.link_id, j.user_id, j.course_id, j.group_id FROM c JOIN justification j
+    ON j.source = c.source AND j.link_id = c.link_id AND j.user_id = c.user_id
 )
 """
 # The diff only (rows that change come back) ...
@@ -158,14 +186,14 @@ _APPLY = """, ins AS (
   SELECT * FROM x EXCEPT SELECT * FROM t
 ), w_ins AS (
   INSERT INTO justification (source, link_id, user_id, course_id, group_id)
-  SELECT %(source)s, link_id, user_id, course_id, group_id FROM ins
+  SELECT source, link_id, user_id, course_id, group_id FROM ins
   ON CONFLICT (source, link_id, user_id)
   DO UPDATE SET course_id = EXCLUDED.course_id, group_id = EXCLUDED.group_id
 ), gone AS (  -- keys to delete: not rewritten by `ins` (a set difference, never quadratic)
-  SELECT link_id, user_id FROM del EXCEPT SELECT link_id, user_id FROM ins
+  SELECT source, link_id, user_id FROM del EXCEPT SELECT source, link_id, user_id FROM ins
 ), w_del AS (
   DELETE FROM justification j USING gone
-  WHERE j.source = %(source)s AND j.link_id = gone.link_id AND j.user_id = gone.user_id
+  WHERE j.source = gone.source AND j.link_id = gone.link_id AND j.user_id = gone.user_id
 )
 SELECT true, * FROM ins UNION ALL SELECT false, * FROM del
 """
@@ -209,27 +237,23 @@ def next_users(
 
 # `pair_links` and `pair_transitions` in one statement: per pair, its history and its links.
 PAIR_STATES = """
-SELECT k.course_id, k.group_id, k.user_id, p.transitions, p.held_batch,
-  ARRAY(SELECT j.link_id FROM justification j WHERE j.source = %(source)s
+SELECT k.source, k.course_id, k.group_id, k.user_id, p.transitions, p.held_batch,
+  ARRAY(SELECT j.link_id FROM justification j WHERE j.source = k.source
         AND j.course_id = k.course_id AND j.group_id = k.group_id AND j.user_id = k.user_id)
-FROM (SELECT DISTINCT * FROM unnest(%(c)s::text[], %(g)s::text[], %(u)s::text[])
-      AS k(course_id, group_id, user_id)) k
-LEFT JOIN pair p ON p.source = %(source)s
+FROM (SELECT DISTINCT * FROM unnest(%(s)s::text[], %(c)s::text[], %(g)s::text[], %(u)s::text[])
+      AS k(source, course_id, group_id, user_id)) k
+LEFT JOIN pair p ON p.source = k.source
   AND p.course_id = k.course_id AND p.group_id = k.group_id AND p.user_id = k.user_id
 """
 
 
 def pair_states(
-    conn: Connection, source: str, pairs: Sequence[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], tuple[frozenset[str], int, int | None]]:
-    params = {
-        "source": source,
-        "c": array([p[0] for p in pairs]),
-        "g": array([p[1] for p in pairs]),
-        "u": array([p[2] for p in pairs]),
-    }
-    out: dict[tuple[str, str, str], tuple[frozenset[str], int, int | None]] = {}
-    for c, g, u, count, held, links in rows(conn, PAIR_STATES, params):
+    conn: Connection, pairs: Sequence[tuple[str, str, str, str]]
+) -> dict[tuple[str, str, str, str], tuple[frozenset[str], int, int | None]]:
+    """Per (source, course, group, user) with links or a history: (links, count, held)."""
+    params = {k: array([p[n] for p in pairs]) for n, k in enumerate(("s", "c", "g", "u"))}
+    out: dict[tuple[str, str, str, str], tuple[frozenset[str], int, int | None]] = {}
+    for s, c, g, u, count, held, links in rows(conn, PAIR_STATES, params):
         if count is not None or links:
-            out[(c, g, u)] = (frozenset(links), count or 0, held)
+            out[(s, c, g, u)] = (frozenset(links), count or 0, held)
     return out

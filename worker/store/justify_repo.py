@@ -162,12 +162,11 @@ def links_touching(
 
 
 def justified_in_courses(
-    conn: Connection, source: str, user_courses: Iterable[tuple[str, str]]
-) -> set[tuple[str, str]]:
-    """(link_id, user_id) currently justified for these (user, course) pairs."""
-    keys = ((source, u, c) for u, c in user_courses)
+    conn: Connection, keys: Iterable[tuple[str, str, str]]
+) -> set[tuple[str, str, str]]:
+    """(source, link_id, user_id) currently justified for these (source, user, course)."""
     rows = by_keys(conn, j, ("source", "user_id", "course_id"), keys, j.c.link_id)
-    return {(r[3], r[1]) for r in rows}
+    return {(r[0], r[3], r[1]) for r in rows}
 
 
 def delete_rows(conn: Connection, source: str, deletes: set[Row]) -> None:

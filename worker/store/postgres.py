@@ -4,7 +4,7 @@ over arrays (`pg`), the justification rule and its diff one statement per chunk
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
-from worker.ports import ELinkRow, EPair, ERow, FactKey, PairState, PairT, Sample
+from worker.ports import ELinkRow, EPair, ERow, FactKey, PairState, Sample, SitePair
 from worker.store import enrol_pg, fold_pg, justify_pg
 from worker.store import enrol_repo as er
 from worker.store.sql_base import SqlStore, SqlTx
@@ -91,6 +91,12 @@ class PostgresTx(SqlTx):
             got = justify_pg.truth_diff(self.conn, source, candidates, apply=True)
         return Diff(*got)
 
+    def apply_truth_sites(
+        self, candidates: Mapping[str, Sequence[tuple[str, str]]]
+    ) -> dict[str, Diff]:
+        got = justify_pg.pairs_diff(self.conn, candidates, apply=True)
+        return {source: Diff(*d) for source, d in got.items()}
+
     def next_users(
         self, source: str, link_ids: Sequence[str], after: str | None, limit: int
     ) -> list[str]:
@@ -101,19 +107,21 @@ class PostgresTx(SqlTx):
     ) -> list[str]:
         return enrol_pg.next_users(self.conn, source, link_ids, after, limit)
 
-    def pair_states(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, PairState]:
-        self.behind.before_pair_read(self.conn, source)
-        return justify_pg.pair_states(self.conn, source, list(pairs))
+    def pair_states(self, pairs: Iterable[SitePair]) -> dict[SitePair, PairState]:
+        wanted = list(pairs)
+        for source in {p[0] for p in wanted}:
+            self.behind.before_pair_read(self.conn, source)
+        return justify_pg.pair_states(self.conn, wanted)
 
     def enrol_pair_states(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, PairState]:
         self.behind.before_enrol_pair_read(self.conn, source)
         return enrol_pg.pair_states(self.conn, source, list(pairs))
 
     def links_touching(
-        self, source: str, courses: Iterable[str], segments: Iterable[str]
-    ) -> list[tuple[str, str | None, str | None]]:
+        self, courses: Iterable[tuple[str, str]], segments: Iterable[tuple[str, str]]
+    ) -> list[tuple[str, str, str | None, str | None]]:
         cs, ss = sorted(set(courses)), sorted(set(segments))
-        return justify_pg.links_touching(self.conn, source, cs, ss)
+        return justify_pg.links_touching(self.conn, cs, ss)
 
     def apply_diff(self, source: str, inserts: set[Row], deletes: set[Row]) -> None:
         if deletes:

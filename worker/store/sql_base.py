@@ -4,7 +4,7 @@ rule, row deletion, the publish lock, the health sample)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from worker.ports import (
     PendingRecord,
     Sample,
     Saved,
+    SitePair,
     StoreStatus,
 )
 from worker.store import (
@@ -100,9 +101,18 @@ class SqlTx:
         return folded.verdicts
 
     def links_touching(
-        self, source: str, courses: Iterable[str], segments: Iterable[str]
-    ) -> list[tuple[str, str | None, str | None]]:
-        return jr.links_touching(self.conn, source, courses, segments)
+        self, courses: Iterable[tuple[str, str]], segments: Iterable[tuple[str, str]]
+    ) -> list[tuple[str, str, str | None, str | None]]:
+        by_site: dict[str, tuple[set[str], set[str]]] = {}
+        for s, c in courses:
+            by_site.setdefault(s, (set(), set()))[0].add(c)
+        for s, g in segments:
+            by_site.setdefault(s, (set(), set()))[1].add(g)
+        return [
+            (s, *row)
+            for s, (cs, gs) in sorted(by_site.items())
+            for row in jr.links_touching(self.conn, s, cs, gs)
+        ]
 
     def links_selected(
         self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
@@ -110,9 +120,9 @@ class SqlTx:
         return jr.links_selected(self.conn, source, links, segments, courses)
 
     def justified_in_courses(
-        self, source: str, user_courses: Iterable[tuple[str, str]]
-    ) -> set[tuple[str, str]]:
-        return jr.justified_in_courses(self.conn, source, user_courses)
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> set[tuple[str, str, str]]:
+        return jr.justified_in_courses(self.conn, keys)
 
     def justification_counts(self, source: str, link_ids: Sequence[str]) -> dict[str, int]:
         return jr.justification_counts(self.conn, source, link_ids)
@@ -149,6 +159,15 @@ class SqlTx:
             self.apply_diff(source, d.inserts, d.deletes)
         return d
 
+    def apply_truth_sites(
+        self, candidates: Mapping[str, Sequence[tuple[str, str]]]
+    ) -> dict[str, Diff]:
+        out: dict[str, Diff] = {}
+        for s, pairs in sorted(candidates.items()):
+            links, users = sorted({a for a, _ in pairs}), sorted({u for _, u in pairs})
+            out[s] = self.apply_truth(s, links, users, list(pairs))
+        return out
+
     def large_recompute(self) -> None:
         return None
 
@@ -161,9 +180,15 @@ class SqlTx:
         self.behind.before_pair_read(self.conn, source)
         return jr.pair_transitions(self.conn, source, pairs)
 
-    def pair_states(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, PairState]:
-        wanted = list(pairs)
-        return _states(self.pair_links(source, wanted), self.pair_transitions(source, wanted))
+    def pair_states(self, pairs: Iterable[SitePair]) -> dict[SitePair, PairState]:
+        by_site: dict[str, list[PairT]] = {}
+        for s, c, g, u in pairs:
+            by_site.setdefault(s, []).append((c, g, u))
+        out: dict[SitePair, PairState] = {}
+        for s, wanted in sorted(by_site.items()):
+            states = _states(self.pair_links(s, wanted), self.pair_transitions(s, wanted))
+            out.update({(s, *p): state for p, state in states.items()})
+        return out
 
     def save_transitions(self, source: str, counts: dict[PairT, Saved]) -> None:
         self.behind.save_pairs(source, counts)
