@@ -33,6 +33,9 @@ PairState = tuple[frozenset[str], int, int | None]
 ERow = tuple[str, str, str]  # an enrol justification row: (link_id, user_id, course_id)
 EPair = tuple[str, str]  # an enrolment pair: (course_id, user_id)
 ELinkRow = tuple[str, str | None, str | None]  # (enrol link, course, segment)
+SiteKey = tuple[str, str]  # (source, an id of that site)
+SiteEPair = tuple[str, str, str]  # (source, course_id, user_id)
+SiteELinkRow = tuple[str, str, str | None, str | None]  # (source, enrol link, course, segment)
 
 
 class CommandMeta(NamedTuple):
@@ -212,12 +215,18 @@ class StoreTx(Protocol):
 
     # --- segment sync enrolment: enrol links, their justifications, (course, user) pairs ---
     def enrol_linked_sites(self, sources: Iterable[str]) -> set[str]: ...
+    # Keys carry their site: a batch's user work reads every site at once.
     def enrol_links_selected(
-        self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
-    ) -> list[ELinkRow]: ...
-    def enrol_link_states(
-        self, source: str, link_ids: Sequence[str]
-    ) -> dict[str, EnrolLinkState]: ...
+        self,
+        links: Iterable[SiteKey],
+        segments: Iterable[SiteKey],
+        courses: Iterable[SiteKey],
+    ) -> list[SiteELinkRow]:
+        """(source, link, course, segment) of these (source, link_id) enrol links and of
+        every enrol link on these (source, segment_id) or (source, course_id), by key."""
+        ...
+
+    def enrol_link_states(self, links: Iterable[SiteKey]) -> dict[SiteKey, EnrolLinkState]: ...
     def enrol_link_course(self, source: str, link_id: str) -> tuple[bool, str | None] | None: ...
     def enrol_justification_counts(
         self, source: str, link_ids: Sequence[str]
@@ -235,13 +244,22 @@ class StoreTx(Protocol):
         """Rows to add and drop among the candidates, and the links' states."""
         ...
 
-    def enrol_apply_diff(self, source: str, inserts: set[ERow], deletes: set[ERow]) -> None: ...
+    def enrol_truth_diff_sites(
+        self, candidates: Mapping[str, set[tuple[str, str]]]
+    ) -> dict[str, tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]]:
+        """`enrol_truth_diff` of (link, user) candidates per site, every site at once."""
+        ...
+
+    def enrol_apply_diff(self, diffs: Mapping[str, tuple[set[ERow], set[ERow]]]) -> None:
+        """Per site: (rows to insert, rows to delete)."""
+        ...
+
     def enrol_pair_links(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, set[str]]: ...
     def enrol_pair_transitions(
         self, source: str, pairs: Iterable[EPair]
     ) -> dict[EPair, tuple[int, int | None]]: ...
-    def enrol_pair_states(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, PairState]:
-        """The same for enrolment pairs."""
+    def enrol_pair_states(self, pairs: Iterable[SiteEPair]) -> dict[SiteEPair, PairState]:
+        """The same for enrolment pairs (source, course_id, user_id)."""
         ...
 
     def enrol_save_transitions(self, source: str, counts: dict[EPair, Saved]) -> None: ...

@@ -28,14 +28,15 @@ def test_pair_states_join_links_and_history(store: StateStore) -> None:
 
 def test_enrol_pair_states_join_links_and_history(store: StateStore) -> None:
     with store.transaction() as tx:
-        tx.enrol_apply_diff(S, {("E1", "u1", "c1"), ("E2", "u1", "c1"), ("E1", "u3", "c1")}, set())
+        rows = {("E1", "u1", "c1"), ("E2", "u1", "c1"), ("E1", "u3", "c1")}
+        tx.enrol_apply_diff({S: (rows, set())})
         tx.enrol_save_transitions(S, {("c1", "u1"): (1, None, "joined_segment", "e1", 10)})
         tx.enrol_save_transitions(S, {("c1", "u2"): (2, 5, "left_segment", "e2", 11)})
-        wanted = [("c1", f"u{i}") for i in range(5)]
-        assert tx.enrol_pair_states(S, wanted) == {
-            ("c1", "u1"): (frozenset({"E1", "E2"}), 1, None),
-            ("c1", "u2"): (frozenset(), 2, 5),
-            ("c1", "u3"): (frozenset({"E1"}), 0, None),
+        wanted = [(S, "c1", f"u{i}") for i in range(5)]
+        assert tx.enrol_pair_states(wanted) == {
+            (S, "c1", "u1"): (frozenset({"E1", "E2"}), 1, None),
+            (S, "c1", "u2"): (frozenset(), 2, 5),
+            (S, "c1", "u3"): (frozenset({"E1"}), 0, None),
         }
 
 
@@ -51,7 +52,7 @@ def test_pair_histories_written_in_a_transaction_are_read_back_in_it(store: Stat
         assert tx.pair_states([(S, *p)]) == {(S, *p): (frozenset(), 1, None)}
         tx.save_transitions(S, {p: (2, 3, "unenrolled", "e2", 11)})
         assert tx.pair_transitions(S, [p]) == {p: (2, 3)}
-        assert tx.enrol_pair_states(S, [e]) == {e: (frozenset(), 1, None)}
+        assert tx.enrol_pair_states([(S, *e)]) == {(S, *e): (frozenset(), 1, None)}
         tx.enrol_save_transitions(S, {e: (2, None, "left_segment", "e2", 11)})
         assert tx.enrol_pair_transitions(S, [e]) == {e: (2, None)}
     with store.transaction() as tx:

@@ -15,23 +15,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from schemas import event_types as et
-from schemas.commands import ENROL_TYPE, UNENROL_TYPE
-from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command
-from worker.destinations import ENROL_COMMAND
-from worker.domain.enrol import EnrolCommand, EnrolLinkState, EnrolPairKey, decide_enrol
+from worker.domain.enrol import EnrolCommand
 from worker.domain.transitions import Cause
 from worker.domain.updates import BulkScope
 from worker.engine.brake import BrakeLimits
+from worker.engine.enrol_settle import CausesFor, settle, settle_sites
 from worker.engine.recompute import UserWork
 from worker.ports import (
-    CommandMeta,
     EPair,
-    ERow,
-    Headers,
-    HeldRecord,
-    OutboxRecord,
-    PairState,
-    Saved,
     StoreTx,
 )
 
@@ -42,8 +33,6 @@ BRAKED = {
     et.COURSE_DELETED,
 }
 USERS_PER_QUERY = 2000
-_NONE: PairState = (frozenset(), 0, None)  # no links, no history
-CausesFor = Callable[[EPair, frozenset[str]], list[Cause]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,50 +73,59 @@ def enrol_pass(
     for scope, cause in bulk.items():
         if scope.selector[0] in ("enrol_link", "segment", "course"):
             by_source[scope.source][1][scope] = cause
-    commands: list[EnrolCommand] = []
     linked = tx.enrol_linked_sites(by_source) if by_source else set()
-    for source, (ws, scopes) in sorted(by_source.items()):
-        if source not in linked:
-            continue  # a site without enrol links (most streams): nothing can change
-        causes = _Causes()
+    # A site without enrol links (most streams): nothing can change.
+    sites = {s: v for s, v in by_source.items() if s in linked}
+    causes: dict[str, _Causes] = {}
+    for source, (_, scopes) in sites.items():
+        c = causes[source] = _Causes()
         for scope, cause in scopes.items():
             kind, key = scope.selector[0], scope.selector[1]
-            table = {"enrol_link": causes.links, "segment": causes.segments}.get(kind)
-            (causes.courses if table is None else table)[key] = cause
-        ordered = sorted(ws, key=lambda w: w.user_id)
-        for i in range(0, len(ordered), USERS_PER_QUERY):
-            part = ordered[i : i + USERS_PER_QUERY]
-            commands += _user_chunk(tx, source, part, causes, cfg)
+            table = {"enrol_link": c.links, "segment": c.segments}.get(kind)
+            (c.courses if table is None else table)[key] = cause
+    # The users of every site at once (a thin batch's time is its statements), then the
+    # bulk scopes site by site.
+    ordered = sorted((w for ws, _ in sites.values() for w in ws), key=_site_user)
+    commands: list[EnrolCommand] = []
+    for i in range(0, len(ordered), USERS_PER_QUERY):
+        commands += _user_chunk(tx, ordered[i : i + USERS_PER_QUERY], causes)
+    for source, (_, scopes) in sorted(sites.items()):
         if scopes:
-            commands += _bulk(tx, source, scopes, causes, cfg, checkpoint)
+            commands += _bulk(tx, source, scopes, causes[source], cfg, checkpoint)
     return commands
 
 
+def _site_user(w: UserWork) -> tuple[str, str]:
+    return w.source, w.user_id
+
+
 def _user_chunk(
-    tx: StoreTx, source: str, ws: Sequence[UserWork], causes: _Causes, cfg: EnrolConfig
+    tx: StoreTx, ws: Sequence[UserWork], causes: dict[str, _Causes]
 ) -> list[EnrolCommand]:
-    segments = {s for w in ws for s in w.segments}
-    links = tx.enrol_links_selected(source, (), segments, ())
-    on_segment: dict[str, list[str]] = defaultdict(list)
-    for link_id, _, segment in links:
+    links = tx.enrol_links_selected((), {(w.source, s) for w in ws for s in w.segments}, ())
+    on_segment: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for source, link_id, _, segment in links:
         if segment is not None:
-            on_segment[segment].append(link_id)
-    candidates = {(a, w.user_id) for w in ws for s in w.segments for a in on_segment[s]}
+            on_segment[(source, segment)].append(link_id)
+    candidates: dict[str, set[tuple[str, str]]] = {}
+    for w in ws:
+        found = [a for s in w.segments for a in on_segment.get((w.source, s), ())]
+        if found:
+            candidates.setdefault(w.source, set()).update((a, w.user_id) for a in found)
     if not candidates:
         return []
-    link_ids = sorted({a for a, _ in candidates})
-    users = [w.user_id for w in ws]
-    by_user = {w.user_id: w for w in ws}
-    inserts, deletes, states = tx.enrol_truth_diff(source, link_ids, users, candidates)
+    by_user = {_site_user(w): w for w in ws}
+    diffs = tx.enrol_truth_diff_sites(candidates)
 
-    def causes_for(p: EPair, links_of_pair: frozenset[str]) -> list[Cause]:
+    def causes_for(source: str, p: EPair, links_of_pair: frozenset[str]) -> list[Cause]:
+        states = diffs[source][2]
         segs = {s.segment_id for a in links_of_pair if (s := states.get(a)) and s.segment_id}
-        w = by_user[p[1]]
+        w = by_user[(source, p[1])]
         found = [c for c, _, seg in w.causes if seg is not None and seg in segs]
-        found += causes.for_pair(p[0], links_of_pair, segs)
+        found += causes[source].for_pair(p[0], links_of_pair, segs)
         return found or [c for c, _, seg in w.causes if seg is not None]
 
-    return _settle(tx, source, inserts, deletes, states, causes_for, cfg, None)
+    return settle_sites(tx, diffs, causes_for, None)
 
 
 def _bulk(
@@ -138,7 +136,8 @@ def _bulk(
     cfg: EnrolConfig,
     checkpoint: Callable[[], None],
 ) -> list[EnrolCommand]:
-    rows = tx.enrol_links_selected(source, causes.links, causes.segments, causes.courses)
+    site = [[(source, k) for k in keys] for keys in (causes.links, causes.segments, causes.courses)]
+    rows = [r[1:] for r in tx.enrol_links_selected(*site)]
     links_of: dict[BulkScope, list[str]] = {}
     for scope in scopes:
         kind, key = scope.selector[0], scope.selector[1]
@@ -216,83 +215,9 @@ def _recompute_links(
             break
         candidates = {(a, u) for a in link_ids for u in users}
         inserts, deletes, states = tx.enrol_truth_diff(source, link_ids, users, candidates)
-        commands += _settle(tx, source, inserts, deletes, states, causes_for, cfg, hold)
+        commands += settle(tx, source, inserts, deletes, states, causes_for, hold)
         if len(users) < cfg.chunk:
             break
         after = users[-1]
         checkpoint()
     return commands
-
-
-def _settle(
-    tx: StoreTx,
-    source: str,
-    inserts: set[ERow],
-    deletes: set[ERow],
-    states: dict[str, EnrolLinkState],
-    causes_for: CausesFor,
-    cfg: EnrolConfig,
-    hold: int | None,
-) -> list[EnrolCommand]:
-    if not inserts and not deletes:
-        return []
-    tx.enrol_apply_diff(source, inserts, deletes)
-    added: dict[EPair, set[str]] = defaultdict(set)
-    dropped: dict[EPair, set[str]] = defaultdict(set)
-    for link_id, user, course in inserts:
-        added[(course, user)].add(link_id)
-    for link_id, user, course in deletes:
-        dropped[(course, user)].add(link_id)
-    touched = set(added) | set(dropped)
-    pair_states = tx.enrol_pair_states(source, touched)
-    every = {a for s in pair_states.values() for a in s[0]}
-    every |= {a for v in dropped.values() for a in v}
-    missing = sorted(every - set(states))
-    states = {**states, **tx.enrol_link_states(source, missing)} if missing else states
-    attrs = {a: (s.role, s.on_leave) for a, s in states.items()}
-    commands: list[EnrolCommand] = []
-    publish: list[OutboxRecord] = []
-    held: dict[int, list[HeldRecord]] = defaultdict(list)
-    saved: dict[EPair, Saved] = {}
-    for p in sorted(touched):
-        after, count, queued_behind = pair_states.get(p, _NONE)
-        before = (after - added.get(p, set())) | dropped.get(p, set())
-        pair = EnrolPairKey(source, *p)
-        cmd = decide_enrol(pair, count, before, after, attrs, causes_for(p, before | after))
-        if cmd is None:
-            continue
-        commands.append(cmd)
-        # A pair with held commands queues later ones behind them: per-pair order survives.
-        batch = queued_behind or (hold if cmd.kind == "unenrol" else None)
-        record = to_record(cmd)
-        if batch is None:
-            publish.append(record)
-        else:
-            held[batch].append(HeldRecord(p[0], "", p[1], record))
-        saved[p] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
-    tx.enrol_save_transitions(source, saved)
-    tx.add_outbox(publish)
-    for batch_id, records in held.items():
-        tx.add_held(batch_id, records)
-    return commands
-
-
-def to_record(cmd: EnrolCommand) -> OutboxRecord:
-    p = cmd.pair
-    value = encode_enrol_command(
-        command_id=cmd.command_id,
-        source=p.source,
-        kind=cmd.kind,
-        course_id=p.course_id,
-        user_id=p.user_id,
-        link_ids=cmd.link_ids,
-        roles=cmd.roles,
-        on_leave=cmd.on_leave,
-        reason=cmd.reason,
-        caused_by=cmd.caused_by,
-        time_us=cmd.time_us,
-    )
-    headers: Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
-    ce_type = ENROL_TYPE if cmd.kind == "enrol" else UNENROL_TYPE
-    meta = CommandMeta(ce_type, cmd.reason, cmd.time_us)
-    return OutboxRecord(ENROL_COMMAND, p.user_id.encode(), value, headers, meta=meta)

@@ -7,47 +7,60 @@ tests/integration/test_truth_sql.py holds the two equal on random stores."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from worker.domain.enrol import EnrolLinkState
-from worker.ports import ELinkRow, ERow
+from worker.ports import ERow
 from worker.store.pg import array, custom_planned, rows
 
-LINKS_SELECTED = (
-    "SELECT link_id, course_id, segment_id FROM enrol_link WHERE source = %s"
-    " AND (link_id = ANY(%s::text[]) OR segment_id = ANY(%s::text[])"
-    " OR course_id = ANY(%s::text[])) ORDER BY link_id"
-)
+# Keys of any sites, (source, value) as two arrays each; every lookup by an index.
+LINKS_SELECTED = """
+SELECT l.source, l.link_id, l.course_id, l.segment_id
+FROM unnest(%s::text[], %s::text[]) AS k(source, v)
+JOIN enrol_link l ON l.source = k.source AND l.link_id = k.v
+UNION
+SELECT l.source, l.link_id, l.course_id, l.segment_id
+FROM unnest(%s::text[], %s::text[]) AS k(source, v)
+JOIN enrol_link l ON l.source = k.source AND l.segment_id = k.v
+UNION
+SELECT l.source, l.link_id, l.course_id, l.segment_id
+FROM unnest(%s::text[], %s::text[]) AS k(source, v)
+JOIN enrol_link l ON l.source = k.source AND l.course_id = k.v
+ORDER BY 1, 2
+"""
 LINK_STATES = (
-    "SELECT l.link_id, l.course_id, l.segment_id, l.role, l.on_leave, l.active, l.ev_time,"
-    " cd.at, sd.at FROM enrol_link l"
+    "SELECT l.source, l.link_id, l.course_id, l.segment_id, l.role, l.on_leave, l.active,"
+    " l.ev_time, cd.at, sd.at"
+    " FROM (SELECT DISTINCT * FROM unnest(%s::text[], %s::text[]) AS k(source, link_id)) k"
+    " JOIN enrol_link l ON l.source = k.source AND l.link_id = k.link_id"
     " LEFT JOIN course_deletion cd ON cd.source = l.source AND cd.course_id = l.course_id"
     " LEFT JOIN segment_deletion sd ON sd.source = l.source AND sd.segment_id = l.segment_id"
-    " WHERE l.source = %s AND l.link_id = ANY(%s::text[])"
 )
 DELETE_ROWS = (
     "DELETE FROM enrol_justification j"
-    " USING unnest(%s::text[], %s::text[]) AS d(link_id, user_id)"
-    " WHERE j.source = %s AND j.link_id = d.link_id AND j.user_id = d.user_id"
+    " USING unnest(%s::text[], %s::text[], %s::text[]) AS d(source, link_id, user_id)"
+    " WHERE j.source = d.source AND j.link_id = d.link_id AND j.user_id = d.user_id"
 )
 _PAIRS = (
-    "SELECT DISTINCT link_id, user_id"
-    " FROM unnest(%(links)s::text[], %(users)s::text[]) AS c(link_id, user_id)"
+    "SELECT DISTINCT source, link_id, user_id FROM unnest("
+    "%(sources)s::text[], %(links)s::text[], %(users)s::text[]) AS c(source, link_id, user_id)"
 )
 # No DISTINCT (the diff's EXCEPT removes duplicates): over a function's output PostgreSQL
 # estimates 200 distinct rows whatever the arrays hold, and planned for that.
 _CROSS = (
-    "SELECT a.link_id, u.user_id FROM unnest(%(links)s::text[]) AS a(link_id)"
+    "SELECT %(source)s::text AS source, a.link_id, u.user_id"
+    " FROM unnest(%(links)s::text[]) AS a(link_id)"
     " CROSS JOIN unnest(%(users)s::text[]) AS u(user_id)"
 )
 # enrol_justified: the link active (newest event `created`, course and segment set, after
 # its course's and segment's newest deletion), the user a member since after the segment's.
 ENROL_TRUTH_DIFF = """
 WITH c AS ({c}), t AS (
-  SELECT c.link_id, c.user_id, l.course_id FROM c
-  JOIN enrol_link l ON l.source = %(source)s AND l.link_id = c.link_id
+  SELECT c.source, c.link_id, c.user_id, l.course_id FROM c
+  JOIN enrol_link l ON l.source = c.source AND l.link_id = c.link_id
   JOIN membership m
     ON m.source = l.source AND m.segment_id = l.segment_id AND m.user_id = c.user_id
   LEFT JOIN course_deletion cd ON cd.source = l.source AND cd.course_id = l.course_id
@@ -56,8 +69,8 @@ WITH c AS ({c}), t AS (
     AND (cd.at IS NULL OR l.ev_time > cd.at)
     AND (sd.at IS NULL OR (l.ev_time > sd.at AND m.ev_time > sd.at))
 ), x AS (
-  SELECT j.link_id, j.user_id, j.course_id FROM c JOIN enrol_justification j
-    ON j.source = %(source)s AND j.link_id = c.link_id AND j.user_id = c.user_id
+  SELECT j.source, j.link_id, j.user_id, j.course_id FROM c JOIN enrol_justification j
+    ON j.source = c.source AND j.link_id = c.link_id AND j.user_id = c.user_id
 )
 SELECT true, * FROM (SELECT * FROM t EXCEPT SELECT * FROM x) AS ins
 UNION ALL
@@ -67,26 +80,33 @@ _DIFF_PAIRS = ENROL_TRUTH_DIFF.format(c=_PAIRS)
 _DIFF_CROSS = ENROL_TRUTH_DIFF.format(c=_CROSS)
 
 
+def _keys(keys: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    ordered = sorted(set(keys))
+    return array([k[0] for k in ordered]), array([k[1] for k in ordered])
+
+
 def links_selected(
     conn: Connection,
-    source: str,
-    links: Sequence[str],
-    segments: Sequence[str],
-    courses: Sequence[str],
-) -> list[ELinkRow]:
-    got = rows(conn, LINKS_SELECTED, (source, array(links), array(segments), array(courses)))
-    return [(r[0], r[1], r[2]) for r in got]
+    links: Iterable[tuple[str, str]],
+    segments: Iterable[tuple[str, str]],
+    courses: Iterable[tuple[str, str]],
+) -> list[tuple[str, str, str | None, str | None]]:
+    params = (*_keys(links), *_keys(segments), *_keys(courses))
+    return [(r[0], r[1], r[2], r[3]) for r in rows(conn, LINKS_SELECTED, params)]
 
 
 def link_states(
-    conn: Connection, source: str, link_ids: Sequence[str]
-) -> dict[str, EnrolLinkState]:
-    out: dict[str, EnrolLinkState] = {}
-    for r in rows(conn, LINK_STATES, (source, array(sorted(set(link_ids))))):
-        out[r[0]] = EnrolLinkState(
-            r[0], r[1], r[2], r[3] or "", r[4] or "unenrol", bool(r[5]), r[6], r[7], r[8]
+    conn: Connection, links: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], EnrolLinkState]:
+    out: dict[tuple[str, str], EnrolLinkState] = {}
+    for r in rows(conn, LINK_STATES, _keys(links)):
+        out[(r[0], r[1])] = EnrolLinkState(
+            r[1], r[2], r[3], r[4] or "", r[5] or "unenrol", bool(r[6]), r[7], r[8], r[9]
         )
     return out
+
+
+Diff = tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]
 
 
 def truth_diff(
@@ -95,28 +115,47 @@ def truth_diff(
     link_ids: Sequence[str],
     users: Sequence[str],
     candidates: set[tuple[str, str]],
-) -> tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]:
+) -> Diff:
     """Rows to add and drop among the (link, user) candidates, and the links' states."""
-    states = link_states(conn, source, link_ids)
     ls, us = sorted(set(link_ids)), sorted(set(users))
-    if len(candidates) == len(ls) * len(us):  # every link with every user (the bulk form)
-        sql, params = _DIFF_CROSS, {"links": array(ls), "users": array(us)}
-    else:
-        pairs = sorted(candidates)
-        sql = _DIFF_PAIRS
-        params = {"links": array([a for a, _ in pairs]), "users": array([u for _, u in pairs])}
-    inserts: set[ERow] = set()
-    deletes: set[ERow] = set()
-    for r in rows(conn, sql, {**params, "source": source}):
-        (inserts if r[0] else deletes).add((r[1], r[2], r[3]))
-    return inserts, deletes, states
+    if len(candidates) != len(ls) * len(us):
+        return truth_diff_sites(conn, {source: candidates}).get(source, (set(), set(), {}))
+    # every link with every user (the bulk form)
+    states = link_states(conn, [(source, a) for a in ls])
+    params = {"links": array(ls), "users": array(us), "source": source}
+    inserts, deletes = _split(rows(conn, _DIFF_CROSS, params)).get(source, (set(), set()))
+    return inserts, deletes, {a: st for (_, a), st in states.items()}
 
 
-def delete_rows(conn: Connection, source: str, deletes: set[ERow]) -> None:
-    pairs = sorted((a, u) for a, u, _ in deletes)
-    conn.exec_driver_sql(
-        DELETE_ROWS, (array([a for a, _ in pairs]), array([u for _, u in pairs]), source)
-    )
+def truth_diff_sites(
+    conn: Connection, candidates: Mapping[str, set[tuple[str, str]]]
+) -> dict[str, Diff]:
+    """`truth_diff` of (link, user) candidates per site: two statements for every site."""
+    flat = sorted((s, a, u) for s, pairs in candidates.items() for a, u in pairs)
+    states = link_states(conn, {(s, a) for s, a, _ in flat})
+    params = {k: array([c[n] for c in flat]) for n, k in enumerate(("sources", "links", "users"))}
+    diffs = _split(rows(conn, _DIFF_PAIRS, params))
+    out: dict[str, Diff] = {s: (set(), set(), {}) for s in candidates}
+    for (s, a), st in states.items():
+        out[s][2][a] = st
+    for s, (inserts, deletes) in diffs.items():
+        out[s] = (inserts, deletes, out[s][2])
+    return out
+
+
+def _split(got: Sequence[tuple[Any, ...]]) -> dict[str, tuple[set[ERow], set[ERow]]]:
+    out: dict[str, tuple[set[ERow], set[ERow]]] = {}
+    for insert, source, link_id, user_id, course_id in got:
+        inserts, deletes = out.setdefault(source, (set(), set()))
+        (inserts if insert else deletes).add((link_id, user_id, course_id))
+    return out
+
+
+def delete_rows(conn: Connection, deletes: Iterable[tuple[str, str, str]]) -> None:
+    """Drop the enrol justification rows of these (source, link_id, user_id)."""
+    keys = sorted(set(deletes))
+    params = tuple(array([k[n] for k in keys]) for n in range(3))
+    conn.exec_driver_sql(DELETE_ROWS, params)
 
 
 # `enrol_repo.next_users` as one fixed statement.
@@ -145,25 +184,23 @@ def next_users(
 
 
 PAIR_STATES = """
-SELECT k.course_id, k.user_id, p.transitions, p.held_batch,
-  ARRAY(SELECT j.link_id FROM enrol_justification j WHERE j.source = %(source)s
+SELECT k.source, k.course_id, k.user_id, p.transitions, p.held_batch,
+  ARRAY(SELECT j.link_id FROM enrol_justification j WHERE j.source = k.source
         AND j.course_id = k.course_id AND j.user_id = k.user_id)
-FROM (SELECT DISTINCT * FROM unnest(%(c)s::text[], %(u)s::text[]) AS k(course_id, user_id)) k
-LEFT JOIN enrol_pair p ON p.source = %(source)s
+FROM (SELECT DISTINCT * FROM unnest(%(s)s::text[], %(c)s::text[], %(u)s::text[])
+      AS k(source, course_id, user_id)) k
+LEFT JOIN enrol_pair p ON p.source = k.source
   AND p.course_id = k.course_id AND p.user_id = k.user_id
 """
 
 
 def pair_states(
-    conn: Connection, source: str, pairs: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[frozenset[str], int, int | None]]:
-    params = {
-        "source": source,
-        "c": array([p[0] for p in pairs]),
-        "u": array([p[1] for p in pairs]),
-    }
-    out: dict[tuple[str, str], tuple[frozenset[str], int, int | None]] = {}
-    for c, u, count, held, links in rows(conn, PAIR_STATES, params):
+    conn: Connection, pairs: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], tuple[frozenset[str], int, int | None]]:
+    """Per (source, course, user) with links or a history: (links, count, held)."""
+    params = {k: array([p[n] for p in pairs]) for n, k in enumerate(("s", "c", "u"))}
+    out: dict[tuple[str, str, str], tuple[frozenset[str], int, int | None]] = {}
+    for s, c, u, count, held, links in rows(conn, PAIR_STATES, params):
         if count is not None or links:
-            out[(c, u)] = (frozenset(links), count or 0, held)
+            out[(s, c, u)] = (frozenset(links), count or 0, held)
     return out

@@ -3,7 +3,7 @@ pairs. Portable SQL by index (the rule itself is `worker.domain.enrol.enrol_just
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, delete, func, not_, select, union, update
 from sqlalchemy.engine import Connection
@@ -111,6 +111,16 @@ def next_users(
     return [r[0] for r in conn.execute(q)]
 
 
+def insert_rows(conn: Connection, inserts: Mapping[str, set[ERow]]) -> None:
+    """Enrol justification rows of any sites, one statement (an upsert by key)."""
+    rows = [
+        {"source": s, "link_id": a, "user_id": u, "course_id": c}
+        for s, site_rows in sorted(inserts.items())
+        for a, u, c in sorted(site_rows)
+    ]
+    upsert(conn, ej, rows, ("source", "link_id", "user_id"), ("course_id",))
+
+
 def apply_diff(conn: Connection, source: str, inserts: set[ERow], deletes: set[ERow]) -> None:
     users_of: dict[str, list[str]] = {}
     for link_id, user, _ in sorted(deletes):
@@ -122,11 +132,7 @@ def apply_diff(conn: Connection, source: str, inserts: set[ERow], deletes: set[E
                     ej.c.source == source, ej.c.link_id == link_id, ej.c.user_id.in_(part)
                 )
             )
-    rows = [
-        {"source": source, "link_id": a, "user_id": u, "course_id": c}
-        for a, u, c in sorted(inserts)
-    ]
-    upsert(conn, ej, rows, ("source", "link_id", "user_id"), ("course_id",))
+    insert_rows(conn, {source: inserts})
 
 
 def pair_links(conn: Connection, source: str, pairs: Iterable[EPair]) -> dict[EPair, set[str]]:

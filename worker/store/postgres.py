@@ -14,7 +14,16 @@ from sqlalchemy.engine import Connection, Engine
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
-from worker.ports import ELinkRow, EPair, ERow, FactKey, PairState, Sample, SitePair
+from worker.ports import (
+    ERow,
+    FactKey,
+    PairState,
+    Sample,
+    SiteELinkRow,
+    SiteEPair,
+    SiteKey,
+    SitePair,
+)
 from worker.store import enrol_pg, fold_pg, justify_pg
 from worker.store import enrol_repo as er
 from worker.store.sql_base import SqlStore, SqlTx
@@ -113,9 +122,11 @@ class PostgresTx(SqlTx):
             self.behind.before_pair_read(self.conn, source)
         return justify_pg.pair_states(self.conn, wanted)
 
-    def enrol_pair_states(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, PairState]:
-        self.behind.before_enrol_pair_read(self.conn, source)
-        return enrol_pg.pair_states(self.conn, source, list(pairs))
+    def enrol_pair_states(self, pairs: Iterable[SiteEPair]) -> dict[SiteEPair, PairState]:
+        wanted = list(pairs)
+        for source in {p[0] for p in wanted}:
+            self.behind.before_enrol_pair_read(self.conn, source)
+        return enrol_pg.pair_states(self.conn, wanted)
 
     def links_touching(
         self, courses: Iterable[tuple[str, str]], segments: Iterable[tuple[str, str]]
@@ -129,13 +140,15 @@ class PostgresTx(SqlTx):
         super().apply_diff(source, inserts, set())
 
     def enrol_links_selected(
-        self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
-    ) -> list[ELinkRow]:
-        ls, ss, cs = sorted(set(links)), sorted(set(segments)), sorted(set(courses))
-        return enrol_pg.links_selected(self.conn, source, ls, ss, cs)
+        self,
+        links: Iterable[SiteKey],
+        segments: Iterable[SiteKey],
+        courses: Iterable[SiteKey],
+    ) -> list[SiteELinkRow]:
+        return enrol_pg.links_selected(self.conn, links, segments, courses)
 
-    def enrol_link_states(self, source: str, link_ids: Sequence[str]) -> dict[str, EnrolLinkState]:
-        return enrol_pg.link_states(self.conn, source, link_ids)
+    def enrol_link_states(self, links: Iterable[SiteKey]) -> dict[SiteKey, EnrolLinkState]:
+        return enrol_pg.link_states(self.conn, links)
 
     def enrol_truth_diff(
         self,
@@ -146,10 +159,17 @@ class PostgresTx(SqlTx):
     ) -> tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]:
         return enrol_pg.truth_diff(self.conn, source, link_ids, users, candidates)
 
-    def enrol_apply_diff(self, source: str, inserts: set[ERow], deletes: set[ERow]) -> None:
+    def enrol_truth_diff_sites(
+        self, candidates: Mapping[str, set[tuple[str, str]]]
+    ) -> dict[str, tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]]:
+        return enrol_pg.truth_diff_sites(self.conn, candidates)
+
+    def enrol_apply_diff(self, diffs: Mapping[str, tuple[set[ERow], set[ERow]]]) -> None:
+        # Every site in one statement each: the deletions, then the insertions.
+        deletes = [(s, a, u) for s, (_, d) in diffs.items() for a, u, _ in d]
         if deletes:
-            enrol_pg.delete_rows(self.conn, source, deletes)
-        er.apply_diff(self.conn, source, inserts, set())
+            enrol_pg.delete_rows(self.conn, deletes)
+        er.insert_rows(self.conn, {s: i for s, (i, _) in diffs.items()})
 
     def large_recompute(self) -> None:
         # A big recompute fills justification and pair faster than autovacuum samples them;

@@ -17,7 +17,6 @@ from worker.domain.justify import Diff, Row
 from worker.domain.updates import Selector
 from worker.ports import (
     TP,
-    ELinkRow,
     EPair,
     ERow,
     FactKey,
@@ -30,6 +29,9 @@ from worker.ports import (
     PendingRecord,
     Sample,
     Saved,
+    SiteELinkRow,
+    SiteEPair,
+    SiteKey,
     SitePair,
     StoreStatus,
 )
@@ -49,6 +51,7 @@ from worker.store.tables import link, pair
 from worker.store.write_behind import WriteBehind
 
 K = TypeVar("K")
+V = TypeVar("V")
 
 
 def _states(
@@ -57,6 +60,13 @@ def _states(
     out: dict[K, PairState] = {p: (frozenset(a), 0, None) for p, a in links.items()}
     for p, (count, held) in history.items():
         out[p] = (out[p][0] if p in out else frozenset(), count, held)
+    return out
+
+
+def _by_site(keys: Iterable[tuple[str, V]]) -> dict[str, list[V]]:
+    out: dict[str, list[V]] = {}
+    for s, v in keys:
+        out.setdefault(s, []).append(v)
     return out
 
 
@@ -213,12 +223,26 @@ class SqlTx:
         return er.linked_sites(self.conn, sources)
 
     def enrol_links_selected(
-        self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
-    ) -> list[ELinkRow]:
-        return er.links_selected(self.conn, source, links, segments, courses)
+        self,
+        links: Iterable[SiteKey],
+        segments: Iterable[SiteKey],
+        courses: Iterable[SiteKey],
+    ) -> list[SiteELinkRow]:
+        by_site: dict[str, tuple[set[str], set[str], set[str]]] = {}
+        for n, keys in enumerate((links, segments, courses)):
+            for s, v in keys:
+                by_site.setdefault(s, (set(), set(), set()))[n].add(v)
+        return [
+            (s, *row)
+            for s, (ls, ss, cs) in sorted(by_site.items())
+            for row in er.links_selected(self.conn, s, ls, ss, cs)
+        ]
 
-    def enrol_link_states(self, source: str, link_ids: Sequence[str]) -> dict[str, EnrolLinkState]:
-        return er.link_states(self.conn, source, link_ids)
+    def enrol_link_states(self, links: Iterable[SiteKey]) -> dict[SiteKey, EnrolLinkState]:
+        out: dict[SiteKey, EnrolLinkState] = {}
+        for s, ids in sorted(_by_site(links).items()):
+            out.update({(s, a): st for a, st in er.link_states(self.conn, s, ids).items()})
+        return out
 
     def enrol_link_course(self, source: str, link_id: str) -> tuple[bool, str | None] | None:
         return er.link_course(self.conn, source, link_id)
@@ -240,8 +264,18 @@ class SqlTx:
     ) -> tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]:
         return enrol_truth.truth_diff(self.conn, source, link_ids, users, candidates)
 
-    def enrol_apply_diff(self, source: str, inserts: set[ERow], deletes: set[ERow]) -> None:
-        er.apply_diff(self.conn, source, inserts, deletes)
+    def enrol_truth_diff_sites(
+        self, candidates: Mapping[str, set[tuple[str, str]]]
+    ) -> dict[str, tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]]:
+        out = {}
+        for s, pairs in sorted(candidates.items()):
+            links, users = sorted({a for a, _ in pairs}), sorted({u for _, u in pairs})
+            out[s] = self.enrol_truth_diff(s, links, users, pairs)
+        return out
+
+    def enrol_apply_diff(self, diffs: Mapping[str, tuple[set[ERow], set[ERow]]]) -> None:
+        for s, (inserts, deletes) in sorted(diffs.items()):
+            er.apply_diff(self.conn, s, inserts, deletes)
 
     def enrol_pair_links(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, set[str]]:
         return er.pair_links(self.conn, source, pairs)
@@ -252,10 +286,13 @@ class SqlTx:
         self.behind.before_enrol_pair_read(self.conn, source)
         return er.pair_transitions(self.conn, source, pairs)
 
-    def enrol_pair_states(self, source: str, pairs: Iterable[EPair]) -> dict[EPair, PairState]:
-        wanted = list(pairs)
-        links = self.enrol_pair_links(source, wanted)
-        return _states(links, self.enrol_pair_transitions(source, wanted))
+    def enrol_pair_states(self, pairs: Iterable[SiteEPair]) -> dict[SiteEPair, PairState]:
+        out: dict[SiteEPair, PairState] = {}
+        for s, wanted in sorted(_by_site((s, (c, u)) for s, c, u in pairs).items()):
+            links = self.enrol_pair_links(s, wanted)
+            states = _states(links, self.enrol_pair_transitions(s, wanted))
+            out.update({(s, *p): state for p, state in states.items()})
+        return out
 
     def enrol_save_transitions(self, source: str, counts: dict[EPair, Saved]) -> None:
         self.behind.save_enrol_pairs(source, counts)
