@@ -103,8 +103,8 @@ def test_enrol_link_bulk_diff_stays_linear_on_a_skewed_store(store: SqlStore) ->
 def test_pairs_diffs_over_several_sites_stay_linear(store: SqlStore) -> None:
     """A batch's candidates of several sites: joined on a site column, the planner took the
     site for one of 200 values and nested loops over every enrolment (721,214,502 rows
-    thrown away for 50,000 candidates of four sites). Many candidates go site by site
-    (`justify_pg.pairs_diff`); the every-site text runs only the few of a thin batch; the
+    thrown away for 50,000 candidates of four sites). A site with many candidates goes on
+    its own (`justify_pg.pairs_diff`); the every-site text runs at most FEW_PAIRS; the
     enrolment diff joins tables, not CTEs, and holds over several sites too."""
     users = _skewed(store)
     with store.engine.begin() as conn:
@@ -143,5 +143,9 @@ def test_pairs_diffs_over_several_sites_stay_linear(store: SqlStore) -> None:
         mp.setattr(justify_pg, "rows", counting)
         justify_pg.pairs_diff(conn, by_site)
         justify_pg.pairs_diff(conn, {s: ps[:10] for s, ps in by_site.items()})
+        justify_pg.pairs_diff(conn, {s: ps[:200] for s, ps in by_site.items()})
+        justify_pg.pairs_diff(conn, {SRC: by_site[SRC], "elsewhere": by_site["elsewhere"][:9]})
         conn.rollback()
-    assert sent == [justify_pg._TRUTH_PAIRS, justify_pg._TRUTH_PAIRS, justify_pg._TRUTH_FEW]
+    alone, packed = justify_pg._TRUTH_PAIRS, justify_pg._TRUTH_FEW
+    # Many: site by site. A few of both: together. 200 + 200: two statements. Many and 9.
+    assert sent == [alone, alone, packed, packed, packed, alone, packed]

@@ -122,22 +122,32 @@ def truth_diff(
 def pairs_diff(
     conn: Connection, candidates: Mapping[str, Sequence[tuple[str, str]]], apply: bool = False
 ) -> dict[str, tuple[set[Row], set[Row]]]:
-    """`truth_diff` of (link_id, user_id) candidates per site: a few candidates of every site
-    in one statement, many site by site (`_PAIRS_HEAD`)."""
-    flat = [(s, a, u) for s, pairs in candidates.items() for a, u in pairs]
-    if len(flat) <= FEW_PAIRS:
-        sql = _APPLY_FEW if apply else _TRUTH_FEW
-        names = ("sources", "links", "users")
-        return _split(
-            rows(conn, sql, {k: array([c[n] for c in flat]) for n, k in enumerate(names)})
-        )
+    """`truth_diff` of (link_id, user_id) candidates per site (`_PAIRS_HEAD`): sites with
+    few candidates together, up to FEW_PAIRS a statement, under the every-site text's
+    generic plan; a site with more on its own, planned for its values."""
     out: dict[str, tuple[set[Row], set[Row]]] = {}
-    sql = _APPLY_PAIRS if apply else _TRUTH_PAIRS
+    pack: list[tuple[str, str, str]] = []
     for source, pairs in sorted(candidates.items()):
-        params = {"source": source, "links": array([a for a, _ in pairs])}
-        params["users"] = array([u for _, u in pairs])
-        out.update(_split(rows(conn, sql, params)))
+        if len(pairs) > FEW_PAIRS:
+            params = {"source": source, "links": array([a for a, _ in pairs])}
+            params["users"] = array([u for _, u in pairs])
+            out.update(_split(rows(conn, _APPLY_PAIRS if apply else _TRUTH_PAIRS, params)))
+            continue
+        if len(pack) + len(pairs) > FEW_PAIRS:
+            out.update(_every_site(conn, pack, apply))
+            pack = []
+        pack += [(source, a, u) for a, u in pairs]
+    if pack:
+        out.update(_every_site(conn, pack, apply))
     return out
+
+
+def _every_site(
+    conn: Connection, flat: Sequence[tuple[str, str, str]], apply: bool
+) -> dict[str, tuple[set[Row], set[Row]]]:
+    names = ("sources", "links", "users")
+    params = {k: array([c[n] for c in flat]) for n, k in enumerate(names)}
+    return _split(rows(conn, _APPLY_FEW if apply else _TRUTH_FEW, params))
 
 
 def _split(got: Sequence[tuple[Any, ...]]) -> dict[str, tuple[set[Row], set[Row]]]:
