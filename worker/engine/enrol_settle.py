@@ -12,15 +12,14 @@ from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command
 from worker.destinations import ENROL_COMMAND
 from worker.domain.enrol import EnrolCommand, EnrolLinkState, EnrolPairKey, decide_enrol
 from worker.domain.transitions import Cause
+from worker.engine.settle import Owed
 from worker.ports import (
     CommandMeta,
     EPair,
     ERow,
     Headers,
-    HeldRecord,
     OutboxRecord,
     PairState,
-    Saved,
     SiteEPair,
     StoreTx,
 )
@@ -75,9 +74,7 @@ def settle_sites(
     for (s, a), st in states.items():
         attrs[s][a] = (st.role, st.on_leave)
     commands: list[EnrolCommand] = []
-    publish: list[OutboxRecord] = []
-    held: dict[int, list[HeldRecord]] = defaultdict(list)
-    saved: dict[str, dict[EPair, Saved]] = defaultdict(dict)
+    owed: Owed[EPair] = Owed()
     for sp in sorted(touched):
         s, p = sp[0], (sp[1], sp[2])
         after, count, queued_behind = pair_states.get(sp, _NONE)
@@ -89,17 +86,8 @@ def settle_sites(
         commands.append(cmd)
         # A pair with held commands queues later ones behind them: per-pair order survives.
         batch = queued_behind or (hold if cmd.kind == "unenrol" else None)
-        record = to_record(cmd)
-        if batch is None:
-            publish.append(record)
-        else:
-            held[batch].append(HeldRecord(p[0], "", p[1], record))
-        saved[s][p] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
-    for s, counts in saved.items():
-        tx.enrol_save_transitions(s, counts)
-    tx.add_outbox(publish)
-    for batch_id, records in held.items():
-        tx.add_held(batch_id, records)
+        owed.add(s, p, cmd, to_record(cmd), batch, (p[0], "", p[1]))
+    owed.write(tx, tx.enrol_save_transitions)
     return commands
 
 

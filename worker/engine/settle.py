@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from typing import Generic, Protocol, TypeVar
 
 from schemas.commands import ADD_TYPE, REMOVE_TYPE
 from worker.codec import COMMAND_CONTENT_TYPE, encode_command
@@ -30,6 +31,52 @@ from worker.ports import (
 _NONE: PairState = (frozenset(), 0, None)  # no links, no history
 CausesFor = Callable[[PairT, frozenset[str]], Iterable[Cause]]
 SiteCausesFor = Callable[[str, PairT, frozenset[str]], Iterable[Cause]]
+P = TypeVar("P")  # a pair: (course, group, user), or an enrolment pair (course, user)
+
+
+class Decided(Protocol):
+    """A command of either side, as far as its pair's history goes."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def caused_by(self) -> str: ...
+    @property
+    def time_us(self) -> int: ...
+
+
+class Owed(Generic[P]):
+    """What a settle's commands owe, group or enrolment side: each command's outbox record,
+    published now or held behind a brake batch, and its pair's history, per site."""
+
+    def __init__(self) -> None:
+        self.publish: list[OutboxRecord] = []
+        self.held: dict[int, list[HeldRecord]] = defaultdict(list)
+        self.saved: dict[str, dict[P, Saved]] = defaultdict(dict)
+
+    def add(
+        self,
+        source: str,
+        pair: P,
+        cmd: Decided,
+        record: OutboxRecord,
+        batch: int | None,
+        held_key: tuple[str, str, str],  # (course, group or "", user) of a held record
+    ) -> None:
+        if batch is None:
+            self.publish.append(record)
+        else:
+            self.held[batch].append(HeldRecord(*held_key, record))
+        self.saved[source][pair] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
+
+    def write(self, tx: StoreTx, save: Callable[[str, dict[P, Saved]], None]) -> None:
+        for source, counts in self.saved.items():
+            save(source, counts)
+        tx.add_outbox(self.publish)
+        for batch_id, records in self.held.items():
+            tx.add_held(batch_id, records)
 
 
 def settle(
@@ -63,9 +110,7 @@ def settle_sites(
         return []
     states = tx.pair_states(touched)
     commands: list[Command] = []
-    publish: list[OutboxRecord] = []
-    held: dict[int, list[HeldRecord]] = defaultdict(list)
-    saved: dict[str, dict[PairT, Saved]] = defaultdict(dict)
+    owed: Owed[PairT] = Owed()
     for sp in sorted(touched):
         source, p = sp[0], (sp[1], sp[2], sp[3])
         after, count, queued_behind = states.get(sp, _NONE)
@@ -76,17 +121,8 @@ def settle_sites(
         commands.append(cmd)
         # A pair with held commands queues later ones behind them: per-pair order survives.
         batch = queued_behind or (hold if cmd.kind == "remove" else None)
-        record = to_record(cmd)
-        if batch is None:
-            publish.append(record)
-        else:
-            held[batch].append(HeldRecord(*p, record))
-        saved[source][p] = (cmd.number + 1, batch, cmd.reason, cmd.caused_by, cmd.time_us)
-    for source, counts in saved.items():
-        tx.save_transitions(source, counts)
-    tx.add_outbox(publish)
-    for batch_id, records in held.items():
-        tx.add_held(batch_id, records)
+        owed.add(source, p, cmd, to_record(cmd), batch, p)
+    owed.write(tx, tx.save_transitions)
     return commands
 
 

@@ -191,11 +191,8 @@ class SqlTx:
         return jr.pair_transitions(self.conn, source, pairs)
 
     def pair_states(self, pairs: Iterable[SitePair]) -> dict[SitePair, PairState]:
-        by_site: dict[str, list[PairT]] = {}
-        for s, c, g, u in pairs:
-            by_site.setdefault(s, []).append((c, g, u))
         out: dict[SitePair, PairState] = {}
-        for s, wanted in sorted(by_site.items()):
+        for s, wanted in sorted(_by_site((s, (c, g, u)) for s, c, g, u in pairs).items()):
             states = _states(self.pair_links(s, wanted), self.pair_transitions(s, wanted))
             out.update({(s, *p): state for p, state in states.items()})
         return out
