@@ -1,12 +1,14 @@
 """The loop overlaps a batch's publish with polling and decoding the next one, and keeps the
 checkpoint order per batch: state commit, then publish (acks), then the Kafka offset commit;
-the next batch is applied only after the last one's offsets went to Kafka. Driven with an
-in-memory input and sink on both stores."""
+the next batch is applied only after the last one's offsets went to Kafka. Only the loop's
+thread touches the consumer (kafka-python's is not thread-safe), also between the chunks of
+a long batch. Driven with an in-memory input and sink on both stores."""
 
 from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 
 from tests.support.engine_harness import records_of
@@ -37,9 +39,12 @@ class Recorder:
         self.polls_during_sends = 0
         self.sent: list[bytes] = []
         self.waits: list[bool] = []  # per Kafka commit: did the loop wait for its answer
+        self.loop_thread = threading.get_ident()
+        self.consumer_threads: set[int] = set()  # threads that called poll / keep_alive
 
     # --- input ---
     def poll(self, timeout_ms: int) -> list[InRecord]:
+        self.consumer_threads.add(threading.get_ident())
         if self.polled < len(self.batches):
             self.polled += 1
             self.log.append(("poll", self.polled))
@@ -57,6 +62,7 @@ class Recorder:
         self.waits.append(wait)
 
     def keep_alive(self) -> None:
+        self.consumer_threads.add(threading.get_ident())
         self.log.append(("keep alive", self.polled))
 
     # --- sink ---
@@ -89,6 +95,7 @@ def test_publish_overlaps_the_next_poll_and_the_order_holds(store: SqlStore) -> 
             acked = [b for w, b in rec.log[:i] if w == "acked"]
             assert acked and max(acked) >= n // BATCH, rec.log[: i + 1]
     assert store.pending(10) == []
+    assert rec.consumer_threads == {rec.loop_thread}
 
 
 class ChunkRecorder(Recorder):
@@ -126,6 +133,7 @@ def test_chunk_publishes_overlap_the_next_chunk_where_the_store_allows(store: Sq
         assert rec.sends_overlapped >= 3, rec.sends_overlapped
     else:
         assert rec.sends_overlapped == 0
+    assert rec.consumer_threads == {rec.loop_thread}
     for i, (what, n) in enumerate(rec.log):
         if what == "acked":  # no Kafka commit of that batch's offsets before this ack
             commits = [m for w, m in rec.log[:i] if w == "kafka commit"]
