@@ -14,7 +14,8 @@ from sqlalchemy.engine import Connection
 
 from worker.domain.enrol import EnrolLinkState
 from worker.ports import ERow
-from worker.store.pg import array, custom_planned, rows
+from worker.store import link_kinds_pg
+from worker.store.pg import array, rows
 
 # Keys of any sites, (source, value) as two arrays each; every lookup by an index.
 LINKS_SELECTED = """
@@ -158,49 +159,18 @@ def delete_rows(conn: Connection, deletes: Iterable[tuple[str, str, str]]) -> No
     conn.exec_driver_sql(DELETE_ROWS, params)
 
 
-# `enrol_repo.next_users` as one fixed statement.
-NEXT_USERS = custom_planned("""
-SELECT user_id FROM (
-  (SELECT DISTINCT j.user_id FROM enrol_justification j
-   WHERE j.source = %(source)s AND j.link_id = ANY(%(links)s::text[])
-     AND (%(after)s::text IS NULL OR j.user_id > %(after)s::text)
-   ORDER BY j.user_id LIMIT %(limit)s)
-  UNION
-  (SELECT DISTINCT m.user_id FROM membership m
-   WHERE m.source = %(source)s AND m.segment_id IN (
-       SELECT l.segment_id FROM enrol_link l
-       WHERE l.source = %(source)s AND l.link_id = ANY(%(links)s::text[]))
-     AND (%(after)s::text IS NULL OR m.user_id > %(after)s::text)
-   ORDER BY m.user_id LIMIT %(limit)s)
-) u ORDER BY user_id LIMIT %(limit)s
-""")
+NEXT_USERS = link_kinds_pg.next_users_sql(link_kinds_pg.ENROL)
+PAIR_STATES = link_kinds_pg.pair_states_sql(link_kinds_pg.ENROL)
 
 
 def next_users(
     conn: Connection, source: str, link_ids: Sequence[str], after: str | None, limit: int
 ) -> list[str]:
-    params = {"source": source, "links": array(link_ids), "after": after, "limit": limit}
-    return [r[0] for r in rows(conn, NEXT_USERS, params)]
-
-
-PAIR_STATES = """
-SELECT k.source, k.course_id, k.user_id, p.transitions, p.held_batch,
-  ARRAY(SELECT j.link_id FROM enrol_justification j WHERE j.source = k.source
-        AND j.course_id = k.course_id AND j.user_id = k.user_id)
-FROM (SELECT DISTINCT * FROM unnest(%(s)s::text[], %(c)s::text[], %(u)s::text[])
-      AS k(source, course_id, user_id)) k
-LEFT JOIN enrol_pair p ON p.source = k.source
-  AND p.course_id = k.course_id AND p.user_id = k.user_id
-"""
+    return link_kinds_pg.next_users(conn, NEXT_USERS, source, link_ids, after, limit)
 
 
 def pair_states(
     conn: Connection, pairs: Sequence[tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], tuple[frozenset[str], int, int | None]]:
-    """Per (source, course, user) with links or a history: (links, count, held)."""
-    params = {k: array([p[n] for p in pairs]) for n, k in enumerate(("s", "c", "u"))}
-    out: dict[tuple[str, str, str], tuple[frozenset[str], int, int | None]] = {}
-    for s, c, u, count, held, links in rows(conn, PAIR_STATES, params):
-        if count is not None or links:
-            out[(s, c, u)] = (frozenset(links), count or 0, held)
-    return out
+    """Per site-keyed pair with links or a history: (links, count, held)."""
+    return link_kinds_pg.pair_states(conn, PAIR_STATES, pairs)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from worker.domain.justify import Row
+from worker.store import link_kinds_pg
 from worker.store.pg import array, custom_planned, rows
 
 # (site, course) and (site, segment) keys of a batch, every site at once: index probes.
@@ -249,50 +250,18 @@ _TRUTH_FEW = _EVERY_SITE + _DIFF
 _APPLY_FEW = _EVERY_SITE + _APPLY
 
 
-# `justify_repo.next_users` as one fixed statement: both sides ordered index range scans.
-NEXT_USERS = custom_planned("""
-SELECT user_id FROM (
-  (SELECT DISTINCT j.user_id FROM justification j
-   WHERE j.source = %(source)s AND j.link_id = ANY(%(links)s::text[])
-     AND (%(after)s::text IS NULL OR j.user_id > %(after)s::text)
-   ORDER BY j.user_id LIMIT %(limit)s)
-  UNION
-  (SELECT DISTINCT e.user_id FROM enrollment e
-   WHERE e.source = %(source)s AND e.course_id IN (
-       SELECT l.course_id FROM link l
-       WHERE l.source = %(source)s AND l.link_id = ANY(%(links)s::text[]))
-     AND (%(after)s::text IS NULL OR e.user_id > %(after)s::text)
-   ORDER BY e.user_id LIMIT %(limit)s)
-) u ORDER BY user_id LIMIT %(limit)s
-""")
+NEXT_USERS = link_kinds_pg.next_users_sql(link_kinds_pg.GROUP)
+PAIR_STATES = link_kinds_pg.pair_states_sql(link_kinds_pg.GROUP)
 
 
 def next_users(
     conn: Connection, source: str, link_ids: Sequence[str], after: str | None, limit: int
 ) -> list[str]:
-    params = {"source": source, "links": array(link_ids), "after": after, "limit": limit}
-    return [r[0] for r in rows(conn, NEXT_USERS, params)]
-
-
-# `pair_links` and `pair_transitions` in one statement: per pair, its history and its links.
-PAIR_STATES = """
-SELECT k.source, k.course_id, k.group_id, k.user_id, p.transitions, p.held_batch,
-  ARRAY(SELECT j.link_id FROM justification j WHERE j.source = k.source
-        AND j.course_id = k.course_id AND j.group_id = k.group_id AND j.user_id = k.user_id)
-FROM (SELECT DISTINCT * FROM unnest(%(s)s::text[], %(c)s::text[], %(g)s::text[], %(u)s::text[])
-      AS k(source, course_id, group_id, user_id)) k
-LEFT JOIN pair p ON p.source = k.source
-  AND p.course_id = k.course_id AND p.group_id = k.group_id AND p.user_id = k.user_id
-"""
+    return link_kinds_pg.next_users(conn, NEXT_USERS, source, link_ids, after, limit)
 
 
 def pair_states(
     conn: Connection, pairs: Sequence[tuple[str, str, str, str]]
 ) -> dict[tuple[str, str, str, str], tuple[frozenset[str], int, int | None]]:
-    """Per (source, course, group, user) with links or a history: (links, count, held)."""
-    params = {k: array([p[n] for p in pairs]) for n, k in enumerate(("s", "c", "g", "u"))}
-    out: dict[tuple[str, str, str, str], tuple[frozenset[str], int, int | None]] = {}
-    for s, c, g, u, count, held, links in rows(conn, PAIR_STATES, params):
-        if count is not None or links:
-            out[(s, c, g, u)] = (frozenset(links), count or 0, held)
-    return out
+    """Per site-keyed pair with links or a history: (links, count, held)."""
+    return link_kinds_pg.pair_states(conn, PAIR_STATES, pairs)

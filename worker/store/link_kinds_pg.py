@@ -1,0 +1,92 @@
+"""The statements both link kinds run alike on PostgreSQL, written once: a group link (a
+segment's members enrolled in a course, into a group) and an enrol link (a segment's
+members, into a course) differ only in their tables and in which fact names the users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+from sqlalchemy.engine import Connection
+
+from worker.store.pg import array, custom_planned, rows
+
+PairState = tuple[frozenset[str], int, int | None]  # (links, transitions, held batch)
+K = TypeVar("K", bound=tuple[str, ...])
+
+
+@dataclass(frozen=True)
+class LinkKind:
+    justified: str  # the justification table
+    pair: str  # the pair history table
+    pair_key: tuple[str, ...]  # a pair's columns after its source
+    facts: str  # the facts whose users a link reaches (alias: f)
+    fact_key: str  # their column the link names
+    link: str  # the link table
+
+
+GROUP = LinkKind(
+    "justification", "pair", ("course_id", "group_id", "user_id"), "enrollment", "course_id", "link"
+)
+ENROL = LinkKind(
+    "enrol_justification",
+    "enrol_pair",
+    ("course_id", "user_id"),
+    "membership",
+    "segment_id",
+    "enrol_link",
+)
+
+
+def next_users_sql(k: LinkKind) -> str:
+    """The next users of some links after a cursor, justified now or reached through the
+    link's facts: both sides ordered index range scans, one fixed statement."""
+    return custom_planned(f"""
+SELECT user_id FROM (
+  (SELECT DISTINCT j.user_id FROM {k.justified} j
+   WHERE j.source = %(source)s AND j.link_id = ANY(%(links)s::text[])
+     AND (%(after)s::text IS NULL OR j.user_id > %(after)s::text)
+   ORDER BY j.user_id LIMIT %(limit)s)
+  UNION
+  (SELECT DISTINCT f.user_id FROM {k.facts} f
+   WHERE f.source = %(source)s AND f.{k.fact_key} IN (
+       SELECT l.{k.fact_key} FROM {k.link} l
+       WHERE l.source = %(source)s AND l.link_id = ANY(%(links)s::text[]))
+     AND (%(after)s::text IS NULL OR f.user_id > %(after)s::text)
+   ORDER BY f.user_id LIMIT %(limit)s)
+) u ORDER BY user_id LIMIT %(limit)s
+""")
+
+
+def next_users(
+    conn: Connection, sql: str, source: str, link_ids: Sequence[str], after: str | None, limit: int
+) -> list[str]:
+    params = {"source": source, "links": array(link_ids), "after": after, "limit": limit}
+    return [r[0] for r in rows(conn, sql, params)]
+
+
+def pair_states_sql(k: LinkKind) -> str:
+    """`pair_links` and `pair_transitions` in one statement: per pair, its history and
+    the links justifying it now."""
+    cols = ("source", *k.pair_key)
+    keys = ", ".join(f"%(k{n})s::text[]" for n in range(len(cols)))
+    same = " AND ".join(f"{{t}}.{c} = k.{c}" for c in cols)
+    return f"""
+SELECT {", ".join(f"k.{c}" for c in cols)}, p.transitions, p.held_batch,
+  ARRAY(SELECT j.link_id FROM {k.justified} j WHERE {same.format(t="j")})
+FROM (SELECT DISTINCT * FROM unnest({keys}) AS k({", ".join(cols)})) k
+LEFT JOIN {k.pair} p ON {same.format(t="p")}
+"""
+
+
+def pair_states(conn: Connection, sql: str, pairs: Sequence[K]) -> dict[K, PairState]:
+    """Per site-keyed pair with links or a history: (links, count, held)."""
+    if not pairs:
+        return {}
+    params = {f"k{n}": array([p[n] for p in pairs]) for n in range(len(pairs[0]))}
+    out: dict[K, PairState] = {}
+    for *key, count, held, links in rows(conn, sql, params):
+        if count is not None or links:
+            out[cast(K, tuple(key))] = (frozenset(links), count or 0, held)
+    return out
