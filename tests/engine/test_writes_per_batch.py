@@ -28,10 +28,10 @@ WATCHED = {
 # PostgreSQL's reads of the user work, one statement per step for every site (SQLite's
 # reference path reads site by site).
 PG_READS = {
-    "links touching": re.compile(r"AS k\(source, course_id\)"),
+    "links touching": re.compile(r"JOIN link l ON l\.source = k\.source"),
     "truth diff": re.compile(r"JOIN link l ON l\.source = c\.source"),
     "pair states": re.compile(r"LEFT JOIN pair p ON p\.source = k\.source"),
-    "enrol links": re.compile(r"AS k\(source, v\)"),
+    "enrol links": re.compile(r"JOIN enrol_link l ON l\.source = k\.source AND l\.link_id = k\.v"),
     "enrol link states": re.compile(r"AS k\(source, link_id\)\) k\s+JOIN enrol_link"),
     "enrol truth diff": re.compile(r"JOIN enrol_link l ON l\.source = c\.source"),
     "enrol pair states": re.compile(r"LEFT JOIN enrol_pair p ON p\.source = k\.source"),

@@ -17,21 +17,10 @@ from worker.ports import ERow
 from worker.store import link_kinds_pg
 from worker.store.pg import array, rows
 
-# Keys of any sites, (source, value) as two arrays each; every lookup by an index.
-LINKS_SELECTED = """
-SELECT l.source, l.link_id, l.course_id, l.segment_id
-FROM unnest(%s::text[], %s::text[]) AS k(source, v)
-JOIN enrol_link l ON l.source = k.source AND l.link_id = k.v
-UNION
-SELECT l.source, l.link_id, l.course_id, l.segment_id
-FROM unnest(%s::text[], %s::text[]) AS k(source, v)
-JOIN enrol_link l ON l.source = k.source AND l.segment_id = k.v
-UNION
-SELECT l.source, l.link_id, l.course_id, l.segment_id
-FROM unnest(%s::text[], %s::text[]) AS k(source, v)
-JOIN enrol_link l ON l.source = k.source AND l.course_id = k.v
-ORDER BY 1, 2
-"""
+# (site, link), (site, segment) and (site, course) keys, every site at once: index probes.
+LINKS_SELECTED = link_kinds_pg.links_by_keys_sql(
+    "enrol_link", ("link_id", "segment_id", "course_id"), order=True
+)
 LINK_STATES = (
     "SELECT l.source, l.link_id, l.course_id, l.segment_id, l.role, l.on_leave, l.active,"
     " l.ev_time, cd.at, sd.at"

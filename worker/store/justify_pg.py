@@ -13,15 +13,7 @@ from worker.store import link_kinds_pg
 from worker.store.pg import array, custom_planned, rows
 
 # (site, course) and (site, segment) keys of a batch, every site at once: index probes.
-LINKS_TOUCHING = """
-SELECT l.source, l.link_id, l.course_id, l.segment_id
-FROM unnest(%s::text[], %s::text[]) AS k(source, course_id)
-JOIN link l ON l.source = k.source AND l.course_id = k.course_id
-UNION
-SELECT l.source, l.link_id, l.course_id, l.segment_id
-FROM unnest(%s::text[], %s::text[]) AS k(source, segment_id)
-JOIN link l ON l.source = k.source AND l.segment_id = k.segment_id
-"""
+LINKS_TOUCHING = link_kinds_pg.links_by_keys_sql("link", ("course_id", "segment_id"))
 DELETE_ROWS = (
     "DELETE FROM justification j USING unnest(%s::text[], %s::text[]) AS d(link_id, user_id)"
     " WHERE j.source = %s AND j.link_id = d.link_id AND j.user_id = d.user_id"

@@ -39,6 +39,19 @@ ENROL = LinkKind(
 )
 
 
+def links_by_keys_sql(table: str, columns: Sequence[str], order: bool = False) -> str:
+    """(source, link_id, course_id, segment_id) of the links whose `column` is one of the
+    (source, value) keys given for it, two arrays per column, every site at once: one index
+    probe per key."""
+    parts = [
+        "SELECT l.source, l.link_id, l.course_id, l.segment_id\n"
+        "FROM unnest(%s::text[], %s::text[]) AS k(source, v)\n"
+        f"JOIN {table} l ON l.source = k.source AND l.{column} = k.v\n"
+        for column in columns
+    ]
+    return "UNION\n".join(parts) + ("ORDER BY 1, 2\n" if order else "")
+
+
 def next_users_sql(k: LinkKind) -> str:
     """The next users of some links after a cursor, justified now or reached through the
     link's facts: both sides ordered index range scans, one fixed statement."""
