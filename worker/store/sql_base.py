@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import Engine, inspect, select, union
+from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection
 
 from worker.domain.facts import Fact, Verdict, fold, fold_marks
@@ -16,9 +16,7 @@ from worker.domain.justify import Diff, Row
 from worker.domain.updates import Selector
 from worker.ports import (
     TP,
-    EPair,
     FactKey,
-    HeldBatch,
     HeldRecord,
     LinkRow,
     OutboxRecord,
@@ -36,14 +34,12 @@ from worker.store import (
     dead_letter_repo,
     held_repo,
     outbox_repo,
-    why_repo,
 )
-from worker.store import enrol_repo as er
 from worker.store import facts_repo as fr
 from worker.store import justify_repo as jr
 from worker.store.enrol_tx import EnrolTx
+from worker.store.ops_reads import OpsReads
 from worker.store.site_keys import by_site, pair_state_of
-from worker.store.tables import link, pair
 from worker.store.write_behind import WriteBehind
 
 K = TypeVar("K")
@@ -209,7 +205,7 @@ class SqlTx(EnrolTx):
         outbox_repo.save_offsets(self.conn, group_id, offsets)
 
 
-class SqlStore:
+class SqlStore(OpsReads):
     """The store over one SQLAlchemy Engine (`StateStore`)."""
 
     name = "sql"
@@ -313,56 +309,3 @@ class SqlStore:
 
     def has_schema(self) -> bool:
         return bool(inspect(self.engine).has_table("pair"))
-
-    def read_user(self, source: str, user: str, course: str | None) -> dict[str, Any]:
-        with self._reader() as conn:
-            return why_repo.read_user(conn, source, user, course)
-
-    def managed_groups(self, source: str) -> set[tuple[str, str]]:
-        """The group of some link, or a group the worker ever sent a command for."""
-        q = union(
-            select(link.c.course_id, link.c.group_id).where(
-                link.c.source == source, link.c.course_id.is_not(None)
-            ),
-            select(pair.c.course_id, pair.c.group_id).where(pair.c.source == source),
-        )
-        with self._reader() as conn:
-            return {(r[0], r[1]) for r in conn.execute(q)}
-
-    def desired_pairs(self, source: str) -> Iterator[PairT]:
-        """The pairs whose number of commands is odd: what the worker has told the LMS."""
-        q = select(pair.c.course_id, pair.c.group_id, pair.c.user_id).where(
-            pair.c.source == source, pair.c.transitions % 2 == 1
-        )
-        with self._reader() as conn:
-            found = [(r[0], r[1], r[2]) for r in conn.execute(q)]
-        return iter(found)
-
-    def pair_links(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]:
-        with self._reader() as conn:
-            return jr.pair_links(conn, source, pairs)
-
-    def managed_courses(self, source: str) -> set[str]:
-        with self._reader() as conn:
-            return er.managed_courses(conn, source)
-
-    def desired_enrolments(self, source: str) -> Iterator[EPair]:
-        with self._reader() as conn:
-            return iter(er.desired_enrolments(conn, source))
-
-    def enrol_resync_attrs(
-        self, source: str, pairs: Sequence[EPair]
-    ) -> dict[EPair, tuple[list[str], list[str], str]]:
-        with self._reader() as conn:
-            return er.resync_attrs(conn, source, pairs)
-
-    # --- the brake's desk ---
-    def held_batches(self, status: str | None = None) -> list[HeldBatch]:
-        with self._reader() as conn:
-            return held_repo.batches(conn, status)
-
-    def close_held(self, batch_id: int, release: bool) -> int:
-        with self.engine.connect() as conn:
-            n = held_repo.close(conn, batch_id, release)
-            conn.commit()
-            return n
