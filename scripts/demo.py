@@ -41,9 +41,16 @@ def story() -> list[list[tuple[str, str, dict[str, str], int]]]:
         [("ana", "sales"), ("ben", "sales"), ("cai", "marketing"), ("dee", "ops"), ("eli", "ops")]
     ):
         ev.append((acme, "lms.segment.member.added", {"user_id": user, "segment_id": team}, i))
-        ev.append((acme, "lms.enrollment.created", {"user_id": user, "course_id": "onboarding"}, 10 + i))
+        ev.append(
+            (acme, "lms.enrollment.created", {"user_id": user, "course_id": "onboarding"}, 10 + i)
+        )
     for link, team in (("L1", "sales"), ("L2", "marketing"), ("L3", "ops")):
-        data = {"link_id": link, "course_id": "onboarding", "segment_id": team, "group_id": f"{team}-team"}
+        data = {
+            "link_id": link,
+            "course_id": "onboarding",
+            "segment_id": team,
+            "group_id": f"{team}-team",
+        }
         ev.append((acme, "lms.segment_group_link.created", data, 20))
     ev += [
         (acme, "lms.segment.member.removed", {"user_id": "ben", "segment_id": "sales"}, 30),
@@ -53,7 +60,17 @@ def story() -> list[list[tuple[str, str, dict[str, str], int]]]:
         # Same ids on another site: nothing here touches acme.
         (globex, "lms.segment.member.added", {"user_id": "ana", "segment_id": "sales"}, 0),
         (globex, "lms.enrollment.created", {"user_id": "ana", "course_id": "onboarding"}, 1),
-        (globex, "lms.segment_group_link.created", {"link_id": "L1", "course_id": "onboarding", "segment_id": "sales", "group_id": "sales-team"}, 2),
+        (
+            globex,
+            "lms.segment_group_link.created",
+            {
+                "link_id": "L1",
+                "course_id": "onboarding",
+                "segment_id": "sales",
+                "group_id": "sales-team",
+            },
+            2,
+        ),
         (globex, "lms.course.deleted", {"course_id": "onboarding"}, 50),
     ]
     # Both methods together on acme's compliance course: segment sync enrols every member of
@@ -61,32 +78,87 @@ def story() -> list[list[tuple[str, str, dict[str, str], int]]]:
     # Group sync waits for the LMS to report an enrolment: it never assumes a command applied.
     sync = "segment_sync:E1"
     phases = [ev]
-    phases.append([
-        (acme, "lms.segment_enrol_link.created", {"link_id": "E1", "course_id": "compliance", "segment_id": "staff", "on_leave": "suspend"}, 60),
-        (acme, "lms.segment_group_link.created", {"link_id": "L4", "course_id": "compliance", "segment_id": "staff", "group_id": "all-staff"}, 60),
-        # gus was enrolled by hand before; fay is new.
-        (acme, "lms.enrollment.created", {"user_id": "gus", "course_id": "compliance", "method": "manual"}, 61),
-        (acme, "lms.segment.member.added", {"user_id": "gus", "segment_id": "staff"}, 62),
-        (acme, "lms.segment.member.added", {"user_id": "fay", "segment_id": "staff"}, 63),
-    ])
-    phases.append([
-        # The LMS applied segsync's enrol commands and says so (method of the enrol link).
-        (acme, "lms.enrollment.created", {"user_id": "fay", "course_id": "compliance", "method": sync}, 64),
-        (acme, "lms.enrollment.created", {"user_id": "gus", "course_id": "compliance", "method": sync}, 64),
-    ])
-    phases.append([
-        # Segment sync is removed from the course: both are unenrolled (suspended) by it ...
-        (acme, "lms.segment_enrol_link.deleted", {"link_id": "E1"}, 70),
-    ])
-    phases.append([
-        (acme, "lms.enrollment.deleted", {"user_id": "fay", "course_id": "compliance", "method": sync}, 71),
-        (acme, "lms.enrollment.deleted", {"user_id": "gus", "course_id": "compliance", "method": sync}, 71),
-        # ... fay leaves all-staff with her last enrolment; gus keeps it by his manual one.
-    ])
+    phases.append(
+        [
+            (
+                acme,
+                "lms.segment_enrol_link.created",
+                {
+                    "link_id": "E1",
+                    "course_id": "compliance",
+                    "segment_id": "staff",
+                    "on_leave": "suspend",
+                },
+                60,
+            ),
+            (
+                acme,
+                "lms.segment_group_link.created",
+                {
+                    "link_id": "L4",
+                    "course_id": "compliance",
+                    "segment_id": "staff",
+                    "group_id": "all-staff",
+                },
+                60,
+            ),
+            # gus was enrolled by hand before; fay is new.
+            (
+                acme,
+                "lms.enrollment.created",
+                {"user_id": "gus", "course_id": "compliance", "method": "manual"},
+                61,
+            ),
+            (acme, "lms.segment.member.added", {"user_id": "gus", "segment_id": "staff"}, 62),
+            (acme, "lms.segment.member.added", {"user_id": "fay", "segment_id": "staff"}, 63),
+        ]
+    )
+    phases.append(
+        [
+            # The LMS applied segsync's enrol commands and says so (method of the enrol link).
+            (
+                acme,
+                "lms.enrollment.created",
+                {"user_id": "fay", "course_id": "compliance", "method": sync},
+                64,
+            ),
+            (
+                acme,
+                "lms.enrollment.created",
+                {"user_id": "gus", "course_id": "compliance", "method": sync},
+                64,
+            ),
+        ]
+    )
+    phases.append(
+        [
+            # Segment sync is removed from the course: both are unenrolled (suspended) by it ...
+            (acme, "lms.segment_enrol_link.deleted", {"link_id": "E1"}, 70),
+        ]
+    )
+    phases.append(
+        [
+            (
+                acme,
+                "lms.enrollment.deleted",
+                {"user_id": "fay", "course_id": "compliance", "method": sync},
+                71,
+            ),
+            (
+                acme,
+                "lms.enrollment.deleted",
+                {"user_id": "gus", "course_id": "compliance", "method": sync},
+                71,
+            ),
+            # ... fay leaves all-staff with her last enrolment; gus keeps it by his manual one.
+        ]
+    )
     return phases
 
 
-def records(phase: list[tuple[str, str, dict[str, str], int]], first: int) -> list[tuple[bytes, bytes]]:
+def records(
+    phase: list[tuple[str, str, dict[str, str], int]], first: int
+) -> list[tuple[bytes, bytes]]:
     out = []
     for n, (source, etype, data, minutes) in enumerate(phase, first):
         body = {
@@ -140,7 +212,9 @@ def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{STORE}{suffix}").unlink(missing_ok=True)
     producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
-    env = dict(os.environ, SEGSYNC_KAFKA_BOOTSTRAP=BOOTSTRAP, SEGSYNC_DATABASE_URL=f"sqlite:///{STORE}")
+    env = dict(
+        os.environ, SEGSYNC_KAFKA_BOOTSTRAP=BOOTSTRAP, SEGSYNC_DATABASE_URL=f"sqlite:///{STORE}"
+    )
     env["SEGSYNC_BATCH_MAX_RECORDS"] = "1"  # one event per batch: the story step by step
     segsync = str(Path(sys.executable).with_name("segsync"))
     sent = 0
@@ -149,11 +223,20 @@ def main() -> int:
         if i == 0:
             recs.append((b"ana", b"{this is not json"))  # a poison message: it goes to the DLQ
         for key, value in recs:
-            producer.send(IN, key=key, value=value, headers=[("content-type", b"application/cloudevents+json")])
+            producer.send(
+                IN,
+                key=key,
+                value=value,
+                headers=[("content-type", b"application/cloudevents+json")],
+            )
         producer.flush()
         sent += len(phase)
-        console.print(f"phase {i + 1}: produced {len(recs)} LMS events to {IN}; segsync run --until-caught-up")
-        proc = subprocess.run([segsync, "run", "--until-caught-up"], env=env, capture_output=True, text=True)
+        console.print(
+            f"phase {i + 1}: produced {len(recs)} LMS events to {IN}; segsync run --until-caught-up"
+        )
+        proc = subprocess.run(
+            [segsync, "run", "--until-caught-up"], env=env, capture_output=True, text=True
+        )
         if proc.returncode != 0:
             console.print(proc.stderr[-3000:])
             return proc.returncode
@@ -176,7 +259,16 @@ def main() -> int:
     enrols = [json.loads(v) for v in read_all(ENROL)]
     enrols.sort(key=lambda c: (c["time"], c["source"], c["subject"]))
     table = Table(title=f"{len(enrols)} enrolment commands on {ENROL} (segment sync)")
-    for col in ("site", "command", "course / user", "reason", "links", "roles", "on leave", "caused by"):
+    for col in (
+        "site",
+        "command",
+        "course / user",
+        "reason",
+        "links",
+        "roles",
+        "on leave",
+        "caused by",
+    ):
         table.add_column(col)
     for c in enrols:
         d = c["data"]
@@ -192,7 +284,16 @@ def main() -> int:
         )
     console.print(table)
     console.print("why gus is still in all-staff after segment sync unenrolled him:")
-    why = [segsync, "why", "--source", "https://lms.acme.example", "--user", "gus", "--course", "compliance"]
+    why = [
+        segsync,
+        "why",
+        "--source",
+        "https://lms.acme.example",
+        "--user",
+        "gus",
+        "--course",
+        "compliance",
+    ]
     sys.stdout.write(subprocess.run(why, env=env, capture_output=True, text=True).stdout)
     dlq = read_all(DLQ)
     console.print(f"{len(dlq)} record(s) in {DLQ} (the poison message, unchanged, with its reason)")

@@ -65,6 +65,22 @@ def read_membership(consumer: Any, now: float | None = None) -> Membership | Non
     return Membership(stable and not rejoin, now - last, detail, orphaned)
 
 
+class _Held:
+    """How long a condition has held, seen at each poll without a break."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def for_s(self, condition: bool, now: float) -> float | None:
+        """Seconds since the condition was first seen this time; None when it does not hold."""
+        if not condition:
+            self.since = None
+            return None
+        if self.since is None:
+            self.since = now
+        return now - self.since
+
+
 class Watchdog:
     """`check()` once a poll: True once membership has been unhealthy for `limit_s`."""
 
@@ -72,8 +88,8 @@ class Watchdog:
         self.limit_s = limit_s
         self.session_s = session_s
         self.orphan_grace_s = orphan_grace_s
-        self._unhealthy_since: float | None = None
-        self._orphaned_since: float | None = None
+        self._unhealthy = _Held()
+        self._orphaned = _Held()
 
     @classmethod
     def for_consumer(cls, max_poll_interval_ms: int, session_timeout_ms: int) -> Watchdog:
@@ -83,26 +99,18 @@ class Watchdog:
         return m.stable and m.heartbeat_age_s <= self.session_s
 
     def check(self, m: Membership | None, now: float) -> bool:
-        if m is None or self.healthy(m):
-            self._unhealthy_since = None
-            return False
-        if self._unhealthy_since is None:
-            self._unhealthy_since = now
-        return now - self._unhealthy_since >= self.limit_s
+        held = self._unhealthy.for_s(m is not None and not self.healthy(m), now)
+        return held is not None and held >= self.limit_s
 
     def orphaned(self, m: Membership | None, now: float) -> bool:
         """True once a join nobody awaits has been seen for `orphan_grace_s` without a
         break (a poll that awaits its join clears the signature within the same poll)."""
-        if m is None or not m.orphaned_join:
-            self._orphaned_since = None
+        held = self._orphaned.for_s(m is not None and m.orphaned_join, now)
+        if held is None or held < self.orphan_grace_s:
             return False
-        if self._orphaned_since is None:
-            self._orphaned_since = now
-        if now - self._orphaned_since < self.orphan_grace_s:
-            return False
-        self._orphaned_since = None  # asked once; seen again, asked again after the grace
+        self._orphaned.since = None  # asked once; seen again, asked again after the grace
         return True
 
     def reset(self) -> None:
-        self._unhealthy_since = None
-        self._orphaned_since = None
+        self._unhealthy.since = None
+        self._orphaned.since = None
