@@ -21,10 +21,15 @@ def make_engine(url: str) -> Engine:
         return engine
     # SERIALIZABLE: several workers share one PostgreSQL and their events interact (an
     # enrolment on one partition, a link on another); SSI aborts the loser, which retries.
+    # No ping at checkout: it was a round trip before every batch's reads, its transaction
+    # and its publish, and in the running worker each round trip costs a GIL hand-over
+    # (docs/BENCHMARKS.md). A connection that died in the pool fails its first statement
+    # instead, a disconnect: SQLAlchemy then drops the whole pool, and the caller retries
+    # (every store call of the loop is retried; `is_transient`).
     engine = create_engine(
         url,
         isolation_level="SERIALIZABLE",
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         pool_size=3,
         connect_args={"connect_timeout": 10, "options": pg_options(url)},
     )

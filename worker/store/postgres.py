@@ -4,7 +4,8 @@ over arrays (`pg`), the justification rule and its diff one statement per chunk
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
@@ -183,6 +184,13 @@ class PostgresStore(SqlStore):
     name = "postgresql"
     publishes_while_applying = True
     tx_class = PostgresTx
+
+    @contextmanager
+    def _one_read(self) -> Iterator[Connection]:
+        # Autocommit: one round trip, not BEGIN, read, COMMIT. No rollback either, so the
+        # connection keeps its prepared statements (`SqlStore._reader`).
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
 
     def _publisher_connection(self) -> Connection:
         # The advisory lock already serialises publishers; SSI here would only add aborts.

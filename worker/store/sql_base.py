@@ -248,6 +248,11 @@ class SqlStore(OpsReads):
             yield conn
             conn.commit()
 
+    def _one_read(self) -> AbstractContextManager[Connection]:
+        """A connection for a read of one statement (the loop's processed-event lookup and
+        offsets): as `_reader` here; PostgreSQL runs it outside any transaction."""
+        return self._reader()
+
     # --- the publisher ---
     def _publisher_connection(self) -> Connection:
         return self.engine.connect()
@@ -274,7 +279,7 @@ class SqlStore(OpsReads):
                 return total
 
     def pending(self, limit: int) -> list[PendingRecord]:
-        with self._reader() as conn:
+        with self._one_read() as conn:
             return outbox_repo.pending(conn, limit)
 
     def remove_pending(self, seqs: Sequence[int]) -> None:
@@ -287,11 +292,11 @@ class SqlStore(OpsReads):
             return fr.seen_events(conn, keys)
 
     def load_offsets(self, group_id: str, partitions: Iterable[TP]) -> dict[TP, int]:
-        with self._reader() as conn:
+        with self._one_read() as conn:
             return outbox_repo.load_offsets(conn, group_id, partitions)
 
     def all_offsets(self, group_id: str) -> dict[TP, int]:
-        with self._reader() as conn:
+        with self._one_read() as conn:
             return outbox_repo.all_offsets(conn, group_id)
 
     def sample(self) -> Sample:
