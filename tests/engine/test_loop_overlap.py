@@ -45,6 +45,9 @@ class Recorder:
     # --- input ---
     def poll(self, timeout_ms: int) -> list[InRecord]:
         self.consumer_threads.add(threading.get_ident())
+        # A fetch takes a moment (a real poll is never instant): a publish started just
+        # before it reaches its send meanwhile, however fast the store's reads are.
+        time.sleep(0.01)
         if self.polled < len(self.batches):
             self.polled += 1
             self.log.append(("poll", self.polled))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event, make_url
@@ -93,6 +94,12 @@ def is_postgres(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+def combined(conn: Connection) -> AbstractContextManager[None]:
+    """PostgreSQL: the upserts made inside go out at the end as one statement (`pg.combined`);
+    SQLite: each at once, as always."""
+    return pg.combined(conn) if is_postgres(conn) else nullcontext()
+
+
 def upsert(
     conn: Connection,
     table: Table,
@@ -131,7 +138,7 @@ def _pg_upsert(
     cols = tuple(rows[0])
     sql = pg.upsert_sql(table.name, cols, tuple(keys), tuple(update), tuple(increment))
     params = tuple(pg.array([r[c] for r in rows], pg.col_type(table.name, c)) for c in cols)
-    conn.exec_driver_sql(sql, params)
+    pg.write(conn, sql, params)  # held with the commit's other writes (`pg.combined`)
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from worker.domain.facts import Fact, Verdict
 from worker.ports import FactKey
 from worker.store.facts_repo import ATTR_COLS, FACT_TABLES, MARK_TABLES
-from worker.store.pg import array, col_type, probe, q, rows
+from worker.store.pg import array, col_type, probe, q, rows, write
 
 _C = 'COLLATE "C"'
 
@@ -168,6 +168,5 @@ def mark_processed(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
     """The processed-event log: two arrays, no row objects (in key order, as every writer)."""
     if keys:
         ordered = sorted(set(keys))
-        conn.exec_driver_sql(
-            MARK_PROCESSED, (array([s for s, _ in ordered]), array([i for _, i in ordered]))
-        )
+        keys_of = (array([s for s, _ in ordered]), array([i for _, i in ordered]))
+        write(conn, MARK_PROCESSED, keys_of)

@@ -10,6 +10,7 @@ SQLAlchemy Core statements in the repositories; both paths are run by the same t
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -142,3 +143,38 @@ def upsert_sql(
     sets += [f"{q(c)} = {name}.{q(c)} + EXCLUDED.{q(c)}" for c in increment]
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
     return f"{sql} ON CONFLICT ({', '.join(map(q, keys))}) {action}"
+
+
+# A batch's last writes (pair histories, outbox rows, the processed-event log, counters,
+# offsets) each went out on its own: six round trips at every commit, most of a thin batch's
+# writes. Inside `combined` they are held and go out as one statement, each a data-modifying
+# CTE (PostgreSQL runs every one of them exactly once, to completion, in the order written).
+_COMBINE = "segsync_combine"
+
+
+def write(conn: Connection, sql: str, params: tuple[Any, ...]) -> None:
+    """A write that nothing in the transaction reads back before the commit: held while
+    `combined` collects on this connection, else sent at once."""
+    held: list[tuple[str, tuple[Any, ...]]] | None = conn.info.get(_COMBINE)
+    if held is None:
+        conn.exec_driver_sql(sql, params)
+    else:
+        held.append((sql, params))
+
+
+@contextmanager
+def combined(conn: Connection) -> Iterator[None]:
+    """The writes made inside (`write`, one per table) go out at the end in one statement;
+    nothing if the block fails."""
+    held: list[tuple[str, tuple[Any, ...]]] = []
+    conn.info[_COMBINE] = held
+    try:
+        yield
+    finally:
+        conn.info.pop(_COMBINE, None)
+    if len(held) == 1:
+        conn.exec_driver_sql(*held[0])
+    elif held:
+        ctes = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate(held))
+        params = tuple(p for _, ps in held for p in ps)
+        conn.exec_driver_sql(f"WITH {ctes} SELECT 1", params)

@@ -69,8 +69,9 @@ class PostgresTx(SqlTx):
         self._wrote(len(updates))
         return fold_pg.fold_facts(self.conn, kind, updates)
 
-    def mark_processed(self, keys: Iterable[tuple[str, str]]) -> None:
-        fold_pg.mark_processed(self.conn, list(keys))
+    @staticmethod
+    def _mark_processed(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
+        fold_pg.mark_processed(conn, keys)
 
     def fold_marks(self, kind: str, updates: Sequence[tuple[FactKey, int]]) -> list[Verdict]:
         self._wrote(len(updates))

@@ -51,17 +51,23 @@ class SqlTx(EnrolTx):
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.behind = WriteBehind()  # pair histories and outbox rows: one write per table
+        # Pair histories, outbox rows and the batch's bookkeeping: one write per table.
+        self.behind = WriteBehind(self._mark_processed)
+
+    @staticmethod
+    def _mark_processed(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
+        fr.mark_processed(conn, keys)
 
     def commit(self) -> None:
         self.behind.flush(self.conn)
         self.conn.commit()
 
     def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        self.behind.before_seen_read(self.conn)
         return fr.seen_events(self.conn, keys)
 
     def mark_processed(self, keys: Iterable[tuple[str, str]]) -> None:
-        fr.mark_processed(self.conn, keys)
+        self.behind.mark_processed(keys)
 
     def load_facts(self, kind: str, keys: Iterable[FactKey]) -> dict[FactKey, Fact]:
         return fr.load_facts(self.conn, kind, keys)
@@ -199,10 +205,10 @@ class SqlTx(EnrolTx):
         dead_letter_repo.record(self.conn, rows)
 
     def bump_counters(self, counts: dict[tuple[str, int, str], int]) -> None:
-        outbox_repo.bump_counters(self.conn, counts)
+        self.behind.bump_counters(counts)
 
     def save_offsets(self, group_id: str, offsets: dict[TP, int]) -> None:
-        outbox_repo.save_offsets(self.conn, group_id, offsets)
+        self.behind.save_offsets(group_id, offsets)
 
 
 class SqlStore(OpsReads):
