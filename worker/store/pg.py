@@ -148,7 +148,8 @@ def upsert_sql(
 # A batch's last writes (pair histories, outbox rows, the processed-event log, counters,
 # offsets) each went out on its own: six round trips at every commit, most of a thin batch's
 # writes. Inside `combined` they are held and go out as one statement, each a data-modifying
-# CTE (PostgreSQL runs every one of them exactly once, to completion, in the order written).
+# CTE: PostgreSQL runs every one exactly once, to completion, in no promised order between
+# them, which is why each table may appear once (`WriteBehind` merges per table).
 _COMBINE = "segsync_combine"
 
 
