@@ -10,9 +10,9 @@ from typing import TypeVar, cast
 
 from sqlalchemy.engine import Connection
 
+from worker.ports import PairState
 from worker.store.pg import array, custom_planned, rows
 
-PairState = tuple[frozenset[str], int, int | None]  # (links, transitions, held batch)
 K = TypeVar("K", bound=tuple[str, ...])
 
 

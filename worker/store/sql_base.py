@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TypeVar
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection
@@ -41,9 +40,6 @@ from worker.store.enrol_tx import EnrolTx
 from worker.store.ops_reads import OpsReads
 from worker.store.site_keys import by_site, pair_state_of
 from worker.store.write_behind import WriteBehind
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 class SqlTx(EnrolTx):
