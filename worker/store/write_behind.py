@@ -65,7 +65,7 @@ class WriteBehind:
 
     def before_seen_read(self, conn: Connection) -> None:
         if self._processed:
-            self._mark_processed(conn, sorted(self._processed))
+            self._mark_processed(conn, list(self._processed))  # each writer sorts
             self._processed = set()
 
     def before_pair_read(self, conn: Connection, source: str) -> None:
@@ -88,7 +88,7 @@ class WriteBehind:
             if self._outbox:
                 outbox_repo.add(conn, self._outbox)
             if self._processed:
-                self._mark_processed(conn, sorted(self._processed))
+                self._mark_processed(conn, list(self._processed))  # each writer sorts
             if self._counters:
                 outbox_repo.bump_counters(conn, dict(self._counters))
             groups = sorted(self._offsets.items())
