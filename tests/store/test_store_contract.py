@@ -42,6 +42,24 @@ def test_processed_events_are_idempotent_and_scoped_by_source(store: StateStore)
         assert tx.seen_events([(S, "e1"), ("x", "e1"), ("y", "e1")]) == {(S, "e1"), ("x", "e1")}
 
 
+def test_the_processed_log_answers_each_key_of_a_big_mixed_batch(store: StateStore) -> None:
+    # The loop's lookup before decoding (outside a transaction) and the one inside must say
+    # the same of every key, whatever the order, the duplicates and the characters.
+    odd = ['q"uote', "back\\slash", "com,ma", "{br}", "sp ace", "NULL", "é✓", "x" * 120]
+    keys = [(f"{S}{i % 3}", f"{odd[i % len(odd)]}-{i}") for i in range(2_500)]
+    applied = {k for i, k in enumerate(keys) if i % 3 == 0 or i % 7 == 0}
+    with store.transaction() as tx:
+        tx.mark_processed(sorted(applied))
+    asked = list(reversed(keys)) + keys[:50] + [("nobody", "x"), (S, "")]
+    assert store.seen_events(asked) == applied
+    with store.transaction() as tx:
+        assert tx.seen_events(asked) == applied
+        tx.mark_processed([("nobody", "x")])
+        assert tx.seen_events(asked) == applied | {("nobody", "x")}  # its own write, held
+    assert store.seen_events(iter(asked)) == applied | {("nobody", "x")}
+    assert store.seen_events([]) == set()
+
+
 def test_facts_round_trip_and_a_deleted_link_keeps_its_attributes(store: StateStore) -> None:
     enrol: dict[FactKey, Fact] = {
         (S, "c1", "u1", ""): Fact(10, "e1", True),  # enrolments are kept per method

@@ -10,15 +10,16 @@ tests/integration/test_fold_sql.py holds the statement equal to the domain rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
+from itertools import compress
 
 from sqlalchemy.engine import Connection
 
 from worker.domain.facts import Fact, Verdict
 from worker.ports import FactKey
 from worker.store.facts_repo import ATTR_COLS, FACT_TABLES, MARK_TABLES
-from worker.store.pg import array, col_type, probe, q, rows, write
+from worker.store.pg import array, col_type, probe, q, rows, seen_flags, write
 
 _C = 'COLLATE "C"'
 
@@ -170,3 +171,17 @@ def mark_processed(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
         ordered = sorted(set(keys))
         keys_of = (array([s for s, _ in ordered]), array([i for _, i in ordered]))
         write(conn, MARK_PROCESSED, keys_of)
+
+
+SEEN_CHUNK = 20_000
+
+
+def seen_events(conn: Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The keys of `keys` the processed-event log holds: one row back per chunk, a flag per
+    key (`pg.seen_flags`), not a row per key seen (a replayed batch is all seen)."""
+    ks = list(set(keys))
+    out: set[tuple[str, str]] = set()
+    for start in range(0, len(ks), SEEN_CHUNK):
+        part = ks[start : start + SEEN_CHUNK]
+        out.update(compress(part, seen_flags(conn, part)))
+    return out

@@ -86,6 +86,25 @@ def _by_keys_sql(table: str, key_cols: tuple[str, ...], more: tuple[str, ...]) -
     return f"SELECT {cols} FROM unnest({arrays}) AS k({names}){probe(table, on)}"
 
 
+# One row back, one character per key in the order sent: '1' applied before, '0' not. The
+# rows of a replayed batch (every key seen) cost more to fetch and build than the probe.
+SEEN_FLAGS_SQL = (
+    "SELECT string_agg(CASE WHEN EXISTS (SELECT 1 FROM processed_event AS t"
+    " WHERE t.source = k.s AND t.event_id = k.i) THEN '1' ELSE '0' END, '' ORDER BY k.n)"
+    " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS k(s, i, n)"
+)
+_FLAG = str.maketrans("01", "\x00\x01")
+
+
+def seen_flags(conn: Connection, keys: Sequence[tuple[str, str]]) -> bytes:
+    """Per key of `keys`, in order: 1 if the processed-event log holds it, else 0."""
+    if not keys:
+        return b""
+    params = (array([k[0] for k in keys]), array([k[1] for k in keys]))
+    got = rows(conn, SEEN_FLAGS_SQL, params)[0][0]
+    return bytes(got.translate(_FLAG), "ascii")
+
+
 def probe(table: str, on: str, alias: str = "t") -> str:
     """` CROSS JOIN LATERAL` the rows of `table` (as `alias`) matching `on`, the keys of the
     rows before it: one index probe per key whatever the planner estimates (the OFFSET 0

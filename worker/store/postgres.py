@@ -73,6 +73,10 @@ class PostgresTx(SqlTx):
     def _mark_processed(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
         fold_pg.mark_processed(conn, keys)
 
+    def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        self.behind.before_seen_read(self.conn)
+        return fold_pg.seen_events(self.conn, keys)
+
     def fold_marks(self, kind: str, updates: Sequence[tuple[FactKey, int]]) -> list[Verdict]:
         self._wrote(len(updates))
         return fold_pg.fold_marks(self.conn, kind, updates)
@@ -192,6 +196,11 @@ class PostgresStore(SqlStore):
         # connection keeps its prepared statements (`SqlStore._reader`).
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
+
+    def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        # One statement per chunk, each on its own: an applied event stays applied.
+        with self._one_read() as conn:
+            return fold_pg.seen_events(conn, keys)
 
     def _publisher_connection(self) -> Connection:
         # The advisory lock already serialises publishers; SSI here would only add aborts.
