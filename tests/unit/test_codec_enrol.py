@@ -4,9 +4,12 @@ enrolment commands out (percent-encoded subjects, `component`)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas import events as ev
@@ -164,3 +167,13 @@ def test_enrol_command_link_ids_are_bounded_like_group_commands() -> None:
     cmd = EnrolCommand.model_validate_json(enrol_command(link_ids=many))
     assert cmd.data.link_ids == sorted(many)[:MAX_LINK_IDS]
     assert cmd.data.link_count == MAX_LINK_IDS + 7
+
+
+@settings(max_examples=500)
+@given(
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+    | st.text(alphabet="".join(map(chr, range(128))), max_size=12)
+)
+def test_path_segment_is_quote_whatever_the_id(raw: str) -> None:
+    # The unquoted fast path returns only what quote would return unchanged.
+    assert path_segment(raw) == quote(raw, safe="!$&'()*+,;=:@")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import UserScope
@@ -68,7 +69,7 @@ def _user_chunk(tx: StoreTx, ws: list[UserWork], batch_causes: BatchCauses) -> l
         found = [a for c in w.courses for a in on_course.get((s, c), ())]
         found += [a for g in w.segments for a in on_segment.get((s, g), ())]
         if found:
-            candidates.setdefault(s, set()).update((a, u) for a in found)
+            candidates.setdefault(s, set()).update(zip(found, repeat(u)))
     if not candidates:
         return []
     diffs = tx.apply_truth_sites({s: sorted(c) for s, c in candidates.items()})
