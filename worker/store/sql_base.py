@@ -4,7 +4,7 @@ rule, row deletion, the publish lock, the health sample)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Engine, inspect
@@ -21,7 +21,6 @@ from worker.ports import (
     OutboxRecord,
     PairState,
     PairT,
-    PendingRecord,
     Sample,
     Saved,
     SitePair,
@@ -38,6 +37,7 @@ from worker.store import facts_repo as fr
 from worker.store import justify_repo as jr
 from worker.store.enrol_tx import EnrolTx
 from worker.store.ops_reads import OpsReads
+from worker.store.outbox_side import OutboxSide
 from worker.store.site_keys import by_site, pair_state_of
 from worker.store.write_behind import WriteBehind
 
@@ -207,7 +207,7 @@ class SqlTx(EnrolTx):
         self.behind.save_offsets(group_id, offsets)
 
 
-class SqlStore(OpsReads):
+class SqlStore(OutboxSide, OpsReads):
     """The store over one SQLAlchemy Engine (`StateStore`)."""
 
     name = "sql"
@@ -254,39 +254,6 @@ class SqlStore(OpsReads):
         """A connection for a read of one statement (the loop's processed-event lookup and
         offsets): as `_reader` here; PostgreSQL runs it outside any transaction."""
         return self._reader()
-
-    # --- the publisher ---
-    def _publisher_connection(self) -> Connection:
-        return self.engine.connect()
-
-    def _publish_lock(self, conn: Connection) -> None:
-        return None
-
-    def publish_pending(
-        self, send: Callable[[list[PendingRecord]], None], batch: int = 5000
-    ) -> int:
-        total = 0
-        while True:
-            with self._publisher_connection() as conn, conn.begin():
-                self._publish_lock(conn)
-                rows = outbox_repo.pending(conn, batch)
-                if not rows:
-                    return total
-                # A crash after the send and before this delete re-publishes the same bytes:
-                # the command ids are deterministic, so the duplicate is harmless by contract.
-                send(rows)
-                outbox_repo.remove(conn, [r.seq for r in rows])
-                total += len(rows)
-            if len(rows) < batch:  # the whole outbox as this publish found it
-                return total
-
-    def pending(self, limit: int) -> list[PendingRecord]:
-        with self._one_read() as conn:
-            return outbox_repo.pending(conn, limit)
-
-    def remove_pending(self, seqs: Sequence[int]) -> None:
-        with self.engine.begin() as conn:
-            outbox_repo.remove(conn, seqs)
 
     # --- reads ---
     def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
