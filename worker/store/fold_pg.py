@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from worker.domain.facts import Fact, Verdict
 from worker.ports import FactKey
 from worker.store.facts_repo import ATTR_COLS, FACT_TABLES, MARK_TABLES
+from worker.store.keys import chunks
 from worker.store.pg import array, col_type, probe, q, rows, seen_flags, write
 
 _C = 'COLLATE "C"'
@@ -179,9 +180,7 @@ SEEN_CHUNK = 20_000
 def seen_events(conn: Connection, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     """The keys of `keys` the processed-event log holds: one row back per chunk, a flag per
     key (`pg.seen_flags`), not a row per key seen (a replayed batch is all seen)."""
-    ks = list(set(keys))
     out: set[tuple[str, str]] = set()
-    for start in range(0, len(ks), SEEN_CHUNK):
-        part = ks[start : start + SEEN_CHUNK]
+    for part in chunks(list(set(keys)), SEEN_CHUNK):
         out.update(compress(part, seen_flags(conn, part)))
     return out
