@@ -71,14 +71,21 @@ def _skewed(store: SqlStore) -> list[str]:
     return [f"u{i:06d}" for i in range(1, 1 + CHUNK)]
 
 
-def _rows_filtered_out(store: SqlStore, sql: str, params: dict[str, Any]) -> int:
+def _plan(store: SqlStore, sql: str, params: dict[str, Any], generic: bool = False) -> Any:
+    """EXPLAIN ANALYZE's plan; `generic`: the plan the worker runs once psycopg has prepared
+    the statement, where the users' array looks like 10 rows whatever it holds."""
     with store.engine.connect() as conn:
+        if generic:
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         cur = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
         row = cur.fetchone()
+        conn.rollback()
     assert row is not None
-    plan = row[0]
-    if isinstance(plan, str):
-        plan = json.loads(plan)
+    return json.loads(row[0]) if isinstance(row[0], str) else row[0]
+
+
+def _rows_filtered_out(store: SqlStore, sql: str, params: dict[str, Any]) -> int:
+    plan = _plan(store, sql, params)
 
     def walk(node: dict[str, Any]) -> int:
         own = int(node.get("Rows Removed by Join Filter", 0)) * int(node.get("Actual Loops", 1))
@@ -152,15 +159,8 @@ def test_pairs_diffs_over_several_sites_stay_linear(store: SqlStore) -> None:
 
 
 def _relation_loops(store: SqlStore, sql: str, params: dict[str, Any], relation: str) -> int:
-    """Index probes of `relation` under the plan the worker runs: a prepared statement's
-    generic plan, where the users' array looks like 10 rows whatever it holds."""
-    with store.engine.connect() as conn:
-        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        cur = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
-        row = cur.fetchone()
-        conn.rollback()
-    assert row is not None
-    plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+    """Index probes of `relation` under the generic plan."""
+    plan = _plan(store, sql, params, generic=True)
 
     def walk(node: dict[str, Any]) -> int:
         own = int(node.get("Actual Loops", 0)) if node.get("Relation Name") == relation else 0
