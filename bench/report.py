@@ -50,7 +50,11 @@ def summarise(ctx: Ctx) -> dict[str, Any]:
         "memory_peak_mb_partial": None if mem_done else _get(ph, "memory", "peak_rss_mb"),
         "memory_users_reached": _get(ph, "memory", "users_reached"),
         "scale_out": {
-            k: {"eps": v.get("eps"), "cpu_us_per_event": v.get("cpu_us_per_event")}
+            k: {
+                "eps": v.get("eps"),
+                "cpu_us_per_event": v.get("cpu_us_per_event"),
+                "retried_batches": v.get("retried_batches"),
+            }
             for k, v in ph.get("scale_out", {}).items()
         },
     }
@@ -164,7 +168,8 @@ def markdown(ctx: Ctx) -> str:
         (
             "scale-out on one PostgreSQL, 6 partitions: 1 / 2 / 3 workers",
             " · ".join(
-                f"{k}: {_n(v['eps'], 'events/s')}, {_n(v['cpu_us_per_event'])} µs CPU/event"
+                f"{k}: {_n(v['eps'], 'events/s')}, {_n(v['cpu_us_per_event'])} µs CPU/event, "
+                f"{_n(v.get('retried_batches'))} batches redone"
                 for k, v in s.get("scale_out", {}).items()
             )
             or "—",

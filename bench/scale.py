@@ -5,7 +5,8 @@ design allows (partitions spread, no lost or doubled work), not a speed-up to ex
 
 Rate: the history's N events over the window from the first worker's start to the last
 one's exit ("caught up" covers every partition, whichever member applied it); CPU: the sum
-of the workers' own CPU (PostgreSQL's is not in it), per event.
+of the workers' own CPU (PostgreSQL's is not in it), per event; and how many batch
+attempts were aborted by a conflict with another worker and redone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from bench import kafka_tools as kt
 from bench.config import CMD_SCALE, Ctx
-from bench.proc import Worker
+from bench.proc import Worker, log_events
 
 COUNTS = (1, 2, 3)
 
@@ -43,6 +44,12 @@ def scale_out(ctx: Ctx) -> dict[str, Any]:
             "cpu_us_per_event": round(cpu / n * 1e6, 1),
             "cpu_s_per_worker": [round(r.cpu_s, 2) for r in runs],
             "records_seen": applied,  # >= N: a partition moved in a rebalance is re-read
+            # Batch attempts aborted and redone (a conflict with another worker, ADR 0010).
+            "retried_batches": sum(
+                e.get("event") == "retrying" and e.get("what") == "apply batch"
+                for sp in specs
+                for e in log_events(sp.log)
+            ),
             "commands_on_topic": kt.total(kt.end_offsets(ctx.svc.bootstrap, [CMD_SCALE])) - before,
         }
     return ctx.phase("scale_out", out)

@@ -9,7 +9,7 @@ layering is schemas ← domain ← ports ← adapters / store ← cli.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -293,8 +293,10 @@ class StateStore(Protocol):
     # is open: PostgreSQL yes; SQLite has one writer, so a publish would wait for the apply.
     publishes_while_applying: bool
 
-    def transaction(self) -> AbstractContextManager[StoreTx]:
-        """Commits on a clean exit, rolls back on an exception."""
+    def transaction(self, sites: Collection[str] = ()) -> AbstractContextManager[StoreTx]:
+        """Commits on a clean exit, rolls back on an exception. `sites`: the LMS sites whose
+        events the transaction applies; on a store shared by several workers, transactions
+        of one site take turns, so that big batches do not abort each other (ADR 0010)."""
         ...
 
     def is_transient(self, exc: BaseException) -> bool:

@@ -10,6 +10,10 @@ import json
 import random
 import threading
 import time
+from collections.abc import Collection
+from contextlib import AbstractContextManager
+
+import pytest
 
 from tests.support.engine_harness import records_of
 from tests.support.histories import random_history
@@ -19,7 +23,7 @@ from worker.engine.apply import BatchConfig
 from worker.engine.loop import Worker
 from worker.engine.records import InRecord
 from worker.ports import TP, PendingRecord
-from worker.store.sql_base import SqlStore
+from worker.store.sql_base import SqlStore, SqlTx
 
 BATCH = 50
 # One chunk per recompute: a chunk checkpoint publishes on the main thread, in the batch.
@@ -141,3 +145,27 @@ def test_chunk_publishes_overlap_the_next_chunk_where_the_store_allows(store: Sq
         if what == "acked":  # no Kafka commit of that batch's offsets before this ack
             commits = [m for w, m in rec.log[:i] if w == "kafka commit"]
             assert not commits or max(commits) < n * BATCH, rec.log[: i + 1]
+
+
+def test_each_batch_names_the_sites_of_its_events(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop hands the store the LMS sites its batch applies events of, so that batches
+    of one site take turns on a shared store (ADR 0010); a batch of none names none."""
+    a, b = Lms("site-a"), Lms("site-b")
+    history = [a.enrol("u1", "c1", 1), b.enrol("u2", "c2", 1)] * 10 + [a.join("u1", "S", 2)] * 5
+    records = records_of(history)
+    records += [
+        InRecord("in", 0, len(records) + i, b"k", b"{not json", [], 0) for i in range(BATCH)
+    ]
+    rec = Recorder(store, records)
+    named: list[set[str]] = []
+    real = store.transaction
+
+    def spy(sites: Collection[str] = ()) -> AbstractContextManager[SqlTx]:
+        named.append(set(sites))
+        return real(sites)
+
+    monkeypatch.setattr(store, "transaction", spy)
+    Worker(store, rec, CFG, retry_deadline_s=5).run(rec, ["in"], until_caught_up=True)
+    assert named == [{"site-a", "site-b"}, set()], named

@@ -173,8 +173,11 @@ class Worker:
                 chunk_publish.result()  # one in flight; its errors surface here
             chunk_publish = publisher.submit(self.publish)
 
+        # The sites the batch applies events of: batches of one site take turns (ADR 0010).
+        sites = {d.event.source for d in decoded if d.event is not None}
+
         def attempt() -> BatchResult:
-            with self.store.transaction() as tx:  # commits on leaving: step 1
+            with self.store.transaction(sites) as tx:  # commits on leaving: step 1
 
                 def checkpoint() -> None:
                     # A chunk of a big recompute: its state and commands are committed (step

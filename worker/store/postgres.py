@@ -4,7 +4,7 @@ over arrays (`pg`), the justification rule and its diff one statement per chunk
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
@@ -25,7 +25,7 @@ from worker.ports import (
     SiteKey,
     SitePair,
 )
-from worker.store import enrol_pg, fold_pg, justify_pg
+from worker.store import enrol_pg, fold_pg, justify_pg, site_locks
 from worker.store import enrol_repo as er
 from worker.store.sql_base import SqlStore, SqlTx
 from worker.store.sqlite import HELD_SQL
@@ -196,6 +196,12 @@ class PostgresStore(SqlStore):
         # connection keeps its prepared statements (`SqlStore._reader`).
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
+
+    def _take_sites(self, conn: Connection, sites: Collection[str]) -> bool:
+        return site_locks.take(conn, sites)  # batches of one site take turns (ADR 0010)
+
+    def _free_sites(self, conn: Connection) -> None:
+        site_locks.free(conn)
 
     def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         # One statement per chunk, each on its own: an applied event stays applied.

@@ -4,7 +4,7 @@ rule, row deletion, the publish lock, the health sample)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Engine, inspect
@@ -218,18 +218,30 @@ class SqlStore(OutboxSide, OpsReads):
         self.engine = engine
 
     @contextmanager
-    def _tx(self) -> Iterator[SqlTx]:
+    def _tx(self, sites: Collection[str]) -> Iterator[SqlTx]:
         with self.engine.connect() as conn:
-            tx = self.tx_class(conn)
+            locked = self._take_sites(conn, sites)
             try:
-                yield tx
-            except BaseException:
-                conn.rollback()
-                raise
-            tx.commit()  # the writes held behind go first
+                tx = self.tx_class(conn)
+                try:
+                    yield tx
+                except BaseException:
+                    conn.rollback()
+                    raise
+                tx.commit()  # the writes held behind go first
+            finally:
+                if locked:
+                    self._free_sites(conn)  # after the last commit, even a failed one
 
-    def transaction(self) -> AbstractContextManager[SqlTx]:
-        return self._tx()
+    def transaction(self, sites: Collection[str] = ()) -> AbstractContextManager[SqlTx]:
+        return self._tx(sites)
+
+    def _take_sites(self, conn: Connection, sites: Collection[str]) -> bool:
+        """SQLite has a single writer already (BEGIN IMMEDIATE): nothing to take."""
+        return False
+
+    def _free_sites(self, conn: Connection) -> None:
+        """Give back what `_take_sites` took."""
 
     def is_transient(self, exc: BaseException) -> bool:
         return db.is_transient(exc)
