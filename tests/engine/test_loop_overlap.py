@@ -169,3 +169,33 @@ def test_each_batch_names_the_sites_of_its_events(
     monkeypatch.setattr(store, "transaction", spy)
     Worker(store, rec, CFG, retry_deadline_s=5).run(rec, ["in"], until_caught_up=True)
     assert named == [{"site-a", "site-b"}, set()], named
+
+
+def test_a_long_batch_gives_its_turn_at_every_chunk_commit(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between two chunks of a recompute the loop lets a waiting batch of the same sites go
+    first (ADR 0010): right after each chunk's commit, never with a chunk in hand."""
+    lms = Lms()
+    users = [f"u{i:03d}" for i in range(300)]
+    crowd = [e for u in users for e in (lms.enrol(u, "c1", 1), lms.join(u, "S1", 1))]
+    history = [*crowd, lms.link("L1", "c1", "S1", "g1", 2)]
+    rec = Recorder(store, records_of(history))
+    turns: list[bool] = []  # per turn given: was everything of the chunk committed
+    real_commit, real_turn = SqlTx.commit, SqlTx.give_turn
+    last: list[str] = []
+
+    def commit(self: SqlTx) -> None:
+        real_commit(self)
+        last.append("commit")
+
+    def give_turn(self: SqlTx) -> None:
+        turns.append(bool(last) and last[-1] == "commit")
+        last.append("turn")
+        real_turn(self)
+
+    monkeypatch.setattr(SqlTx, "commit", commit)
+    monkeypatch.setattr(SqlTx, "give_turn", give_turn)
+    worker = Worker(store, rec, BatchConfig(group_id="g", chunk=20), retry_deadline_s=5)
+    worker.run(rec, ["in"], until_caught_up=True)
+    assert len(turns) >= 300 // 20 - 1 and all(turns), turns

@@ -156,3 +156,53 @@ def test_a_wait_that_times_out_gives_back_the_keys_it_had_taken(pg_store: SqlSto
     finally:
         go.set()
         first.join(10)
+
+
+def test_a_long_batch_lets_a_waiting_one_go_between_its_chunks(pg_store: SqlStore) -> None:
+    # A recompute of many users commits chunk by chunk; between two chunks a batch of the
+    # same site that waits goes first, instead of waiting for the whole recompute (a
+    # backfill of a million users takes minutes: the waiter would time out and give up).
+    order: list[str] = []
+    held, go = threading.Event(), threading.Event()
+
+    def long_batch() -> None:
+        with pg_store.transaction({"s1"}) as tx:
+            tx.mark_processed([("s1", "chunk-1")])
+            held.set()
+            go.wait(10)
+            tx.commit()  # a checkpoint
+            tx.give_turn()
+            order.append("long batch resumed")
+            tx.mark_processed([("s1", "chunk-2")])
+
+    first = threading.Thread(target=long_batch)
+    first.start()
+    assert held.wait(10)
+    out: dict[str, object] = {}
+
+    def waiter() -> None:
+        with pg_store.transaction({"s1"}) as tx:
+            order.append("waiting batch applied")
+            out["saw"] = tx.seen_events([("s1", "chunk-1"), ("s1", "chunk-2")])
+
+    second = threading.Thread(target=waiter)
+    second.start()
+    second.join(HOLD_S)
+    assert order == []  # it waits while the chunk is in hand
+    go.set()
+    first.join(10)
+    second.join(10)
+    assert order == ["waiting batch applied", "long batch resumed"]
+    assert out["saw"] == {("s1", "chunk-1")}  # the committed chunk, not the next one
+
+
+def test_giving_a_turn_without_sites_or_waiters_goes_straight_on(store: StateStore) -> None:
+    with store.transaction({"s1"}) as tx:
+        tx.mark_processed([("s1", "a")])
+        tx.commit()
+        tx.give_turn()
+        tx.mark_processed([("s1", "b")])
+    with store.transaction() as tx:
+        tx.commit()
+        tx.give_turn()
+        assert tx.seen_events([("s1", "a"), ("s1", "b")]) == {("s1", "a"), ("s1", "b")}

@@ -185,6 +185,7 @@ class Worker:
                     # the input offset moves only once the whole batch is done (step 3).
                     tx.commit()
                     publish_chunk()
+                    tx.give_turn()  # a waiting batch of these sites goes first (ADR 0010)
                     observability.progress()  # a chunk of a big recompute is progress
                     if self._source is not None:
                         # A batch may outlast max.poll.interval.ms: poll (what it returns is

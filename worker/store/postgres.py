@@ -197,11 +197,9 @@ class PostgresStore(SqlStore):
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
 
-    def _take_sites(self, conn: Connection, sites: Collection[str]) -> bool:
-        return site_locks.take(conn, sites)  # batches of one site take turns (ADR 0010)
-
-    def _free_sites(self, conn: Connection) -> None:
-        site_locks.free(conn)
+    def _take_sites(self, conn: Connection, sites: Collection[str]) -> site_locks.Held | None:
+        # Batches of one site take turns (ADR 0010).
+        return site_locks.Held(conn, sites) if site_locks.take(conn, sites) else None
 
     def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         # One statement per chunk, each on its own: an applied event stays applied.

@@ -78,6 +78,23 @@ def free(conn: Connection) -> None:
         conn.invalidate()
 
 
+class Held:
+    """The sites one batch holds, on its connection."""
+
+    def __init__(self, conn: Connection, sites: Collection[str]) -> None:
+        self.conn = conn
+        self.sites = sites
+
+    def pass_turn(self) -> None:
+        """Between two committed chunks: released and taken again, so a batch waiting for
+        one of the sites goes first (PostgreSQL grants a freed lock to its waiters)."""
+        free(self.conn)
+        take(self.conn, self.sites)
+
+    def free(self) -> None:
+        free(self.conn)
+
+
 def _as_sqlalchemy(exc: BaseException, statement: str) -> BaseException:
     """psycopg's error as SQLAlchemy raises it elsewhere (a lock timeout: OperationalError),
     so that the store's `is_transient` judges it like any other statement's."""

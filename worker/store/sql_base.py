@@ -4,7 +4,7 @@ rule, row deletion, the publish lock, the health sample)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy import Engine, inspect
@@ -32,6 +32,7 @@ from worker.store import (
     dead_letter_repo,
     held_repo,
     outbox_repo,
+    site_locks,
 )
 from worker.store import facts_repo as fr
 from worker.store import justify_repo as jr
@@ -49,6 +50,7 @@ class SqlTx(EnrolTx):
         self.conn = conn
         # Pair histories, outbox rows and the batch's bookkeeping: one write per table.
         self.behind = WriteBehind(self._mark_processed)
+        self.pass_turn: Callable[[], None] = lambda: None  # set when the store took sites
 
     @staticmethod
     def _mark_processed(conn: Connection, keys: Sequence[tuple[str, str]]) -> None:
@@ -57,6 +59,9 @@ class SqlTx(EnrolTx):
     def commit(self) -> None:
         self.behind.flush(self.conn)
         self.conn.commit()
+
+    def give_turn(self) -> None:
+        self.pass_turn()
 
     def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         self.behind.before_seen_read(self.conn)
@@ -220,9 +225,11 @@ class SqlStore(OutboxSide, OpsReads):
     @contextmanager
     def _tx(self, sites: Collection[str]) -> Iterator[SqlTx]:
         with self.engine.connect() as conn:
-            locked = self._take_sites(conn, sites)
+            held = self._take_sites(conn, sites)
             try:
                 tx = self.tx_class(conn)
+                if held is not None:
+                    tx.pass_turn = held.pass_turn
                 try:
                     yield tx
                 except BaseException:
@@ -230,18 +237,15 @@ class SqlStore(OutboxSide, OpsReads):
                     raise
                 tx.commit()  # the writes held behind go first
             finally:
-                if locked:
-                    self._free_sites(conn)  # after the last commit, even a failed one
+                if held is not None:
+                    held.free()  # after the last commit, even a failed one
 
     def transaction(self, sites: Collection[str] = ()) -> AbstractContextManager[SqlTx]:
         return self._tx(sites)
 
-    def _take_sites(self, conn: Connection, sites: Collection[str]) -> bool:
+    def _take_sites(self, conn: Connection, sites: Collection[str]) -> site_locks.Held | None:
         """SQLite has a single writer already (BEGIN IMMEDIATE): nothing to take."""
-        return False
-
-    def _free_sites(self, conn: Connection) -> None:
-        """Give back what `_take_sites` took."""
+        return None
 
     def is_transient(self, exc: BaseException) -> bool:
         return db.is_transient(exc)
