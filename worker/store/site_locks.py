@@ -7,8 +7,8 @@ benchmark's history, 18 of 41 batch attempts were aborted and redone, and three 
 slower than one (ADR 0010). Each batch now first takes a session-level advisory lock per site
 it holds events of, outside any transaction: the batch's snapshot is taken after the locks
 are granted, so it sees every write of the batch that held them before. The locks are
-released after the batch's last commit (a big recompute commits chunk by chunk and keeps
-them throughout). Uncontended, taking and releasing are one round trip each (a thin batch's
+released after the batch's last commit; a big recompute, which commits chunk by chunk, gives
+its turn after each chunk's commit (`Held.pass_turn`). Uncontended, taking and releasing are one round trip each (a thin batch's
 latency is its round trips, ADR 0009); a site in use is waited for in key order, so two
 workers never wait on each other in a cycle.
 
