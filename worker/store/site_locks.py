@@ -8,9 +8,9 @@ slower than one (ADR 0010). Each batch now first takes a session-level advisory 
 it holds events of, outside any transaction: the batch's snapshot is taken after the locks
 are granted, so it sees every write of the batch that held them before. The locks are
 released after the batch's last commit; a big recompute, which commits chunk by chunk, gives
-its turn after each chunk's commit (`Held.pass_turn`). Uncontended, taking and releasing are one round trip each (a thin batch's
-latency is its round trips, ADR 0009); a site in use is waited for in key order, so two
-workers never wait on each other in a cycle.
+its turn after each chunk's commit (`Held.pass_turn`). Uncontended, taking and releasing
+are one round trip each (a thin batch's latency is its round trips, ADR 0009); a site in
+use is waited for in key order, so two workers never wait on each other in a cycle.
 
 SERIALIZABLE stays: the locks only keep batches of one site from overlapping; anything else
 that writes the store (ops commands, a worker of another version) is still caught by SSI. A
