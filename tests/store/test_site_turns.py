@@ -57,18 +57,32 @@ def _second(store: SqlStore, sites: set[str], out: dict[str, object]) -> threadi
     return t
 
 
-def test_a_batch_of_the_same_site_waits_and_then_sees_the_first(pg_store: SqlStore) -> None:
+def _start_holder(store: SqlStore, sites: set[str]) -> tuple[threading.Thread, threading.Event]:
+    """A batch holding `sites` until the returned event is set."""
     held, go = threading.Event(), threading.Event()
-    first = threading.Thread(target=_holder, args=(pg_store, {"s1", "s2"}, held, go))
+    first = threading.Thread(target=_holder, args=(store, sites, held, go))
     first.start()
     assert held.wait(10)
+    return first, go
+
+
+def _waits_then_runs(
+    store: SqlStore, first: threading.Thread, go: threading.Event, sites: set[str]
+) -> dict[str, object]:
+    """A second batch on `sites` must not enter while the first holds; once it ends, it runs."""
     out: dict[str, object] = {}
-    second = _second(pg_store, {"s2", "s3"}, out)
+    second = _second(store, sites, out)
     second.join(HOLD_S)
     assert "entered" not in out, "a batch of a site in use went ahead"
     go.set()
     first.join(10)
     second.join(10)
+    return out
+
+
+def test_a_batch_of_the_same_site_waits_and_then_sees_the_first(pg_store: SqlStore) -> None:
+    first, go = _start_holder(pg_store, {"s1", "s2"})
+    out = _waits_then_runs(pg_store, first, go, {"s2", "s3"})
     # Its snapshot began after the first batch committed: it sees that batch's writes
     # (no stale read for SERIALIZABLE to abort later).
     assert out == {"entered": True, "saw": set()}  # "held" was written under s1
@@ -77,25 +91,13 @@ def test_a_batch_of_the_same_site_waits_and_then_sees_the_first(pg_store: SqlSto
 
 
 def test_the_second_batch_sees_what_the_first_wrote_on_its_site(pg_store: SqlStore) -> None:
-    held, go = threading.Event(), threading.Event()
-    first = threading.Thread(target=_holder, args=(pg_store, {"s1"}, held, go))
-    first.start()
-    assert held.wait(10)
-    out: dict[str, object] = {}
-    second = _second(pg_store, {"s1"}, out)
-    second.join(HOLD_S)
-    assert "entered" not in out
-    go.set()
-    first.join(10)
-    second.join(10)
+    first, go = _start_holder(pg_store, {"s1"})
+    out = _waits_then_runs(pg_store, first, go, {"s1"})
     assert out == {"entered": True, "saw": {("s1", "held")}}
 
 
 def test_batches_of_other_sites_do_not_wait(pg_store: SqlStore) -> None:
-    held, go = threading.Event(), threading.Event()
-    first = threading.Thread(target=_holder, args=(pg_store, {"s1"}, held, go))
-    first.start()
-    assert held.wait(10)
+    first, go = _start_holder(pg_store, {"s1"})
     out: dict[str, object] = {}
     second = _second(pg_store, {"s9"}, out)
     second.join(5)
@@ -117,10 +119,7 @@ def test_a_failed_batch_gives_its_sites_back(pg_store: SqlStore) -> None:
 
 
 def test_a_lock_wait_is_bounded_and_retried_as_transient(pg_store: SqlStore) -> None:
-    held, go = threading.Event(), threading.Event()
-    first = threading.Thread(target=_holder, args=(pg_store, {"s1"}, held, go))
-    first.start()
-    assert held.wait(10)
+    first, go = _start_holder(pg_store, {"s1"})
     try:
         with pg_store.engine.connect() as conn, pytest.raises(OperationalError) as err:
             site_locks.take(conn, {"s1"}, wait="200ms")
@@ -142,10 +141,7 @@ def test_a_wait_that_times_out_gives_back_the_keys_it_had_taken(pg_store: SqlSto
     # Sites taken in key order: hold the later one, so that the first is granted before
     # the wait for the second times out.
     early, late = sorted(["s1", "s2"], key=lambda s: site_locks.lock_keys([s])[0])
-    held, go = threading.Event(), threading.Event()
-    first = threading.Thread(target=_holder, args=(pg_store, {late}, held, go))
-    first.start()
-    assert held.wait(10)
+    first, go = _start_holder(pg_store, {late})
     try:
         with pg_store.engine.connect() as conn:
             with pytest.raises(OperationalError):
