@@ -25,7 +25,7 @@ from worker.domain.enrol import (
 )
 from worker.domain.facts import Fact, enrolment_of, fold, fold_marks
 from worker.domain.justify import LinkState, justified
-from worker.domain.transitions import Cause, PairKey, command_id
+from worker.domain.transitions import Cause, PairKey, command_id, owes_command
 from worker.domain.updates import EventView, FactUpdate, MarkUpdate, to_update
 
 
@@ -178,6 +178,7 @@ def test_decide_enrol_names_links_roles_and_leave() -> None:
     assert (cmd.reason, cmd.caused_by, cmd.on_leave) == ("joined_segment", "ev-0", "unenrol")
     # Still justified by another link: nothing owed.
     assert decide_enrol(pair, 1, frozenset({"L1", "L2"}), frozenset({"L2"}), ATTRS, [join]) is None
+    assert not owes_command(1, frozenset({"L2"})) and owes_command(1, frozenset())
     # The last link goes: unenrol, suspending because one of the links that held it says so.
     unlink = _cause("lms.segment_enrol_link.deleted", 9, 1)
     cmd = decide_enrol(pair, 1, frozenset({"L1", "L2"}), frozenset(), ATTRS, [unlink])

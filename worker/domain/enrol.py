@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from worker.domain.justify import FactState
-from worker.domain.transitions import Cause, pick_cause, reason_for, uuid5_of
+from worker.domain.transitions import Cause, owes_command, pick_cause, reason_for, uuid5_of
 
 ENROL_NAMESPACE = uuid.UUID("0f6f3c1e-52a4-4a8e-9d0b-7e2f4a6c8b31")
 _ENROL_SHA1 = hashlib.sha1(ENROL_NAMESPACE.bytes, usedforsecurity=False)
@@ -106,10 +106,9 @@ def decide_enrol(
     """The command owed for one (course, user) after a change of its justifying enrol links:
     an enrol names the links that justify it now, an unenrol those that did before (their
     roles, and whether any of them asks to suspend rather than unenrol)."""
-    was_in = transitions % 2 == 1
-    should_be_in = bool(links_after)
-    if was_in == should_be_in:
+    if not owes_command(transitions, links_after):
         return None
+    should_be_in = bool(links_after)
     kind: Literal["enrol", "unenrol"] = ENROL if should_be_in else UNENROL
     cause = pick_cause(causes, "add" if should_be_in else "remove")
     justifying = links_after if should_be_in else links_before

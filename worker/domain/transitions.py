@@ -89,7 +89,7 @@ def command_id(pair: PairKey, number: int) -> str:
 
 def uuid5_of(namespace: Any, parts: tuple[str, ...], number: int) -> str:
     """uuid5(namespace, JSON of [*parts, number]); `namespace` is sha1 over its bytes."""
-    if all(_PLAIN.fullmatch(p) for p in parts):  # nothing json.dumps would escape
+    if _PLAIN.fullmatch("".join(parts)):  # nothing json.dumps would escape, in any part
         name = "[" + "".join(f'"{p}", ' for p in parts) + f"{int(number)}]"
     else:
         name = json.dumps([*parts, number])
@@ -148,6 +148,12 @@ def pick_cause(causes: Iterable[Cause], kind: Literal["add", "remove"]) -> Cause
     return min(pool, key=lambda c: (c.time_us, -c.order))
 
 
+def owes_command(transitions: int, links_after: frozenset[str]) -> bool:
+    """Whether a pair's history (odd: in) differs from what its links say now. Checked
+    before a pair's causes are gathered: most pairs a recompute touches owe nothing."""
+    return (transitions % 2 == 1) != bool(links_after)
+
+
 def decide(
     pair: PairKey,
     transitions: int,
@@ -156,10 +162,9 @@ def decide(
     causes: Iterable[Cause],
 ) -> Command | None:
     """The command owed for one pair after a change of its justifying links, if any."""
-    was_in = transitions % 2 == 1
-    should_be_in = bool(links_after)
-    if was_in == should_be_in:
+    if not owes_command(transitions, links_after):
         return None
+    should_be_in = bool(links_after)
     kind: Literal["add", "remove"] = ADD if should_be_in else REMOVE
     cause = pick_cause(causes, kind)
     justifying = links_after if should_be_in else links_before

@@ -52,10 +52,18 @@ def bulk_scopes(
     links_of = {scope: _selected(scope.selector, rows) for scope in scopes}
     all_causes = list(scopes.values())
 
+    # A recompute's pairs share a few (course, group, links) values: a backfill's 100,000
+    # pairs, one. The causes depend on nothing else, so each value is looked up once.
+    known: dict[tuple[str, str, frozenset[str]], list[Cause]] = {}
+
     def causes_for(p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:
-        segments = {segment_of[a] for a in links_of_pair if a in segment_of}
-        found = batch_causes.for_pair(source, p[0], p[1], links_of_pair, segments)
-        return found or all_causes
+        key = (p[0], p[1], links_of_pair)
+        found = known.get(key)
+        if found is None:
+            segments = {segment_of[a] for a in links_of_pair if a in segment_of}
+            found = batch_causes.for_pair(source, p[0], p[1], links_of_pair, segments)
+            found = known[key] = found or all_causes
+        return found
 
     alone: list[tuple[BulkScope, Cause, list[str]]] = []
     merged: set[str] = set()

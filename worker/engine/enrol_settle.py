@@ -11,7 +11,7 @@ from schemas.commands import ENROL_TYPE, UNENROL_TYPE
 from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command
 from worker.destinations import ENROL_COMMAND
 from worker.domain.enrol import EnrolCommand, EnrolLinkState, EnrolPairKey, decide_enrol
-from worker.domain.transitions import Cause
+from worker.domain.transitions import Cause, owes_command
 from worker.engine.settle import Owed
 from worker.ports import (
     CommandMeta,
@@ -25,6 +25,7 @@ from worker.ports import (
 )
 
 _NONE: PairState = (frozenset(), 0, None)  # no links, no history
+_EMPTY: frozenset[str] = frozenset()
 CausesFor = Callable[[EPair, frozenset[str]], list[Cause]]
 SiteCausesFor = Callable[[str, EPair, frozenset[str]], list[Cause]]
 SiteDiff = tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]
@@ -78,7 +79,9 @@ def settle_sites(
     for sp in sorted(touched):
         s, p = sp[0], (sp[1], sp[2])
         after, count, queued_behind = pair_states.get(sp, _NONE)
-        before = (after - added.get(sp, set())) | dropped.get(sp, set())
+        if not owes_command(count, after):
+            continue  # its history already says what its links say: no causes to gather
+        before = (after - added.get(sp, _EMPTY)) | dropped.get(sp, _EMPTY)
         pair = EnrolPairKey(*sp)
         cmd = decide_enrol(pair, count, before, after, attrs[s], causes_for(s, p, before | after))
         if cmd is None:

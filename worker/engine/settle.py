@@ -15,7 +15,7 @@ from schemas.commands import ADD_TYPE, REMOVE_TYPE
 from worker.codec import COMMAND_CONTENT_TYPE, encode_command
 from worker.destinations import COMMAND
 from worker.domain.justify import Diff
-from worker.domain.transitions import Cause, Command, PairKey, decide
+from worker.domain.transitions import Cause, Command, PairKey, decide, owes_command
 from worker.ports import (
     CommandMeta,
     Headers,
@@ -29,6 +29,7 @@ from worker.ports import (
 )
 
 _NONE: PairState = (frozenset(), 0, None)  # no links, no history
+_EMPTY: frozenset[str] = frozenset()
 CausesFor = Callable[[PairT, frozenset[str]], Iterable[Cause]]
 SiteCausesFor = Callable[[str, PairT, frozenset[str]], Iterable[Cause]]
 P = TypeVar("P")  # a pair: (course, group, user), or an enrolment pair (course, user)
@@ -114,7 +115,9 @@ def settle_sites(
     for sp in sorted(touched):
         source, p = sp[0], (sp[1], sp[2], sp[3])
         after, count, queued_behind = states.get(sp, _NONE)
-        before = (after - added.get(sp, set())) | dropped.get(sp, set())
+        if not owes_command(count, after):
+            continue  # its history already says what its links say: no causes to gather
+        before = (after - added.get(sp, _EMPTY)) | dropped.get(sp, _EMPTY)
         cmd = decide(PairKey(*sp), count, before, after, causes_for(source, p, before | after))
         if cmd is None:
             continue
