@@ -308,21 +308,35 @@ cmd_up() {
     fi
 
     started=$(date +%s)
-    # setsid: own session, so the terminal's signals (Ctrl-C in make/pytest) do
-    # not reach the broker; the inner shell writes its pid and becomes java.
-    # shellcheck disable=SC2016
-    nohup setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' kafka-sh "$PIDFILE" \
-        java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$PROPS" \
-        >>"$LOG" 2>&1 </dev/null 9>&- &
-    for _ in $(seq 1 50); do
-        [[ -s $PIDFILE ]] && break
-        sleep 0.1
-    done
-    pid=$(head -n 1 "$PIDFILE" 2>/dev/null || true)
-    [[ $pid =~ ^[0-9]+$ ]] || { log_tail; die "the broker did not start (no pid)"; }
+    local attempt
+    for attempt in 1 2 3; do
+        # setsid: own session, so the terminal's signals (Ctrl-C in make/pytest) do
+        # not reach the broker; the inner shell writes its pid and becomes java.
+        # shellcheck disable=SC2016
+        nohup setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' kafka-sh "$PIDFILE" \
+            java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$PROPS" \
+            >>"$LOG" 2>&1 </dev/null 9>&- &
+        for _ in $(seq 1 50); do
+            [[ -s $PIDFILE ]] && break
+            sleep 0.1
+        done
+        pid=$(head -n 1 "$PIDFILE" 2>/dev/null || true)
+        [[ $pid =~ ^[0-9]+$ ]] || { log_tail; die "the broker did not start (no pid)"; }
 
-    rc=0
-    probe "$pid" "$START_TIMEOUT" || rc=$?
+        rc=0
+        probe "$pid" "$START_TIMEOUT" || rc=$?
+        # A port inside the kernel's ephemeral range can be held for a moment by some client
+        # socket's local end (nothing listens, so the check above passed): wait and start again.
+        if [[ $rc -ne 0 && $attempt -lt 3 ]] && ! kill -0 "$pid" 2>/dev/null \
+            && grep -q "Address already in use" "$LOG"; then
+            echo "kafka.sh: $HOST:$PORT or $CONTROLLER_PORT was briefly in use; starting again" >&2
+            rm -f "$PIDFILE"
+            : >"$LOG"
+            sleep 3
+            continue
+        fi
+        break
+    done
     if [[ $rc -ne 0 ]]; then
         log_tail 80
         # Whatever the probe's reason (timed out, or no kafka-python to probe with), a

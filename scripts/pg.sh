@@ -193,7 +193,19 @@ EOF
 
     : >"$LOG"
     [[ $IS_ROOT -eq 1 ]] && chown postgres: "$LOG"
-    if ! as_owner "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null 9>&-; then
+    # A port inside the kernel's ephemeral range can be held for a moment by some client
+    # socket's local end (nothing listens, so the check above passed): wait and start again.
+    local attempt ok=0
+    for attempt in 1 2 3; do
+        if as_owner "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null 9>&-; then
+            ok=1
+            break
+        fi
+        grep -q "could not bind" "$LOG" 2>/dev/null && [[ $attempt -lt 3 ]] || break
+        echo "pg.sh: $HOST:$PORT was briefly in use; starting again" >&2
+        sleep 3
+    done
+    if [[ $ok -ne 1 ]]; then
         log_tail
         die "PostgreSQL did not start on $HOST:$PORT (full log: $LOG)"
     fi
