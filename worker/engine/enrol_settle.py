@@ -25,6 +25,7 @@ from worker.ports import (
 )
 
 _NONE: PairState = (frozenset(), 0, None)  # no links, no history
+_CONTENT_TYPE: tuple[str, bytes | None] = ("content-type", COMMAND_CONTENT_TYPE.encode())
 _EMPTY: frozenset[str] = frozenset()
 CausesFor = Callable[[EPair, frozenset[str]], list[Cause]]
 SiteCausesFor = Callable[[str, EPair, frozenset[str]], list[Cause]]
@@ -109,7 +110,7 @@ def to_record(cmd: EnrolCommand) -> OutboxRecord:
         caused_by=cmd.caused_by,
         time_us=cmd.time_us,
     )
-    headers: Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+    headers: Headers = [_CONTENT_TYPE]
     ce_type = ENROL_TYPE if cmd.kind == "enrol" else UNENROL_TYPE
     meta = CommandMeta(ce_type, cmd.reason, cmd.time_us)
     return OutboxRecord(ENROL_COMMAND, p.user_id.encode(), value, headers, meta=meta)

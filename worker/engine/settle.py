@@ -29,6 +29,7 @@ from worker.ports import (
 )
 
 _NONE: PairState = (frozenset(), 0, None)  # no links, no history
+_CONTENT_TYPE: tuple[str, bytes | None] = ("content-type", COMMAND_CONTENT_TYPE.encode())
 _EMPTY: frozenset[str] = frozenset()
 CausesFor = Callable[[PairT, frozenset[str]], Iterable[Cause]]
 SiteCausesFor = Callable[[str, PairT, frozenset[str]], Iterable[Cause]]
@@ -143,7 +144,7 @@ def to_record(cmd: Command) -> OutboxRecord:
         caused_by=cmd.caused_by,
         time_us=cmd.time_us,
     )
-    headers: Headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+    headers: Headers = [_CONTENT_TYPE]
     ce_type = ADD_TYPE if cmd.kind == "add" else REMOVE_TYPE
     meta = CommandMeta(ce_type, cmd.reason, cmd.time_us)
     return OutboxRecord(COMMAND, p.user_id.encode(), value, headers, meta=meta)

@@ -97,9 +97,11 @@ def pair_states(conn: Connection, sql: str, pairs: Sequence[K]) -> dict[K, PairS
     """Per site-keyed pair with links or a history: (links, count, held)."""
     if not pairs:
         return {}
-    params = {f"k{n}": array([p[n] for p in pairs]) for n in range(len(pairs[0]))}
+    width = len(pairs[0])
+    params = {f"k{n}": array([p[n] for p in pairs]) for n in range(width)}
     out: dict[K, PairState] = {}
-    for *key, count, held, links in rows(conn, sql, params):
+    for r in rows(conn, sql, params):  # the key's columns, then count, held, links
+        count, links = r[width], r[width + 2]
         if count is not None or links:
-            out[cast(K, tuple(key))] = (frozenset(links), count or 0, held)
+            out[cast(K, r[:width])] = (frozenset(links), count or 0, r[width + 1])
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -19,14 +20,39 @@ __all__ = ["CommandMeta", "Headers", "OutboxRecord", "PendingRecord", "meta_colu
 
 
 def pack_headers(headers: Headers) -> bytes:
+    if len(headers) == 1:  # a command's one header, the same on every row: packed once
+        return _pack_one(headers[0])
+    return _pack(headers)
+
+
+def _pack(headers: Headers | tuple[tuple[str, bytes | None], ...]) -> bytes:
     # latin-1 maps every byte to one code point, so any header value survives JSON.
     return orjson.dumps([[k, None if v is None else v.decode("latin-1")] for k, v in headers])
+
+
+@lru_cache(maxsize=64)
+def _pack_one(header: tuple[str, bytes | None]) -> bytes:
+    return _pack((header,))
 
 
 def unpack_headers(raw: bytes | None) -> Headers:
     if not raw:
         return []
+    if len(raw) <= _SHORT:  # a command's headers: the same few bytes on every row
+        return list(_unpack_short(raw))
+    return _unpack(raw)
+
+
+def _unpack(raw: bytes) -> Headers:
     return [(k, None if v is None else v.encode("latin-1")) for k, v in orjson.loads(raw)]
+
+
+_SHORT = 128  # packed headers this short are cached (a DLQ copy's are longer: never cached)
+
+
+@lru_cache(maxsize=64)
+def _unpack_short(raw: bytes) -> tuple[tuple[str, bytes | None], ...]:
+    return tuple(_unpack(raw))
 
 
 def meta_columns(meta: CommandMeta | None) -> dict[str, Any]:
