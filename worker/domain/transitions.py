@@ -141,6 +141,8 @@ def pick_cause(causes: Iterable[Cause], kind: Literal["add", "remove"]) -> Cause
     """Which of a batch's events explains a collapsed change, in LMS time: an add happened
     when its last condition came true (the newest fitting event), a remove when its first
     condition went false (the oldest fitting one). Batch order breaks ties."""
+    if isinstance(causes, list | tuple) and len(causes) == 1:
+        return causes[0]  # the common case (a backfill's every pair): the only candidate
     fitting = _CAN_ADD if kind == ADD else _CAN_REMOVE
     pool = [c for c in causes if c.event_type in fitting] or list(causes)
     if kind == ADD:
