@@ -26,3 +26,9 @@ def test_a_cached_unpacking_is_a_fresh_list_each_time() -> None:
     first.append(("x", None))  # a caller's change must not reach the next row's headers
     assert unpack_headers(raw) == [("content-type", b"application/cloudevents+json")]
     assert unpack_headers(None) == [] and unpack_headers(b"") == []
+
+
+def test_a_header_given_as_a_list_is_packed_too() -> None:
+    as_list = [["k", b"v"]]  # a caller's list instead of a tuple: not cacheable, still packed
+    raw = pack_headers(as_list)  # type: ignore[arg-type]
+    assert unpack_headers(raw) == [("k", b"v")]

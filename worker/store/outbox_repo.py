@@ -21,7 +21,10 @@ __all__ = ["CommandMeta", "Headers", "OutboxRecord", "PendingRecord", "meta_colu
 
 def pack_headers(headers: Headers) -> bytes:
     if len(headers) == 1:  # a command's one header, the same on every row: packed once
-        return _pack_one(headers[0])
+        try:
+            return _pack_one(headers[0])
+        except TypeError:  # not hashable (a list, not a tuple): packed as any other
+            pass
     return _pack(headers)
 
 
