@@ -152,7 +152,8 @@ def pick_cause(causes: Iterable[Cause], kind: Literal["add", "remove"]) -> Cause
 
 def owes_command(transitions: int, links_after: frozenset[str]) -> bool:
     """Whether a pair's history (odd: in) differs from what its links say now. Checked
-    before a pair's causes are gathered: most pairs a recompute touches owe nothing."""
+    before a pair's causes are gathered: a pair that keeps another justifying link, or
+    that a user's batch touched without changing, owes nothing."""
     return (transitions % 2 == 1) != bool(links_after)
 
 
