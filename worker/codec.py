@@ -35,6 +35,8 @@ from worker.errors import InvalidEvent, UnknownEventType
 from worker.ports import Headers
 
 COMMAND_CONTENT_TYPE: Final = "application/cloudevents+json"
+# The one header of every command record (group and enrolment, worker and ops alike).
+COMMAND_HEADER: Final[tuple[str, bytes | None]] = ("content-type", COMMAND_CONTENT_TYPE.encode())
 
 
 _REASON_MAX: Final = 300

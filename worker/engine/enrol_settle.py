@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from schemas.commands import ENROL_TYPE, UNENROL_TYPE
-from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command
+from worker.codec import COMMAND_HEADER, encode_enrol_command
 from worker.destinations import ENROL_COMMAND
 from worker.domain.enrol import EnrolCommand, EnrolLinkState, EnrolPairKey, decide_enrol
 from worker.domain.transitions import Cause, owes_command
@@ -25,7 +25,6 @@ from worker.ports import (
 )
 
 _NONE: PairState = (frozenset(), 0, None)  # no links, no history
-_CONTENT_TYPE: tuple[str, bytes | None] = ("content-type", COMMAND_CONTENT_TYPE.encode())
 _EMPTY: frozenset[str] = frozenset()
 CausesFor = Callable[[EPair, frozenset[str]], list[Cause]]
 SiteCausesFor = Callable[[str, EPair, frozenset[str]], list[Cause]]
@@ -110,7 +109,7 @@ def to_record(cmd: EnrolCommand) -> OutboxRecord:
         caused_by=cmd.caused_by,
         time_us=cmd.time_us,
     )
-    headers: Headers = [_CONTENT_TYPE]
+    headers: Headers = [COMMAND_HEADER]
     ce_type = ENROL_TYPE if cmd.kind == "enrol" else UNENROL_TYPE
     meta = CommandMeta(ce_type, cmd.reason, cmd.time_us)
     return OutboxRecord(ENROL_COMMAND, p.user_id.encode(), value, headers, meta=meta)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Generic, Protocol, TypeVar
 
 from schemas.commands import ADD_TYPE, REMOVE_TYPE
-from worker.codec import COMMAND_CONTENT_TYPE, encode_command
+from worker.codec import COMMAND_HEADER, encode_command
 from worker.destinations import COMMAND
 from worker.domain.justify import Diff
 from worker.domain.transitions import Cause, Command, PairKey, decide, owes_command
@@ -29,7 +29,6 @@ from worker.ports import (
 )
 
 _NONE: PairState = (frozenset(), 0, None)  # no links, no history
-_CONTENT_TYPE: tuple[str, bytes | None] = ("content-type", COMMAND_CONTENT_TYPE.encode())
 _EMPTY: frozenset[str] = frozenset()
 CausesFor = Callable[[PairT, frozenset[str]], Iterable[Cause]]
 SiteCausesFor = Callable[[str, PairT, frozenset[str]], Iterable[Cause]]
@@ -144,7 +143,7 @@ def to_record(cmd: Command) -> OutboxRecord:
         caused_by=cmd.caused_by,
         time_us=cmd.time_us,
     )
-    headers: Headers = [_CONTENT_TYPE]
+    headers: Headers = [COMMAND_HEADER]
     ce_type = ADD_TYPE if cmd.kind == "add" else REMOVE_TYPE
     meta = CommandMeta(ce_type, cmd.reason, cmd.time_us)
     return OutboxRecord(COMMAND, p.user_id.encode(), value, headers, meta=meta)

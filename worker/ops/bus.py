@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 from worker import destinations, shutdown
 from worker.adapters.kafka_input import in_record
 from worker.adapters.kafka_io import client_config, make_producer
-from worker.codec import COMMAND_CONTENT_TYPE, us_to_rfc3339
+from worker.codec import COMMAND_HEADER, us_to_rfc3339
 from worker.engine.records import InRecord
 from worker.errors import FatalError
 from worker.ports import TP, OutboxRecord
@@ -54,7 +54,7 @@ def cloud_event(
             "data": dict(data),
         }
     )
-    headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+    headers = [COMMAND_HEADER]
     return OutboxRecord(destination, key.encode("utf-8"), value, headers)
 
 

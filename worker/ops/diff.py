@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
-from worker.codec import COMMAND_CONTENT_TYPE, encode_command, time_to_us
+from worker.codec import COMMAND_HEADER, encode_command, time_to_us
 from worker.destinations import COMMAND
 from worker.errors import FatalError
 from worker.ops import console
@@ -121,7 +121,7 @@ def commands(store: StateStore, result: DiffResult, run_id: str) -> list[OutboxR
             caused_by=RESYNC,
             time_us=now_us,
         )
-        headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+        headers = [COMMAND_HEADER]
         out.append(OutboxRecord(COMMAND, user.encode("utf-8"), value, headers))
     return out
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
-from worker.codec import COMMAND_CONTENT_TYPE, encode_enrol_command, time_to_us
+from worker.codec import COMMAND_HEADER, encode_enrol_command, time_to_us
 from worker.destinations import ENROL_COMMAND
 from worker.ops import console
 from worker.ops.csvio import rows
@@ -102,7 +102,7 @@ def commands(store: StateStore, result: EnrolDiffResult, run_id: str) -> list[Ou
             caused_by=RESYNC,
             time_us=now_us,
         )
-        headers = [("content-type", COMMAND_CONTENT_TYPE.encode())]
+        headers = [COMMAND_HEADER]
         out.append(OutboxRecord(ENROL_COMMAND, p[1].encode("utf-8"), value, headers))
     return out
 
