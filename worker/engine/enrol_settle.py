@@ -8,24 +8,13 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from schemas.commands import ENROL_TYPE, UNENROL_TYPE
-from worker.codec import COMMAND_HEADER, encode_enrol_command
+from worker.codec import encode_enrol_command
 from worker.destinations import ENROL_COMMAND
 from worker.domain.enrol import EnrolCommand, EnrolLinkState, EnrolPairKey, decide_enrol
-from worker.domain.transitions import Cause, owes_command
-from worker.engine.settle import Owed
-from worker.ports import (
-    CommandMeta,
-    EPair,
-    ERow,
-    Headers,
-    OutboxRecord,
-    PairState,
-    SiteEPair,
-    StoreTx,
-)
+from worker.domain.transitions import Cause
+from worker.engine.owed import Owed, link_deltas, outbox_record, owed_commands
+from worker.ports import EPair, ERow, OutboxRecord, SiteEPair, StoreTx
 
-_NONE: PairState = (frozenset(), 0, None)  # no links, no history
-_EMPTY: frozenset[str] = frozenset()
 CausesFor = Callable[[EPair, frozenset[str]], list[Cause]]
 SiteCausesFor = Callable[[str, EPair, frozenset[str]], list[Cause]]
 SiteDiff = tuple[set[ERow], set[ERow], dict[str, EnrolLinkState]]
@@ -56,13 +45,7 @@ def settle_sites(
     if not diffs:
         return []
     tx.enrol_apply_diff({s: (d[0], d[1]) for s, d in diffs.items()})
-    added: dict[SiteEPair, set[str]] = defaultdict(set)
-    dropped: dict[SiteEPair, set[str]] = defaultdict(set)
-    for s, (inserts, deletes, _) in diffs.items():
-        for link_id, user, course in inserts:
-            added[(s, course, user)].add(link_id)
-        for link_id, user, course in deletes:
-            dropped[(s, course, user)].add(link_id)
+    added, dropped = link_deltas(((s, d[0], d[1]) for s, d in diffs.items()), _site_pair)
     touched = set(added) | set(dropped)
     pair_states = tx.enrol_pair_states(touched)
     states = {(s, a): st for s, d in diffs.items() for a, st in d[2].items()}
@@ -74,24 +57,25 @@ def settle_sites(
     attrs: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
     for (s, a), st in states.items():
         attrs[s][a] = (st.role, st.on_leave)
+
+    def decide_one(
+        sp: SiteEPair, count: int, before: frozenset[str], after: frozenset[str]
+    ) -> EnrolCommand | None:
+        causes = causes_for(sp[0], sp[1:], before | after)
+        return decide_enrol(EnrolPairKey(*sp), count, before, after, attrs[sp[0]], causes)
+
     commands: list[EnrolCommand] = []
     owed: Owed[EPair] = Owed()
-    for sp in sorted(touched):
-        s, p = sp[0], (sp[1], sp[2])
-        after, count, queued_behind = pair_states.get(sp, _NONE)
-        if not owes_command(count, after):
-            continue  # its history already says what its links say: no causes to gather
-        before = (after - added.get(sp, _EMPTY)) | dropped.get(sp, _EMPTY)
-        pair = EnrolPairKey(*sp)
-        cmd = decide_enrol(pair, count, before, after, attrs[s], causes_for(s, p, before | after))
-        if cmd is None:
-            continue
+    owing = owed_commands(touched, pair_states, added, dropped, decide_one, hold, "unenrol")
+    for sp, cmd, batch in owing:
         commands.append(cmd)
-        # A pair with held commands queues later ones behind them: per-pair order survives.
-        batch = queued_behind or (hold if cmd.kind == "unenrol" else None)
-        owed.add(s, p, cmd, to_record(cmd), batch, (p[0], "", p[1]))
+        owed.add(sp[0], (sp[1], sp[2]), cmd, to_record(cmd), batch, (sp[1], "", sp[2]))
     owed.write(tx, tx.enrol_save_transitions)
     return commands
+
+
+def _site_pair(source: str, row: ERow) -> SiteEPair:
+    return (source, row[2], row[1])  # row: (link, user, course)
 
 
 def to_record(cmd: EnrolCommand) -> OutboxRecord:
@@ -109,7 +93,5 @@ def to_record(cmd: EnrolCommand) -> OutboxRecord:
         caused_by=cmd.caused_by,
         time_us=cmd.time_us,
     )
-    headers: Headers = [COMMAND_HEADER]
     ce_type = ENROL_TYPE if cmd.kind == "enrol" else UNENROL_TYPE
-    meta = CommandMeta(ce_type, cmd.reason, cmd.time_us)
-    return OutboxRecord(ENROL_COMMAND, p.user_id.encode(), value, headers, meta=meta)
+    return outbox_record(ENROL_COMMAND, p.user_id, value, ce_type, cmd.reason, cmd.time_us)
