@@ -78,6 +78,19 @@ class _Strict(BaseModel):
 MAX_LINK_IDS: Final = 100
 
 
+def _check_cut(link_ids: list[str], link_count: int | None) -> None:
+    if link_count is not None and len(link_ids) != MAX_LINK_IDS:
+        raise ValueError(f"link_count is set only when link_ids holds {MAX_LINK_IDS} ids")
+
+
+class _Envelope(_Strict):
+    """The CloudEvents attributes every command carries first (the rest is per kind)."""
+
+    specversion: Literal["1.0"]
+    id: Annotated[str, Field(min_length=1)]
+    source: Annotated[str, Field(min_length=1, max_length=SOURCE_MAX_LENGTH)]
+
+
 class CommandData(_Strict):
     course_id: CommandId
     group_id: CommandId
@@ -92,15 +105,11 @@ class CommandData(_Strict):
 
     @model_validator(mode="after")
     def _cut_only_when_full(self) -> CommandData:
-        if self.link_count is not None and len(self.link_ids) != MAX_LINK_IDS:
-            raise ValueError(f"link_count is set only when link_ids holds {MAX_LINK_IDS} ids")
+        _check_cut(self.link_ids, self.link_count)
         return self
 
 
-class GroupCommand(_Strict):
-    specversion: Literal["1.0"]
-    id: Annotated[str, Field(min_length=1)]
-    source: Annotated[str, Field(min_length=1, max_length=SOURCE_MAX_LENGTH)]
+class GroupCommand(_Envelope):
     type: CommandType
     subject: Annotated[str, Field(pattern=SUBJECT_PATTERN)]
     time: Annotated[AwareDatetime, AfterValidator(_to_utc)]
@@ -157,15 +166,11 @@ class EnrolCommandData(_Strict):
 
     @model_validator(mode="after")
     def _cut_only_when_full(self) -> EnrolCommandData:
-        if self.link_count is not None and len(self.link_ids) != MAX_LINK_IDS:
-            raise ValueError(f"link_count is set only when link_ids holds {MAX_LINK_IDS} ids")
+        _check_cut(self.link_ids, self.link_count)
         return self
 
 
-class EnrolCommand(_Strict):
-    specversion: Literal["1.0"]
-    id: Annotated[str, Field(min_length=1)]
-    source: Annotated[str, Field(min_length=1, max_length=SOURCE_MAX_LENGTH)]
+class EnrolCommand(_Envelope):
     type: EnrolCommandType
     subject: Annotated[str, Field(pattern=ENROL_SUBJECT_PATTERN)]
     time: Annotated[AwareDatetime, AfterValidator(_to_utc)]

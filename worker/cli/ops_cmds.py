@@ -32,6 +32,14 @@ links_app = typer.Typer(
 app.add_typer(links_app, name="links")
 
 
+def _csv_file(flag: str, help: str) -> Path | None:
+    """An optional CSV file option: it must exist and be a readable file."""
+    option: Path | None = typer.Option(
+        None, flag, help=help, exists=True, dir_okay=False, readable=True
+    )
+    return option
+
+
 def _settings() -> Settings:
     """Settings and logs; kafka-python's own retries stay quiet unless debugging: a failure
     ends as one line on stderr."""
@@ -88,39 +96,23 @@ def import_(
     time: str | None = typer.Option(
         None, "--time", help="RFC 3339 time of the snapshot (default: now)."
     ),
-    enrolments: Path | None = typer.Option(
-        None,
+    enrolments: Path | None = _csv_file(
         "--enrolments",
-        help="CSV export user_id,course_id.",
-        exists=True,
-        dir_okay=False,
-        readable=True,
+        "CSV export user_id,course_id.",
     ),
-    segment_members: Path | None = typer.Option(
-        None,
+    segment_members: Path | None = _csv_file(
         "--segment-members",
-        help="CSV export user_id,segment_id.",
-        exists=True,
-        dir_okay=False,
-        readable=True,
+        "CSV export user_id,segment_id.",
     ),
-    links: Path | None = typer.Option(
-        None,
+    links: Path | None = _csv_file(
         "--links",
-        help="CSV export link_id,course_id,segment_id,group_id.",
-        exists=True,
-        dir_okay=False,
-        readable=True,
+        "CSV export link_id,course_id,segment_id,group_id.",
     ),
-    enrol_links: Path | None = typer.Option(
-        None,
+    enrol_links: Path | None = _csv_file(
         "--enrol-links",
-        help="CSV export of segment enrol links (User Segment Sync): "
+        "CSV export of segment enrol links (User Segment Sync): "
         "link_id,course_id,segment_id[,role,on_leave] (role default student; on_leave "
         "unenrol, the default, or suspend).",
-        exists=True,
-        dir_okay=False,
-        readable=True,
     ),
 ) -> None:
     """`segsync import` (help text in the decorator)."""
@@ -231,22 +223,14 @@ def plan(
 )
 def diff(
     source: str = typer.Option(..., "--source", help="The LMS site (CloudEvents `source`)."),
-    groups: Path | None = typer.Option(
-        None,
+    groups: Path | None = _csv_file(
         "--groups",
-        help="CSV export of actual memberships course_id,group_id,user_id (spaces around "
+        "CSV export of actual memberships course_id,group_id,user_id (spaces around "
         "fields are stripped).",
-        exists=True,
-        dir_okay=False,
-        readable=True,
     ),
-    enrolments: Path | None = typer.Option(
-        None,
+    enrolments: Path | None = _csv_file(
         "--enrolments",
-        help="CSV export course_id,user_id of the enrolments segment sync holds in the LMS.",
-        exists=True,
-        dir_okay=False,
-        readable=True,
+        "CSV export course_id,user_id of the enrolments segment sync holds in the LMS.",
     ),
     publish: bool = typer.Option(
         False, "--publish", help="Send the commands that close the gap (reason resync)."

@@ -10,12 +10,12 @@ elsewhere, only the rows it moves away): an upper bound of what the event remove
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from schemas import event_types as et
 from worker.domain.transitions import Cause
-from worker.domain.updates import Selector
+from worker.domain.updates import BulkScope, Selector
 from worker.ports import StoreTx
 
 BRAKED_TYPES = {
@@ -73,3 +73,25 @@ def hold_for(
         return None
     detail = "; ".join(f"course {c} group {g}: {n} of {size} members" for c, g, n, size in over)
     return tx.open_held_batch(source, cause.event_id, cause.event_type, detail)
+
+
+def braked_apart(
+    scopes: Mapping[BulkScope, Cause],
+    links_of: Mapping[BulkScope, list[str]],
+    counts: Mapping[str, int],
+    braked: Collection[str],
+    limits: BrakeLimits | None,
+) -> tuple[list[tuple[BulkScope, Cause, list[str]]], list[str]]:
+    """The bulk scopes that run on their own, so that the brake may hold their removals (a
+    `braked` type whose links justify at least the limits' floor of rows, per `counts`),
+    and the sorted union of the other scopes' links: those run as one recompute."""
+    alone: list[tuple[BulkScope, Cause, list[str]]] = []
+    merged: set[str] = set()
+    for scope, cause in scopes.items():
+        links = links_of[scope]
+        at_risk = sum(counts.get(a, 0) for a in links)
+        if limits and cause.event_type in braked and at_risk >= limits.floor():
+            alone.append((scope, cause, links))
+        else:
+            merged.update(links)
+    return alone, sorted(merged)

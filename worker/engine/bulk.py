@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import BulkScope, Selector
-from worker.engine.brake import BRAKED_TYPES, BrakeLimits, hold_for
+from worker.engine.brake import BRAKED_TYPES, BrakeLimits, braked_apart, hold_for
 from worker.engine.settle import CausesFor, settle
 from worker.ports import LinkRow, PairT, StoreTx
 
@@ -65,22 +65,14 @@ def bulk_scopes(
             found = known[key] = found or all_causes
         return found
 
-    alone: list[tuple[BulkScope, Cause, list[str]]] = []
-    merged: set[str] = set()
     counts = tx.justification_counts(source, sorted({a for v in links_of.values() for a in v}))
-    for scope, cause in scopes.items():
-        links = links_of[scope]
-        at_risk = sum(counts.get(a, 0) for a in links)
-        if limits and cause.event_type in BRAKED_TYPES and at_risk >= limits.floor():
-            alone.append((scope, cause, links))
-        else:
-            merged.update(links)
+    alone, merged = braked_apart(scopes, links_of, counts, BRAKED_TYPES, limits)
     commands: list[Command] = []
     for scope, cause, links in alone:
         hold = hold_for(tx, source, scope.selector, links, cause, limits)
         commands += recompute_links(tx, source, links, causes_for, chunk, checkpoint, hold)
     if merged:
-        commands += recompute_links(tx, source, sorted(merged), causes_for, chunk, checkpoint, None)
+        commands += recompute_links(tx, source, merged, causes_for, chunk, checkpoint, None)
     return commands
 
 

@@ -18,7 +18,7 @@ from schemas import event_types as et
 from worker.domain.enrol import EnrolCommand
 from worker.domain.transitions import Cause
 from worker.domain.updates import BulkScope
-from worker.engine.brake import BrakeLimits
+from worker.engine.brake import BrakeLimits, braked_apart
 from worker.engine.enrol_settle import CausesFor, settle, settle_sites
 from worker.engine.recompute import UserWork
 from worker.ports import (
@@ -153,22 +153,14 @@ def _bulk(
     counts = tx.enrol_justification_counts(
         source, sorted({a for v in links_of.values() for a in v})
     )
-    alone: list[tuple[BulkScope, Cause, list[str]]] = []
-    merged: set[str] = set()
     limits = cfg.brake
-    for scope, cause in scopes.items():
-        links = links_of[scope]
-        at_risk = sum(counts.get(a, 0) for a in links)
-        if limits and cause.event_type in BRAKED and at_risk >= limits.floor():
-            alone.append((scope, cause, links))
-        else:
-            merged.update(links)
+    alone, merged = braked_apart(scopes, links_of, counts, BRAKED, limits)
     commands: list[EnrolCommand] = []
     for scope, cause, links in alone:
         hold = _hold(tx, source, scope, links, cause, limits)
         commands += _recompute_links(tx, source, links, causes_for, cfg, checkpoint, hold)
     if merged:
-        commands += _recompute_links(tx, source, sorted(merged), causes_for, cfg, checkpoint, None)
+        commands += _recompute_links(tx, source, merged, causes_for, cfg, checkpoint, None)
     return commands
 
 

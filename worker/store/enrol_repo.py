@@ -102,13 +102,7 @@ def next_users(
     may = select(m.c.user_id).where(
         m.c.source == source, m.c.segment_id.in_(segs.scalar_subquery())
     )
-    if after is not None:
-        now, may = now.where(ej.c.user_id > after), may.where(m.c.user_id > after)
-    now = now.distinct().order_by(ej.c.user_id).limit(limit)
-    may = may.distinct().order_by(m.c.user_id).limit(limit)
-    both = union(now.subquery().select(), may.subquery().select()).subquery()
-    q = select(both.c.user_id).order_by(both.c.user_id).limit(limit)
-    return [r[0] for r in conn.execute(q)]
+    return jr.users_page(conn, now, ej.c.user_id, may, m.c.user_id, after, limit)
 
 
 def insert_rows(conn: Connection, inserts: Mapping[str, set[ERow]]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Table, and_, delete, func, or_, select, union
+from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, or_, select, union
 from sqlalchemy.engine import Connection
 
 from worker.domain.justify import FactState, LinkState, Row
@@ -134,12 +134,26 @@ def next_users(
     may = select(e.c.user_id).where(
         e.c.source == source, e.c.course_id.in_(courses.scalar_subquery())
     )
+    return users_page(conn, now, j.c.user_id, may, e.c.user_id, after, limit)
+
+
+def users_page(
+    conn: Connection,
+    now: Select[tuple[str]],
+    now_user: ColumnElement[str],
+    may: Select[tuple[str]],
+    may_user: ColumnElement[str],
+    after: str | None,
+    limit: int,
+) -> list[str]:
+    """The first `limit` users after `after`, in order, of two queries of user ids (those a
+    link justifies now, those it may): the group and the enrolment side's paging."""
     if after is not None:
-        now, may = now.where(j.c.user_id > after), may.where(e.c.user_id > after)
+        now, may = now.where(now_user > after), may.where(may_user > after)
     # DISTINCT per side: a user with rows through several links (or enrolments in several
     # courses) must count once, or a short page would look like the last one.
-    now = now.distinct().order_by(j.c.user_id).limit(limit)
-    may = may.distinct().order_by(e.c.user_id).limit(limit)
+    now = now.distinct().order_by(now_user).limit(limit)
+    may = may.distinct().order_by(may_user).limit(limit)
     both = union(now.subquery().select(), may.subquery().select()).subquery()
     q = select(both.c.user_id).order_by(both.c.user_id).limit(limit)
     return [r[0] for r in conn.execute(q)]
