@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     # /readyz fails when the outbox has had rows and no successful publish for this long.
     outbox_stuck_s: float = Field(60.0, gt=0)
 
-    # --- secure connections (worker/adapters/security.py) ---
+    # --- secure connections (Kafka: worker/adapters/security.py; PostgreSQL: below) ---
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     kafka_sasl_username: str | None = None
@@ -201,9 +201,7 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The database URL with the secret password and the TLS options merged in (never
         log the result)."""
-        from worker.adapters.security import postgres_ssl_query
-
-        query = postgres_ssl_query(self) if self.database_url.startswith("postgresql") else {}
+        query = self._postgres_ssl_query() if self.database_url.startswith("postgresql") else {}
         if self.database_password is None and not query:
             return self.database_url
         from worker.dburl import merge_url
@@ -212,6 +210,17 @@ class Settings(BaseSettings):
         return merge_url(
             self.database_url, None if password is None else password.get_secret_value(), query
         )
+
+    def _postgres_ssl_query(self) -> dict[str, str]:
+        """libpq TLS parameters for the URL's query string (psycopg passes them to libpq)."""
+        out: dict[str, str] = {}
+        if self.database_sslmode is not None:
+            out["sslmode"] = self.database_sslmode
+        for key in ("sslrootcert", "sslcert", "sslkey"):
+            value = getattr(self, f"database_{key}")
+            if value is not None:
+                out[key] = str(value)
+        return out
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -20,6 +20,15 @@ FORBIDDEN = {
     "worker.engine": {"worker.store", "worker.adapters", "worker.cli", "worker.ops"},
     "worker.store": {"worker.engine", "worker.adapters", "worker.cli", "worker.ops"},
     "worker.observability": {"worker.store", "worker.adapters", "worker.cli"},
+    # The settings sit under everything that reads them (a function-level import counts).
+    "worker.settings": {
+        "worker.adapters",
+        "worker.engine",
+        "worker.store",
+        "worker.observability",
+        "worker.ops",
+        "worker.cli",
+    },
 }
 
 

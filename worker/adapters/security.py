@@ -6,7 +6,8 @@ client certificate: mutual TLS), SASL_PLAINTEXT or SASL_SSL; SASL takes
 `SEGSYNC_KAFKA_SASL_MECHANISM` (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512),
 `SEGSYNC_KAFKA_SASL_USERNAME` and `SEGSYNC_KAFKA_SASL_PASSWORD`.
 PostgreSQL: `SEGSYNC_DATABASE_SSLMODE` (libpq's sslmode) and `SEGSYNC_DATABASE_SSLROOTCERT`
-(plus sslcert/sslkey for a client certificate) are merged into the URL's query.
+(plus sslcert/sslkey for a client certificate) are merged into the URL's query by the
+settings themselves (`Settings.sqlalchemy_url`): the settings never import an adapter.
 """
 
 from __future__ import annotations
@@ -68,18 +69,6 @@ def kafka_security_kwargs(settings: Settings) -> dict[str, Any]:
         out["sasl_mechanism"] = mechanism
         out["sasl_plain_username"] = settings.kafka_sasl_username
         out["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    return out
-
-
-def postgres_ssl_query(settings: Settings) -> dict[str, str]:
-    """libpq TLS parameters for the URL's query string (psycopg passes them to libpq)."""
-    out: dict[str, str] = {}
-    if settings.database_sslmode is not None:
-        out["sslmode"] = settings.database_sslmode
-    for key in ("sslrootcert", "sslcert", "sslkey"):
-        value = getattr(settings, f"database_{key}")
-        if value is not None:
-            out[key] = str(value)
     return out
 
 
