@@ -42,7 +42,7 @@ def test_history_through_kafka(
     produce_events(
         kafka_bootstrap, w.input_topics, shuffled_with_duplicates(rng, history, 0.1), rng
     )
-    run_until_caught_up(w)
+    proc = run_until_caught_up(w)
     got = commands(kafka_bootstrap, w.command_topic)
     verdict = check(got, desired(history))
     assert verdict.violations == []
@@ -52,6 +52,10 @@ def test_history_through_kafka(
         ids = (d["course_id"], d["group_id"], d["user_id"])
         assert c["subject"] == "course/{}/group/{}/user/{}".format(*map(segment, ids))
     assert consume_all(kafka_bootstrap, w.dlq_topic) == []
+    # The run's cycle collector was set for batches before the first poll (worker/gc_policy.py).
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.startswith("{")]
+    said = [json.loads(ln) for ln in lines if '"consuming"' in ln]
+    assert [e["gc_thresholds"] for e in said] == [[50_000, 20, 100]]
 
 
 def test_replays_emit_nothing_new(

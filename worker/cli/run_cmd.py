@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker import logs, observability, shutdown
+from worker import gc_policy, logs, observability, shutdown
 from worker.cli.common import brake_limits, dlq_limit, settings_and_logs
 from worker.engine.apply import BatchConfig
 from worker.engine.loop import Worker
@@ -64,6 +64,9 @@ def _run(until_caught_up: bool) -> None:
             source = KafkaInput(settings, worker.stored_offsets)
         except KafkaError as exc:
             raise FatalError(f"cannot connect to Kafka at {where}: {exc}") from exc
+        # Batches of thousands of short-lived objects: collect cycles less often (measured).
+        thresholds = gc_policy.for_batches()
+        logs.get("segsync.run").info("consuming", gc_thresholds=list(thresholds))
         observability.started()
         worker.run(source, list(settings.input_topics), until_caught_up=until_caught_up)
         # SIGTERM / SIGINT or caught up: the batch in hand is applied; publish what is owed.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from schemas.commands import MAX_LINK_IDS
+from worker import gc_policy
 from worker.destinations import COMMAND, ENROL_COMMAND
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import InRecord, decode
@@ -65,6 +66,7 @@ def run_plan(settings: Settings, since_us: int | None, out: BinaryIO) -> PlanRes
         max_future_s=settings.max_future_s,  # the worker's rule for events dated too far ahead
     )
     result = PlanResult()
+    gc_policy.for_batches()  # the worker's batches, and the worker's collector settings
     reader = Reader(settings, max_poll_records=settings.batch_max_records)
     try:
         since_ms = None if since_us is None else since_us // 1000
