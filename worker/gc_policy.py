@@ -7,8 +7,8 @@ container objects and a full one every 100 young ones, each full one walking eve
 object. A batch makes hundreds of thousands of short-lived records, views, rows and tuples,
 so with the defaults a full collection ran every ~2,700 events: measured on the benchmark's
 100,000-event history on PostgreSQL (docs/BENCHMARKS.md), 37 full collections took 5.1 s
-and the young ones 2.0 s, 29 % of the worker's CPU. With the thresholds below the same run
-made 25 young collections, one middle and no full one (0.9 s), the rest unchanged.
+and the young and middle ones 2.0 s: 29 % of the worker's CPU. With the thresholds below,
+the same run made 25 young collections, one middle and no full one (0.9 s).
 
 What it costs: cyclic garbage waits for a collection that comes later (after 50,000 net new
 containers rather than 700); it is still collected, and whatever reference counting frees
