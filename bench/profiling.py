@@ -88,10 +88,24 @@ def _pyinstrument(session_path: Path) -> tuple[Times, Times, float]:
     return self_t, incl, float(root.time)
 
 
+def _short(file: str) -> str:
+    """A source file as the committed profile names it: within the project, the installed
+    library or the Python version, never the path of the machine that ran it."""
+    if "/site-packages/" in file:
+        return file.split("/site-packages/", 1)[1]
+    path = Path(file)
+    if path.is_relative_to(ROOT):
+        return str(path.relative_to(ROOT))
+    if "/lib/python" in file:
+        return "python" + file.rsplit("/lib/python", 1)[1]
+    return path.name
+
+
 def _speedscope(path: Path) -> tuple[Times, Times, float]:
     doc = json.loads(path.read_text())
     frames = [
-        (f["name"], f"{f.get('file', '?')}:{f.get('line', 0)}") for f in doc["shared"]["frames"]
+        (f["name"], f"{_short(f.get('file', '?'))}:{f.get('line', 0)}")
+        for f in doc["shared"]["frames"]
     ]
     self_t: Times = defaultdict(float)
     incl: Times = defaultdict(float)
