@@ -102,11 +102,13 @@ def _short(file: str) -> str:
 
 
 def _speedscope(path: Path) -> tuple[Times, Times, float]:
+    """Self and inclusive seconds per frame of a py-spy speedscope file, which is rewritten
+    with its source files named as `_short` names them: a file to share, like the text."""
     doc = json.loads(path.read_text())
-    frames = [
-        (f["name"], f"{_short(f.get('file', '?'))}:{f.get('line', 0)}")
-        for f in doc["shared"]["frames"]
-    ]
+    for f in doc["shared"]["frames"]:
+        f["file"] = _short(f.get("file", "?"))
+    path.write_text(json.dumps(doc, separators=(",", ":")))
+    frames = [(f["name"], f"{f['file']}:{f.get('line', 0)}") for f in doc["shared"]["frames"]]
     self_t: Times = defaultdict(float)
     incl: Times = defaultdict(float)
     total = 0.0
