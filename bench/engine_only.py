@@ -15,6 +15,7 @@ import time
 import zlib
 
 from bench.history import history_records
+from worker import gc_policy
 from worker.engine.apply import BatchConfig, apply_batch
 from worker.engine.records import Decoded, InRecord, decode
 from worker.ports import PendingRecord
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--profile", default=None)
     p.add_argument("--wall", action="store_true", help="profile wall time, not CPU")
     args = p.parse_args(argv)
+    gc_policy.for_batches()  # as `segsync run` does before its first batch
 
     records = _records(args.events)
     t0 = time.process_time()

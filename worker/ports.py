@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from worker.domain.candidates import UserHoldings
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
@@ -150,10 +151,8 @@ class StoreTx(Protocol):
     def links_selected(
         self, source: str, links: Iterable[str], segments: Iterable[str], courses: Iterable[str]
     ) -> list[LinkRow]: ...
-    def justified_in_courses(
-        self, keys: Iterable[tuple[str, str, str]]
-    ) -> set[tuple[str, str, str]]:
-        """(source, link_id, user_id) justified now for these (source, user_id, course_id)."""
+    def user_holdings(self, users: Iterable[SiteKey]) -> dict[SiteKey, UserHoldings]:
+        """Per (source, user_id) that holds anything: its `UserHoldings`, read by the user."""
         ...
 
     def justification_counts(self, source: str, link_ids: Sequence[str]) -> dict[str, int]: ...

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from worker.domain.candidates import UserHoldings
 from worker.domain.facts import Fact, Verdict
 from worker.ports import (
     CommandMeta,
@@ -162,8 +163,18 @@ def test_truth_diff_apply_and_again_nothing(store: StateStore) -> None:
             ("c1", "g1", "u0"): {"L1"}
         }
         assert tx.justification_counts(S, ["L1", "L2"]) == {"L1": 3}
-        keys = [(S, "u0", "c1"), (S, "u9", "c1"), ("other", "u0", "c1")]
-        assert tx.justified_in_courses(keys) == {(S, "L1", "u0")}
+        # What a user holds now, read by the user: active facts and justification rows.
+        assert tx.user_holdings([(S, "u0"), (S, "u9"), ("other", "u0"), (S, "nobody")]) == {
+            (S, "u0"): UserHoldings(frozenset({"c1"}), frozenset({"s1"}), (("L1", "c1"),)),
+            (S, "u9"): UserHoldings(frozenset({"c1"}), frozenset(), ()),
+        }
+        # An ended membership and enrolment are not held; the row stays until the diff.
+        tx.save_facts("membership", {(S, "s1", "u0"): Fact(3, "m-end", False)})
+        tx.save_facts("enrollment", {(S, "c1", "u9", "self"): Fact(3, "e-end", False)})
+        assert tx.user_holdings([(S, "u0"), (S, "u9")]) == {
+            (S, "u0"): UserHoldings(frozenset({"c1"}), frozenset(), (("L1", "c1"),))
+        }
+        tx.save_facts("membership", {(S, "s1", "u0"): Fact(4, "m-again", True)})
         # A deletion mark at the link's time kills it: every row goes.
         tx.save_marks("group", {(S, "c1", "g1"): 1})
         d = tx.truth_diff(S, ["L1"], users)
@@ -208,8 +219,14 @@ def test_a_batchs_user_work_reads_every_site_at_once(store: StateStore) -> None:
             S: ({("L1", "u0", "c1", "g1")}, set()),
             "T": ({("L1", "u0", "c1", "g7")}, set()),
         }
-        keys = [(s, u, "c1") for s in (S, "T", "other") for u in ("u0", "u2")]
-        assert tx.justified_in_courses(keys) == {(S, "L1", "u0"), ("T", "L1", "u0")}
+        keys = [(s, u) for s in (S, "T", "other") for u in ("u0", "u2")]
+        held = tx.user_holdings(keys)
+        assert {k: h.justified for k, h in held.items()} == {
+            (S, "u0"): (("L1", "c1"),),
+            (S, "u2"): (),
+            ("T", "u0"): (("L1", "c1"),),
+        }
+        assert held[(S, "u2")].courses == held[("T", "u0")].courses == {"c1"}
         tx.save_transitions("T", {("c1", "g7", "u0"): (1, None, "enrolled", "e0", 5)})
         wanted = [(S, "c1", "g1", "u0"), ("T", "c1", "g7", "u0"), ("T", "c1", "g1", "u0")]
         assert tx.pair_states(wanted) == {

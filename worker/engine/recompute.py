@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import repeat
 
+from worker.domain.candidates import NO_HOLDINGS, TouchingLinks
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import UserScope
 from worker.engine.settle import settle_sites
@@ -46,30 +47,21 @@ def user_scopes(
 
 
 def _user_chunk(tx: StoreTx, ws: list[UserWork], batch_causes: BatchCauses) -> list[Command]:
-    links = tx.links_touching(
-        {(w.source, c) for w in ws for c in w.courses},
-        {(w.source, s) for w in ws for s in w.segments},
+    touching = TouchingLinks.of(
+        tx.links_touching(
+            {(w.source, c) for w in ws for c in w.courses},
+            {(w.source, s) for w in ws for s in w.segments},
+        )
     )
-    on_course: dict[tuple[str, str], set[str]] = {}
-    on_segment: dict[tuple[str, str], set[str]] = {}
-    segment_of: dict[tuple[str, str], str | None] = {}
-    for source, link_id, course, segment in links:
-        segment_of[(source, link_id)] = segment
-        if course is not None:
-            on_course.setdefault((source, course), set()).add(link_id)
-        if segment is not None:
-            on_segment.setdefault((source, segment), set()).add(link_id)
-    # Rows justified now through a link that may have moved away from these courses.
-    held = tx.justified_in_courses((w.source, w.user_id, c) for w in ws for c in w.courses)
+    segment_of = touching.segment_of
+    # Only the pairs that can change, by what each user holds now (worker.domain.candidates).
+    holdings = tx.user_holdings((w.source, w.user_id) for w in ws)
     candidates: dict[str, set[tuple[str, str]]] = {}
-    for source, link_id, user in held:
-        candidates.setdefault(source, set()).add((link_id, user))
     for w in ws:
-        s, u = w.source, w.user_id
-        found = [a for c in w.courses for a in on_course.get((s, c), ())]
-        found += [a for g in w.segments for a in on_segment.get((s, g), ())]
+        held = holdings.get((w.source, w.user_id), NO_HOLDINGS)
+        found = touching.candidates(w.source, w.courses, w.segments, held)
         if found:
-            candidates.setdefault(s, set()).update(zip(found, repeat(u)))
+            candidates.setdefault(w.source, set()).update(zip(found, repeat(w.user_id)))
     if not candidates:
         return []
     diffs = tx.apply_truth_sites({s: sorted(c) for s, c in candidates.items()})

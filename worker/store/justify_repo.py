@@ -6,11 +6,13 @@ facts read here; this module only reads and writes rows, by index.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, or_, select, union
 from sqlalchemy.engine import Connection
 
+from worker.domain.candidates import UserHoldings
 from worker.domain.justify import FactState, LinkState, Row
 from worker.ports import PairT, Saved
 from worker.store.db import upsert
@@ -175,12 +177,28 @@ def links_touching(
     return out
 
 
-def justified_in_courses(
-    conn: Connection, keys: Iterable[tuple[str, str, str]]
-) -> set[tuple[str, str, str]]:
-    """(source, link_id, user_id) currently justified for these (source, user, course)."""
-    rows = by_keys(conn, j, ("source", "user_id", "course_id"), keys, j.c.link_id)
-    return {(r[0], r[3], r[1]) for r in rows}
+def user_holdings(
+    conn: Connection, users: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], UserHoldings]:
+    """Per (source, user_id): active enrolments, active memberships and justification rows,
+    each read by the user's index (`justify_pg.user_holdings` is PostgreSQL's)."""
+    courses: dict[tuple[str, str], set[str]] = defaultdict(set)
+    segments: dict[tuple[str, str], set[str]] = defaultdict(set)
+    justified: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    keys = set(users)
+    cols = ("source", "user_id")
+    for r in by_keys(conn, e, cols, keys, e.c.course_id, e.c.active):
+        if r[3]:
+            courses[(r[0], r[1])].add(r[2])
+    for r in by_keys(conn, m, cols, keys, m.c.segment_id, m.c.active):
+        if r[3]:
+            segments[(r[0], r[1])].add(r[2])
+    for r in by_keys(conn, j, cols, keys, j.c.link_id, j.c.course_id):
+        justified[(r[0], r[1])].append((r[2], r[3]))
+    return {
+        k: UserHoldings(frozenset(courses[k]), frozenset(segments[k]), tuple(justified[k]))
+        for k in courses.keys() | segments.keys() | justified.keys()
+    }
 
 
 def delete_rows(conn: Connection, source: str, deletes: set[Row]) -> None:

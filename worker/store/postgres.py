@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from worker.domain.candidates import UserHoldings
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
@@ -139,6 +140,9 @@ class PostgresTx(SqlTx):
     ) -> list[tuple[str, str, str | None, str | None]]:
         cs, ss = sorted(set(courses)), sorted(set(segments))
         return justify_pg.links_touching(self.conn, cs, ss)
+
+    def user_holdings(self, users: Iterable[SiteKey]) -> dict[SiteKey, UserHoldings]:
+        return justify_pg.user_holdings(self.conn, sorted(set(users)))
 
     def apply_diff(self, source: str, inserts: set[Row], deletes: set[Row]) -> None:
         if deletes:

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection
 
+from worker.domain.candidates import UserHoldings
 from worker.domain.facts import Fact, Verdict, fold, fold_marks
 from worker.domain.justify import Diff, Row
 from worker.domain.updates import Selector
@@ -23,6 +24,7 @@ from worker.ports import (
     PairT,
     Sample,
     Saved,
+    SiteKey,
     SitePair,
     StoreStatus,
 )
@@ -112,10 +114,8 @@ class SqlTx(EnrolTx):
     ) -> list[LinkRow]:
         return jr.links_selected(self.conn, source, links, segments, courses)
 
-    def justified_in_courses(
-        self, keys: Iterable[tuple[str, str, str]]
-    ) -> set[tuple[str, str, str]]:
-        return jr.justified_in_courses(self.conn, keys)
+    def user_holdings(self, users: Iterable[SiteKey]) -> dict[SiteKey, UserHoldings]:
+        return jr.user_holdings(self.conn, users)
 
     def justification_counts(self, source: str, link_ids: Sequence[str]) -> dict[str, int]:
         return jr.justification_counts(self.conn, source, link_ids)
