@@ -31,7 +31,15 @@ class LinkState:
 
 
 def justified(link: LinkState, enrolment: FactState | None, membership: FactState | None) -> bool:
-    if not link.is_active() or enrolment is None or membership is None:
+    return link.is_active() and justified_by_live(link, enrolment, membership)
+
+
+def justified_by_live(
+    link: LinkState, enrolment: FactState | None, membership: FactState | None
+) -> bool:
+    """`justified` for a link already known active (`is_active`): a loop over many users of
+    a few links checks each link once."""
+    if enrolment is None or membership is None:
         return False
     enrolled, enrolled_at = enrolment
     member, member_at = membership

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy.engine import Connection
 
-from worker.domain.justify import Diff, Row, diff, justified
+from worker.domain.justify import Diff, Row, diff, justified_by_live
 from worker.store import justify_repo as jr
 
 
@@ -45,6 +45,6 @@ def truth(
             continue
         enr = enrolments.get((s.course_id, user))
         mem = memberships.get((s.segment_id, user))
-        if justified(s, enr, mem):
+        if justified_by_live(s, enr, mem):  # `live`: active links only
             out.add((link_id, user, s.course_id, s.group_id))
     return out
