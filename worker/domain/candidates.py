@@ -16,6 +16,7 @@ rule.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -31,6 +32,25 @@ class UserHoldings(NamedTuple):
 
 
 NO_HOLDINGS = UserHoldings(frozenset(), frozenset(), ())
+
+
+class HoldingsReader:
+    """Collects the rows a store reads for `user_holdings`, keyed by (source, user_id)."""
+
+    def __init__(self) -> None:
+        self.courses: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.segments: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.justified: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+
+    def holdings(self) -> dict[tuple[str, str], UserHoldings]:
+        """Every user with something read."""
+        c, s, j = self.courses, self.segments, self.justified
+        return {
+            k: UserHoldings(frozenset(c.get(k, ())), frozenset(s.get(k, ())), tuple(j.get(k, ())))
+            for k in c.keys() | s.keys() | j.keys()
+        }
+
+
 _ABSENT = object()  # not a link of these: in no set of ids
 
 

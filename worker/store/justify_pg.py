@@ -3,13 +3,12 @@ changed courses and segments, many row deletions, and the truth-and-diff of cand
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from worker.domain.candidates import UserHoldings
+from worker.domain.candidates import HoldingsReader, UserHoldings
 from worker.domain.justify import Row
 from worker.store import link_kinds_pg
 from worker.store.pg import array, custom_planned, rows
@@ -65,21 +64,16 @@ def user_holdings(
     conn: Connection, users: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], UserHoldings]:
     """`justify_repo.user_holdings` in one statement."""
-    courses: dict[tuple[str, str], set[str]] = defaultdict(set)
-    segments: dict[tuple[str, str], set[str]] = defaultdict(set)
-    justified: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    got = HoldingsReader()
     params = {"sources": array([s for s, _ in users]), "users": array([u for _, u in users])}
     for kind, source, user, value, course in rows(conn, USER_HOLDINGS, params):
         if kind == 0:
-            courses[(source, user)].add(value)
+            got.courses[(source, user)].add(value)
         elif kind == 1:
-            segments[(source, user)].add(value)
+            got.segments[(source, user)].add(value)
         else:
-            justified[(source, user)].append((value, course))
-    return {
-        k: UserHoldings(frozenset(courses[k]), frozenset(segments[k]), tuple(justified[k]))
-        for k in courses.keys() | segments.keys() | justified.keys()
-    }
+            got.justified[(source, user)].append((value, course))
+    return got.holdings()
 
 
 def delete_rows(conn: Connection, source: str, pairs: Sequence[tuple[str, str]]) -> None:

@@ -6,13 +6,12 @@ facts read here; this module only reads and writes rows, by index.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, or_, select, union
 from sqlalchemy.engine import Connection
 
-from worker.domain.candidates import UserHoldings
+from worker.domain.candidates import HoldingsReader, UserHoldings
 from worker.domain.justify import FactState, LinkState, Row
 from worker.ports import PairT, Saved
 from worker.store.db import upsert
@@ -182,23 +181,18 @@ def user_holdings(
 ) -> dict[tuple[str, str], UserHoldings]:
     """Per (source, user_id): active enrolments, active memberships and justification rows,
     each read by the user's index (`justify_pg.user_holdings` is PostgreSQL's)."""
-    courses: dict[tuple[str, str], set[str]] = defaultdict(set)
-    segments: dict[tuple[str, str], set[str]] = defaultdict(set)
-    justified: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    got = HoldingsReader()
     keys = set(users)
     cols = ("source", "user_id")
     for r in by_keys(conn, e, cols, keys, e.c.course_id, e.c.active):
         if r[3]:
-            courses[(r[0], r[1])].add(r[2])
+            got.courses[(r[0], r[1])].add(r[2])
     for r in by_keys(conn, m, cols, keys, m.c.segment_id, m.c.active):
         if r[3]:
-            segments[(r[0], r[1])].add(r[2])
+            got.segments[(r[0], r[1])].add(r[2])
     for r in by_keys(conn, j, cols, keys, j.c.link_id, j.c.course_id):
-        justified[(r[0], r[1])].append((r[2], r[3]))
-    return {
-        k: UserHoldings(frozenset(courses[k]), frozenset(segments[k]), tuple(justified[k]))
-        for k in courses.keys() | segments.keys() | justified.keys()
-    }
+        got.justified[(r[0], r[1])].append((r[2], r[3]))
+    return got.holdings()
 
 
 def delete_rows(conn: Connection, source: str, deletes: set[Row]) -> None:
