@@ -297,6 +297,9 @@ class StateStore(Protocol):
     # Whether the outbox can be published (its own connection) while a batch's transaction
     # is open: PostgreSQL yes; SQLite has one writer, so a publish would wait for the apply.
     publishes_while_applying: bool
+    # Whether transactions of different sites may run at once, each on its own connection
+    # (the loop's apply lanes, ADR 0013): PostgreSQL yes; SQLite has one writer.
+    concurrent_sites: bool
 
     def transaction(self, sites: Collection[str] = ()) -> AbstractContextManager[StoreTx]:
         """Commits on a clean exit, rolls back on an exception. `sites`: the LMS sites whose

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     database_password: SecretStr | None = None  # merged into the URL, never logged
     batch_max_records: int = Field(5000, ge=1, le=100_000)
     poll_timeout_ms: int = Field(200, ge=1, le=60_000)
+    # On PostgreSQL, a batch's events of different LMS sites are applied at once, on this
+    # many connections (ADR 0013); 1 applies every batch in one transaction. SQLite: 1.
+    apply_lanes: int = Field(2, ge=1, le=4)
     backfill_chunk: int = Field(5000, ge=1, le=1_000_000)
     retry_deadline_s: float = Field(120.0, gt=0)
     session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)

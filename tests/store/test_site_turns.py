@@ -1,5 +1,5 @@
 """Batches of one LMS site take turns on a shared PostgreSQL (ADR 0010): two workers'
-batches on the same site no longer abort each other under SERIALIZABLE, they wait."""
+batches on the same site wait for each other instead of aborting each other."""
 
 from __future__ import annotations
 
@@ -202,3 +202,33 @@ def test_giving_a_turn_without_sites_or_waiters_goes_straight_on(store: StateSto
         tx.commit()
         tx.give_turn()
         assert tx.seen_events([("s1", "a"), ("s1", "b")]) == {("s1", "a"), ("s1", "b")}
+
+
+def test_releasing_a_held_batch_takes_its_sites_turn(pg_store: SqlStore) -> None:
+    """`segsync held release` clears its pairs' hold: under REPEATABLE READ it must not run
+    beside a batch of that site (ADR 0013), it waits for it; other sites do not wait."""
+    with pg_store.transaction({"s1"}) as tx:
+        batch_id = tx.open_held_batch("s1", "ev-1", "lms.segment.deleted", "g1: 3 of 3")
+    first, go = _start_holder(pg_store, {"s1"})
+    out: dict[str, object] = {}
+
+    def release() -> None:
+        out["released"] = pg_store.close_held(batch_id, release=True)
+
+    second = threading.Thread(target=release)
+    second.start()
+    second.join(HOLD_S)
+    assert "released" not in out, "a release went ahead beside a batch of its site"
+    go.set()
+    first.join(10)
+    second.join(10)
+    assert out["released"] == 0
+
+    with pg_store.transaction({"s2"}) as tx:
+        other = tx.open_held_batch("s2", "ev-2", "lms.segment.deleted", "g1: 1 of 1")
+    first, go = _start_holder(pg_store, {"s1"})
+    try:
+        assert pg_store.close_held(other, release=False) == 0  # s2: no wait for s1
+    finally:
+        go.set()
+        first.join(10)

@@ -59,7 +59,14 @@ def _run(until_caught_up: bool) -> None:
             sink = KafkaSink(settings)
         except KafkaError as exc:
             raise FatalError(f"cannot connect to Kafka at {where}: {exc}") from exc
-        worker = Worker(store, sink, cfg, settings.retry_deadline_s, settings.poll_timeout_ms)
+        worker = Worker(
+            store,
+            sink,
+            cfg,
+            settings.retry_deadline_s,
+            settings.poll_timeout_ms,
+            settings.apply_lanes,
+        )
         try:
             source = KafkaInput(settings, worker.stored_offsets)
         except KafkaError as exc:

@@ -49,6 +49,8 @@ class BatchResult:
     enrol_commands: list[EnrolCommand] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Per (topic, partition, name): what `progress` writes (or the caller, for a lane).
+    partition_counts: Counter[tuple[str, int, str]] = field(default_factory=Counter)
 
 
 def apply_batch(
@@ -56,9 +58,13 @@ def apply_batch(
     items: list[Decoded],
     cfg: BatchConfig,
     checkpoint: Callable[[], None] = lambda: None,
+    progress: bool = True,
 ) -> BatchResult:
+    """`progress`: also bump the counters and store the next input offsets in this
+    transaction (step 4); a lane of a batch split by site (`engine.lanes`) leaves them to
+    its caller, which stores them once every lane has committed."""
     result = BatchResult()
-    per_partition: Counter[tuple[str, int, str]] = Counter()
+    per_partition = result.partition_counts
 
     def count(d: Decoded, name: str) -> None:
         per_partition[(d.rec.topic, d.rec.partition, name)] += 1
@@ -136,8 +142,9 @@ def apply_batch(
             per_partition[(first.topic, first.partition, f"commands.{kind}")] += result.counts[
                 f"commands.{kind}"
             ]
-    tx.bump_counters(per_partition)
-    tx.save_offsets(cfg.group_id, result.next_offsets)
+    if progress:
+        tx.bump_counters(per_partition)
+        tx.save_offsets(cfg.group_id, result.next_offsets)
     return result
 
 

@@ -30,10 +30,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
 from typing import Protocol, TypeVar
 
 from worker import logs, observability, shutdown
+from worker.engine import lanes
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch
 from worker.engine.publisher import RecordSink, publish_pending
 from worker.engine.records import Decoded, InRecord, decode_batch
@@ -64,8 +66,11 @@ class Worker:
         cfg: BatchConfig,
         retry_deadline_s: float,
         poll_timeout_ms: int = 200,
+        apply_lanes: int = 1,
     ) -> None:
         self.store = store
+        self.lanes = apply_lanes  # on a store with concurrent_sites (ADR 0013)
+        self._lane_pool: ThreadPoolExecutor | None = None
         self.sink = sink
         self.cfg = cfg
         self.retry_deadline_s = retry_deadline_s
@@ -99,6 +104,14 @@ class Worker:
         return shutdown.requested.is_set()
 
     def run(self, source: Input, topics: list[str], until_caught_up: bool = False) -> None:
+        try:
+            self._run(source, topics, until_caught_up)
+        finally:
+            if self._lane_pool is not None:
+                self._lane_pool.shutdown()
+                self._lane_pool = None
+
+    def _run(self, source: Input, topics: list[str], until_caught_up: bool) -> None:
         self._source = source
         self.publish()
         targets = (
@@ -173,29 +186,40 @@ class Worker:
                 chunk_publish.result()  # one in flight; its errors surface here
             chunk_publish = publisher.submit(self.publish)
 
-        # The sites the batch applies events of: batches of one site take turns (ADR 0010).
-        sites = {d.event.source for d in decoded if d.event is not None}
+        # Keep-alive polls run on this thread only (the consumer is not thread-safe): a
+        # lane's chunk commit asks for one, and this thread, waiting for the lanes, polls.
+        polled_for: threading.Event | None = None
 
-        def attempt() -> BatchResult:
-            with self.store.transaction(sites) as tx:  # commits on leaving: step 1
+        def attempt(items: list[Decoded], progress: bool) -> BatchResult:
+            # The sites it applies events of: transactions of one site take turns (ADR 0010).
+            with self.store.transaction(lanes.sites_of(items)) as tx:  # step 1
 
                 def checkpoint() -> None:
                     # A chunk of a big recompute: its state and commands are committed (step
                     # 1), then its commands go out (step 2) while the next chunk is computed;
                     # the input offset moves only once the whole batch is done (step 3).
                     tx.commit()
-                    publish_chunk()
+                    with chunk_lock:
+                        publish_chunk()
                     tx.give_turn()  # a waiting batch of these sites goes first (ADR 0010)
                     observability.progress()  # a chunk of a big recompute is progress
-                    if self._source is not None:
+                    if polled_for is not None:
+                        polled_for.set()
+                    elif self._source is not None:
                         # A batch may outlast max.poll.interval.ms: poll (what it returns is
                         # read again later) so that the group keeps this member.
                         self._source.keep_alive()
 
-                return apply_batch(tx, decoded, self.cfg, checkpoint=checkpoint)
+                return apply_batch(tx, items, self.cfg, checkpoint=checkpoint, progress=progress)
 
+        chunk_lock = threading.Lock()
+        parts = lanes.split(decoded, self.lanes) if self.store.concurrent_sites else [decoded]
         try:
-            result = self.retry("apply batch", attempt)
+            if len(parts) == 1:
+                result = self.retry("apply batch", lambda: attempt(decoded, True))
+            else:
+                polled_for = threading.Event()
+                result = self._apply_lanes(parts, attempt, polled_for)
         finally:
             if chunk_publish is not None:
                 chunk_publish.result()  # step 2 of every chunk before the batch's step 3
@@ -223,6 +247,35 @@ class Worker:
             dlq=result.counts.get("events.dlq", 0),
         )
         return result
+
+    def _apply_lanes(
+        self,
+        parts: list[list[Decoded]],
+        attempt: Callable[[list[Decoded], bool], BatchResult],
+        polled_for: threading.Event,
+    ) -> BatchResult:
+        """Each lane in its own transaction, on a thread of its own (ADR 0013); then the
+        batch's counters and next input offsets in one more transaction, once every lane has
+        committed: that commit ends step 1."""
+        if self._lane_pool is None:
+            self._lane_pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="segsync-lane")
+        run = self._lane_pool.submit
+        futures = [run(self.retry, "apply batch", partial(attempt, p, False)) for p in parts]
+        while True:
+            _, pending = wait(futures, timeout=0.2)
+            if polled_for.is_set() and self._source is not None:
+                polled_for.clear()
+                self._source.keep_alive()  # a lane committed a chunk of a long recompute
+            if not pending:
+                break
+        result = lanes.merge([f.result() for f in futures])  # a lane's error surfaces here
+        self.retry("save offsets", lambda: self._save_progress(result))
+        return result
+
+    def _save_progress(self, result: BatchResult) -> None:
+        with self.store.transaction() as tx:
+            tx.bump_counters(result.partition_counts)
+            tx.save_offsets(self.cfg.group_id, result.next_offsets)
 
     def publish(self) -> int:
         with self._publishing:  # the publisher thread, or a rebalance on the main thread

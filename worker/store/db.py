@@ -20,8 +20,13 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         _sqlite_setup(engine)
         return engine
-    # SERIALIZABLE: several workers share one PostgreSQL and their events interact (an
-    # enrolment on one partition, a link on another); SSI aborts the loser, which retries.
+    # REPEATABLE READ under site turns (ADR 0013, amending 0002 and 0010): every transaction
+    # that reads a site's state to change it holds that site's advisory lock from before its
+    # snapshot to after its commit, so the transactions of one site run one after the other
+    # and each sees all the previous one wrote; every row carries its site, so different
+    # sites never meet. SERIALIZABLE added nothing to that but aborts: between transactions
+    # of different sites (the apply lanes) its predicate locks conflicted on shared index
+    # pages. Two writers of one row (a zombie's offsets) still abort the later one.
     # No ping at checkout: it was a round trip before every batch's reads, its transaction
     # and its publish, and in the running worker each round trip costs a GIL hand-over
     # (docs/BENCHMARKS.md). A connection that died in the pool fails its first statement
@@ -29,9 +34,9 @@ def make_engine(url: str) -> Engine:
     # (every store call of the loop is retried; `is_transient`).
     engine = create_engine(
         url,
-        isolation_level="SERIALIZABLE",
+        isolation_level="REPEATABLE READ",
         pool_pre_ping=False,
-        pool_size=3,
+        pool_size=6,  # apply lanes (up to 4), the loop's reads, the publisher
         connect_args={"connect_timeout": 10, "options": pg_options(url)},
     )
     _pg_setup(engine)

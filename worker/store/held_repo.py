@@ -78,6 +78,12 @@ def held_count(conn: Connection) -> int:
     return int(conn.execute(q).scalar_one())
 
 
+def source_of(conn: Connection, batch_id: int) -> str | None:
+    """The site of a held batch (None: no such batch)."""
+    got = conn.execute(select(held_batch.c.source).where(held_batch.c.id == batch_id))
+    return got.scalar_one_or_none()
+
+
 def close(conn: Connection, batch_id: int, release: bool) -> int:
     """Release (to the outbox, in order) or discard a held batch; returns its command count.
     Either way its pairs stop queueing behind it."""

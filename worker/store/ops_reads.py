@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -70,8 +70,19 @@ class OpsReads:
         with self._reader() as conn:
             return held_repo.batches(conn, status)
 
+    def _take_sites(self, conn: Connection, sites: Collection[str]) -> Any:
+        raise NotImplementedError
+
     def close_held(self, batch_id: int, release: bool) -> int:
         with self.engine.connect() as conn:
-            n = held_repo.close(conn, batch_id, release)
+            # It clears its pairs' hold: it takes its site's turn like a batch (ADR 0013).
+            source = held_repo.source_of(conn, batch_id)
             conn.commit()
-            return n
+            held = self._take_sites(conn, [source] if source is not None else [])
+            try:
+                n = held_repo.close(conn, batch_id, release)
+                conn.commit()
+                return n
+            finally:
+                if held is not None:
+                    held.free()

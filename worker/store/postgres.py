@@ -192,6 +192,7 @@ class PostgresTx(SqlTx):
 class PostgresStore(SqlStore):
     name = "postgresql"
     publishes_while_applying = True
+    concurrent_sites = True
     tx_class = PostgresTx
 
     @contextmanager

@@ -217,6 +217,7 @@ class SqlStore(OutboxSide, OpsReads):
 
     name = "sql"
     publishes_while_applying = False
+    concurrent_sites = False
     tx_class: type[SqlTx] = SqlTx
 
     def __init__(self, engine: Engine) -> None:
