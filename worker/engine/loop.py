@@ -2,7 +2,9 @@
 
 Checkpoint order, every batch (why: docs/adr/0001-offsets-in-the-store-and-outbox.md):
   1. state commit  — facts, pair transitions, outbox rows and the next input offsets in ONE
-                     database transaction (apply_batch);
+                     database transaction (apply_batch); or, a batch split into lanes by
+                     site (PostgreSQL, ADR 0013), each lane's state in its own transaction
+                     and then the counters and offsets in one more: step 1 ends with it;
   2. publish       — the outbox, oldest first, acks=all; rows deleted after the acks;
   3. offset commit — the same offsets to Kafka, for lag tools only: sent without waiting
                      for the answer between batches (one round trip less before the next
@@ -245,6 +247,7 @@ class Worker:
             last_offset=max(same),
             commands=len(result.commands),
             dlq=result.counts.get("events.dlq", 0),
+            lanes=len(parts),
         )
         return result
 
