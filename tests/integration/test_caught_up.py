@@ -84,12 +84,19 @@ def test_waits_for_the_partitions_of_a_member_that_died(
         started = time.monotonic()
         run_until_caught_up(w)  # its join makes the dead member take partitions and die
         took = time.monotonic() - started
-        holding = dead.stdout.read().split()
+        try:  # it exits as it prints what it holds; alive still, it never held a share
+            out, _ = dead.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            dead.kill()
+            out, _ = dead.communicate()
+        holding = out.split()
     finally:
         if dead.poll() is None:
             dead.kill()
         dead.wait()
-    assert holding[:1] == ["holding"] and len(holding) >= 2, holding  # it died holding some
+    # It died holding some. (Seen once under a loaded CI machine: it was still alive, having
+    # never been handed a share of the partitions; the test failed by its timeout then.)
+    assert holding[:1] == ["holding"] and len(holding) >= 2, holding
     assert took * 1000 >= DEAD_SESSION_MS * 0.8  # so the worker did wait for them
     assert stored_offsets(w) == ends  # every partition read to its end
     assert agrees(kafka_bootstrap, w, history) == []
