@@ -143,9 +143,14 @@ def apply_batch(
                 f"commands.{kind}"
             ]
     if progress:
-        tx.bump_counters(per_partition)
-        tx.save_offsets(cfg.group_id, result.next_offsets)
+        store_progress(tx, cfg.group_id, result)
     return result
+
+
+def store_progress(tx: StoreTx, group_id: str, result: BatchResult) -> None:
+    """Step 4: the batch's counters and its next input offsets."""
+    tx.bump_counters(result.partition_counts)
+    tx.save_offsets(group_id, result.next_offsets)
 
 
 def _batch_causes(bulk: dict[BulkScope, Cause]) -> BatchCauses:

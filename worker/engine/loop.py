@@ -38,7 +38,7 @@ from typing import Protocol, TypeVar
 
 from worker import logs, observability, shutdown
 from worker.engine import lanes
-from worker.engine.apply import BatchConfig, BatchResult, apply_batch
+from worker.engine.apply import BatchConfig, BatchResult, apply_batch, store_progress
 from worker.engine.publisher import RecordSink, publish_pending
 from worker.engine.records import Decoded, InRecord, decode_batch
 from worker.errors import FatalError, TransientError
@@ -277,8 +277,7 @@ class Worker:
 
     def _save_progress(self, result: BatchResult) -> None:
         with self.store.transaction() as tx:
-            tx.bump_counters(result.partition_counts)
-            tx.save_offsets(self.cfg.group_id, result.next_offsets)
+            store_progress(tx, self.cfg.group_id, result)
 
     def publish(self) -> int:
         with self._publishing:  # the publisher thread, or a rebalance on the main thread

@@ -70,19 +70,12 @@ class OpsReads:
         with self._reader() as conn:
             return held_repo.batches(conn, status)
 
-    def _take_sites(self, conn: Connection, sites: Collection[str]) -> Any:
+    def transaction(self, sites: Collection[str] = ()) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
     def close_held(self, batch_id: int, release: bool) -> int:
-        with self.engine.connect() as conn:
-            # It clears its pairs' hold: it takes its site's turn like a batch (ADR 0013).
+        with self._reader() as conn:
             source = held_repo.source_of(conn, batch_id)
-            conn.commit()
-            held = self._take_sites(conn, [source] if source is not None else [])
-            try:
-                n = held_repo.close(conn, batch_id, release)
-                conn.commit()
-                return n
-            finally:
-                if held is not None:
-                    held.free()
+        # It clears its pairs' hold: it takes its site's turn like a batch (ADR 0013).
+        with self.transaction([source] if source is not None else []) as tx:
+            return held_repo.close(tx.conn, batch_id, release)
