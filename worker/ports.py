@@ -10,11 +10,12 @@ layering is schemas ← domain ← ports ← adapters / store ← cli.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from worker.domain.candidates import UserHoldings
+from worker.domain.candidates import TouchingLinks, UserHoldings
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
@@ -187,6 +188,17 @@ class StoreTx(Protocol):
     ) -> dict[str, Diff]:
         """`apply_truth` of (link, user) candidates per site, all sites at once; a site
         whose rows do not change may be left out of the answer."""
+        ...
+
+    def apply_user_truth(
+        self,
+        changed: Mapping[SiteKey, tuple[AbstractSet[str], AbstractSet[str]]],
+        touching: TouchingLinks,
+    ) -> dict[str, Diff]:
+        """A batch's user work: per (source, user_id) the courses and segments whose facts
+        changed for the user, `touching` the links on them. Applies the rule to every
+        (link, user) pair those changes can move (`worker.domain.candidates`) and returns
+        what changed, per site (a site without changes may be left out)."""
         ...
 
     def large_recompute(self) -> None:

@@ -35,7 +35,7 @@ AT_COMMIT = re.compile(
 # reference path reads site by site).
 PG_READS = {
     "links touching": re.compile(r"JOIN link l ON l\.source = k\.source"),
-    "truth diff": re.compile(r"JOIN link l ON l\.source = c\.source"),
+    "user truth": re.compile(r"^\s*WITH ch AS MATERIALIZED"),  # user_truth_pg: one statement
     "pair states": re.compile(r"LEFT JOIN pair p ON p\.source = k\.source"),
     "enrol links": re.compile(r"JOIN enrol_link l ON l\.source = k\.source AND l\.link_id = k\.v"),
     "enrol link states": re.compile(r"AS k\(source, link_id\)\) k\s+JOIN enrol_link"),

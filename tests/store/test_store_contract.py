@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from worker.domain.candidates import UserHoldings
+from worker.domain.candidates import TouchingLinks, UserHoldings
 from worker.domain.facts import Fact, Verdict
 from worker.ports import (
     CommandMeta,
@@ -238,6 +238,41 @@ def test_a_batchs_user_work_reads_every_site_at_once(store: StateStore) -> None:
         diffs = tx.apply_truth_sites({S: [("L1", "u0")], "T": [("L1", "u0")]})
         changed = {s: (d.inserts, d.deletes) for s, d in diffs.items() if d.inserts or d.deletes}
         assert changed == {"T": (set(), {("L1", "u0", "c1", "g7")})}
+
+
+def test_a_batchs_changes_apply_the_rule_to_the_pairs_they_can_move(store: StateStore) -> None:
+    """`apply_user_truth`: the changed courses and segments per user in, the rule applied to
+    the pairs they can move (ADR 0012 / 0014), what changed out; two sites, same ids."""
+    _world(store, site=S, group="g1")
+    _world(store, users=2, site="T", group="g7")
+
+    def user_truth(tx: Any, changed: dict[tuple[str, str], tuple[set[str], set[str]]]) -> Any:
+        cs = {(s, c) for (s, _), (courses, _) in changed.items() for c in courses}
+        gs = {(s, g) for (s, _), (_, segments) in changed.items() for g in segments}
+        touching = TouchingLinks.of(tx.links_touching(cs, gs))
+        got = tx.apply_user_truth(changed, touching)
+        return {s: (d.inserts, d.deletes) for s, d in got.items() if d.inserts or d.deletes}
+
+    with store.transaction() as tx:
+        # u0 of S enrolled, u1 of T joined: each justified through its site's link; u9 of S
+        # (enrolled by "self", no segment) and a change no link is on: nothing.
+        assert user_truth(
+            tx,
+            {
+                (S, "u0"): ({"c1"}, set()),
+                ("T", "u1"): (set(), {"s1"}),
+                (S, "u9"): ({"c1"}, set()),
+                (S, "u1"): ({"c9"}, {"s9"}),
+            },
+        ) == {S: ({("L1", "u0", "c1", "g1")}, set()), "T": ({("L1", "u1", "c1", "g7")}, set())}
+        assert user_truth(tx, {(S, "u0"): ({"c1"}, set())}) == {}  # applied: nothing again
+        # u0 of S leaves the segment: its row goes (a stored row through a changed segment).
+        tx.save_facts("membership", {(S, "s1", "u0"): Fact(3, "m-end", False)})
+        assert user_truth(tx, {(S, "u0"): (set(), {"s1"})}) == {
+            S: (set(), {("L1", "u0", "c1", "g1")})
+        }
+        assert tx.justification_counts(S, ["L1"]) == {}
+        assert tx.justification_counts("T", ["L1"]) == {"L1": 1}
 
 
 def test_links_by_course_segment_and_id(store: StateStore) -> None:

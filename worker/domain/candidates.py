@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -82,8 +83,8 @@ class TouchingLinks:
     def candidates(
         self,
         source: str,
-        courses: set[str] | frozenset[str],
-        segments: set[str] | frozenset[str],
+        courses: AbstractSet[str],
+        segments: AbstractSet[str],
         held: UserHoldings,
     ) -> list[str]:
         """The links whose pair with this user can change, given the courses and segments

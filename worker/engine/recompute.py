@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import repeat
 
-from worker.domain.candidates import NO_HOLDINGS, TouchingLinks
+from worker.domain.candidates import TouchingLinks
 from worker.domain.transitions import BatchCauses, Cause, Command
 from worker.domain.updates import UserScope
 from worker.engine.settle import settle_sites
@@ -54,17 +53,11 @@ def _user_chunk(tx: StoreTx, ws: list[UserWork], batch_causes: BatchCauses) -> l
         )
     )
     segment_of = touching.segment_of
-    # Only the pairs that can change, by what each user holds now (worker.domain.candidates).
-    holdings = tx.user_holdings((w.source, w.user_id) for w in ws)
-    candidates: dict[str, set[tuple[str, str]]] = {}
-    for w in ws:
-        held = holdings.get((w.source, w.user_id), NO_HOLDINGS)
-        found = touching.candidates(w.source, w.courses, w.segments, held)
-        if found:
-            candidates.setdefault(w.source, set()).update(zip(found, repeat(w.user_id)))
-    if not candidates:
+    # Only the pairs that can change (worker.domain.candidates), their rule and its writes.
+    changed = {(w.source, w.user_id): (w.courses, w.segments) for w in ws}
+    diffs = tx.apply_user_truth(changed, touching)
+    if not diffs:
         return []
-    diffs = tx.apply_truth_sites({s: sorted(c) for s, c in candidates.items()})
     by_user = {(w.source, w.user_id): w for w in ws}
 
     def causes_for(source: str, p: PairT, links_of_pair: frozenset[str]) -> list[Cause]:

@@ -155,7 +155,7 @@ def truth_diff(
         return pairs_diff(conn, {source: pairs}, apply).get(source, (set(), set()))
     sql = _APPLY_CROSS if apply else _TRUTH_CROSS
     params = {"links": array(links), "users": array(users), "source": source}
-    return _split(rows(conn, sql, params)).get(source, (set(), set()))
+    return split(rows(conn, sql, params)).get(source, (set(), set()))
 
 
 def pairs_diff(
@@ -170,7 +170,7 @@ def pairs_diff(
         if len(pairs) > FEW_PAIRS:
             params = {"source": source, "links": array([a for a, _ in pairs])}
             params["users"] = array([u for _, u in pairs])
-            out.update(_split(rows(conn, _APPLY_PAIRS if apply else _TRUTH_PAIRS, params)))
+            out.update(split(rows(conn, _APPLY_PAIRS if apply else _TRUTH_PAIRS, params)))
             continue
         if len(pack) + len(pairs) > FEW_PAIRS:
             out.update(_every_site(conn, pack, apply))
@@ -186,10 +186,10 @@ def _every_site(
 ) -> dict[str, tuple[set[Row], set[Row]]]:
     names = ("sources", "links", "users")
     params = {k: array([c[n] for c in flat]) for n, k in enumerate(names)}
-    return _split(rows(conn, _APPLY_FEW if apply else _TRUTH_FEW, params))
+    return split(rows(conn, _APPLY_FEW if apply else _TRUTH_FEW, params))
 
 
-def _split(got: Sequence[tuple[Any, ...]]) -> dict[str, tuple[set[Row], set[Row]]]:
+def split(got: Sequence[tuple[Any, ...]]) -> dict[str, tuple[set[Row], set[Row]]]:
     out: dict[str, tuple[set[Row], set[Row]]] = {}
     for insert, source, *row in got:
         inserts, deletes = out.setdefault(source, (set(), set()))
@@ -258,7 +258,7 @@ SELECT false, * FROM (SELECT * FROM x EXCEPT SELECT * FROM t) AS del
 """
 # ... or the diff applied in the same statement and returned: a row whose key stays but whose
 # (course, group) changes (a moved link) is updated in place, the others inserted or deleted.
-_APPLY = """, ins AS (
+APPLY_TAIL = """, ins AS (
   SELECT * FROM t EXCEPT SELECT * FROM x
 ), del AS (
   SELECT * FROM x EXCEPT SELECT * FROM t
@@ -276,16 +276,16 @@ _APPLY = """, ins AS (
 SELECT true, * FROM ins UNION ALL SELECT false, * FROM del
 """
 _TRUTH_CROSS = _CROSS_HEAD + _DIFF
-_APPLY_CROSS = _CROSS_HEAD + _APPLY
+_APPLY_CROSS = _CROSS_HEAD + APPLY_TAIL
 # The pairs form's hash joins need the planner to see how many candidates come in: with one
 # generic plan, 4,800 candidates took 920 ms instead of 19. A thin stream's few candidates
 # (a batch of 60 events: about 60) run a generic plan, prepared once (2 ms instead of 7,
 # most of it planning); above FEW_PAIRS the statement is planned for its values each time.
 FEW_PAIRS = 256
 _TRUTH_PAIRS = custom_planned(_ONE_SITE + _DIFF)
-_APPLY_PAIRS = custom_planned(_ONE_SITE + _APPLY)
+_APPLY_PAIRS = custom_planned(_ONE_SITE + APPLY_TAIL)
 _TRUTH_FEW = _EVERY_SITE + _DIFF
-_APPLY_FEW = _EVERY_SITE + _APPLY
+_APPLY_FEW = _EVERY_SITE + APPLY_TAIL
 
 
 NEXT_USERS = link_kinds_pg.next_users_sql(link_kinds_pg.GROUP)

@@ -5,6 +5,7 @@ over arrays (`pg`), the justification rule and its diff one statement per chunk
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
@@ -12,7 +13,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from worker.domain.candidates import UserHoldings
+from worker.domain.candidates import TouchingLinks, UserHoldings
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
@@ -26,7 +27,7 @@ from worker.ports import (
     SiteKey,
     SitePair,
 )
-from worker.store import enrol_pg, fold_pg, justify_pg, site_locks
+from worker.store import enrol_pg, fold_pg, justify_pg, site_locks, user_truth_pg
 from worker.store import enrol_repo as er
 from worker.store.sql_base import SqlStore, SqlTx
 from worker.store.sqlite import HELD_SQL
@@ -112,6 +113,14 @@ class PostgresTx(SqlTx):
     ) -> dict[str, Diff]:
         got = justify_pg.pairs_diff(self.conn, candidates, apply=True)
         return {source: Diff(*d) for source, d in got.items()}
+
+    def apply_user_truth(
+        self,
+        changed: Mapping[SiteKey, tuple[AbstractSet[str], AbstractSet[str]]],
+        touching: TouchingLinks,
+    ) -> dict[str, Diff]:
+        # One statement: the narrowing, the rule and its writes; the holdings stay here.
+        return user_truth_pg.apply_user_truth(self.conn, changed)
 
     def next_users(
         self, source: str, link_ids: Sequence[str], after: str | None, limit: int

@@ -5,12 +5,14 @@ rule, row deletion, the publish lock, the health sample)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager, contextmanager
+from itertools import repeat
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection
 
-from worker.domain.candidates import UserHoldings
+from worker.domain.candidates import NO_HOLDINGS, TouchingLinks, UserHoldings
 from worker.domain.facts import Fact, Verdict, fold, fold_marks
 from worker.domain.justify import Diff, Row
 from worker.domain.updates import Selector
@@ -160,6 +162,23 @@ class SqlTx(EnrolTx):
             links, users = sorted({a for a, _ in pairs}), sorted({u for _, u in pairs})
             out[s] = self.apply_truth(s, links, users, list(pairs))
         return out
+
+    def apply_user_truth(
+        self,
+        changed: Mapping[SiteKey, tuple[AbstractSet[str], AbstractSet[str]]],
+        touching: TouchingLinks,
+    ) -> dict[str, Diff]:
+        # The reference path: what each user holds, read back; the narrowing in the domain.
+        holdings = self.user_holdings(changed)
+        candidates: dict[str, set[tuple[str, str]]] = {}
+        for (source, user), (courses, segments) in changed.items():
+            held = holdings.get((source, user), NO_HOLDINGS)
+            found = touching.candidates(source, courses, segments, held)
+            if found:
+                candidates.setdefault(source, set()).update(zip(found, repeat(user)))
+        if not candidates:
+            return {}
+        return self.apply_truth_sites({s: sorted(c) for s, c in candidates.items()})
 
     def large_recompute(self) -> None:
         return None
