@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from worker.domain.candidates import HoldingsReader, UserHoldings
 from worker.domain.justify import Row
 from worker.store import link_kinds_pg
 from worker.store.pg import array, custom_planned, rows
@@ -33,47 +32,6 @@ def links_touching(
         array([g for _, g in segments]),
     )
     return [(r[0], r[1], r[2], r[3]) for r in rows(conn, LINKS_TOUCHING, params)]
-
-
-# What each changed user holds now, for `recompute` to keep only the candidates that can
-# change: one statement, each table read by its user index, user by user (LATERAL, fenced
-# with OFFSET 0: a probe per user whatever the row estimates say).
-USER_HOLDINGS = """
-WITH u AS MATERIALIZED (
-  SELECT DISTINCT source, user_id FROM unnest(%(sources)s::text[], %(users)s::text[])
-    AS u(source, user_id)
-)
-SELECT 0, u.source, u.user_id, x.course_id, NULL FROM u CROSS JOIN LATERAL (
-  SELECT e.course_id FROM enrollment e
-  WHERE e.source = u.source AND e.user_id = u.user_id AND e.active OFFSET 0
-) x
-UNION ALL
-SELECT 1, u.source, u.user_id, x.segment_id, NULL FROM u CROSS JOIN LATERAL (
-  SELECT m.segment_id FROM membership m
-  WHERE m.source = u.source AND m.user_id = u.user_id AND m.active OFFSET 0
-) x
-UNION ALL
-SELECT 2, u.source, u.user_id, x.link_id, x.course_id FROM u CROSS JOIN LATERAL (
-  SELECT j.link_id, j.course_id FROM justification j
-  WHERE j.source = u.source AND j.user_id = u.user_id OFFSET 0
-) x
-"""
-
-
-def user_holdings(
-    conn: Connection, users: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], UserHoldings]:
-    """`justify_repo.user_holdings` in one statement."""
-    got = HoldingsReader()
-    params = {"sources": array([s for s, _ in users]), "users": array([u for _, u in users])}
-    for kind, source, user, value, course in rows(conn, USER_HOLDINGS, params):
-        if kind == 0:
-            got.courses[(source, user)].add(value)
-        elif kind == 1:
-            got.segments[(source, user)].add(value)
-        else:
-            got.justified[(source, user)].append((value, course))
-    return got.holdings()
 
 
 def delete_rows(conn: Connection, source: str, pairs: Sequence[tuple[str, str]]) -> None:

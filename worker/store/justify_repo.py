@@ -180,7 +180,7 @@ def user_holdings(
     conn: Connection, users: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], UserHoldings]:
     """Per (source, user_id): active enrolments, active memberships and justification rows,
-    each read by the user's index (`justify_pg.user_holdings` is PostgreSQL's)."""
+    each read by the user's index."""
     got = HoldingsReader()
     keys = set(users)
     cols = ("source", "user_id")

@@ -13,7 +13,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from worker.domain.candidates import TouchingLinks, UserHoldings
+from worker.domain.candidates import TouchingLinks
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
@@ -149,9 +149,6 @@ class PostgresTx(SqlTx):
     ) -> list[tuple[str, str, str | None, str | None]]:
         cs, ss = sorted(set(courses)), sorted(set(segments))
         return justify_pg.links_touching(self.conn, cs, ss)
-
-    def user_holdings(self, users: Iterable[SiteKey]) -> dict[SiteKey, UserHoldings]:
-        return justify_pg.user_holdings(self.conn, sorted(set(users)))
 
     def apply_diff(self, source: str, inserts: set[Row], deletes: set[Row]) -> None:
         if deletes:

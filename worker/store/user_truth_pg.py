@@ -96,8 +96,10 @@ def apply_user_truth(
 ) -> dict[str, Diff]:
     """`changed`: per (source, user_id), (courses, segments) whose facts changed for the
     user. Applies the rule to the pairs they can move; returns what changed, per site."""
-    cols: tuple[list[str], list[str], list[str | None], list[str | None]] = ([], [], [], [])
-    sources, users, courses, segments = cols
+    sources: list[str] = []
+    users: list[str] = []
+    courses: list[str | None] = []
+    segments: list[str | None] = []
     for (source, user), (cs, gs) in sorted(changed.items()):
         for course in sorted(cs):
             sources.append(source)
