@@ -60,8 +60,9 @@ class KafkaSink:
     cuts to half that size, so an oversized record never stops the worker. kafka-python
     cannot send a null header value: a DLQ copy carries it empty, named in a header."""
 
-    def __init__(self, settings: Settings, timeout_s: float = 30.0) -> None:
+    def __init__(self, settings: Settings, timeout_s: float = 30.0, count: bool = True) -> None:
         self.timeout_s = timeout_s
+        self.count = count  # False: the caller counts what is published (a publisher process)
         self.topics = destinations.topics(settings)
         self.settings = settings
         self.max_request = settings.kafka_max_request_bytes
@@ -95,7 +96,8 @@ class KafkaSink:
             raise TransientError(f"publishing to Kafka failed: {exc}") from exc
         except KafkaError as exc:
             raise TransientError(f"publishing to Kafka failed: {exc}") from exc
-        observability.records_published(records)
+        if self.count:
+            observability.records_published(records)
 
     def _flush(self) -> None:
         """Wait for the acks up to `timeout_s`, in short slices: once a stop is requested

@@ -24,6 +24,7 @@ def _run(until_caught_up: bool) -> None:
 
     from worker.adapters.kafka_input import KafkaInput
     from worker.adapters.kafka_io import KafkaSink
+    from worker.adapters.publisher_process import ProcessPublisher
     from worker.adapters.security import check_kafka, describe_kafka
     from worker.adapters.topics import wait_for_topics
 
@@ -53,12 +54,18 @@ def _run(until_caught_up: bool) -> None:
         max_future_s=settings.max_future_s,
     )
     where = describe_kafka(settings)
-    sink = source = None
+    sink = source = outbox = None
     try:
-        try:
-            sink = KafkaSink(settings)
-        except KafkaError as exc:
-            raise FatalError(f"cannot connect to Kafka at {where}: {exc}") from exc
+        if store.publishes_while_applying:
+            # PostgreSQL: the outbox is published by a process of its own (ADR 0015), started
+            # now so that its start-up overlaps this one's; SQLite's one writer stays here.
+            outbox = ProcessPublisher(settings)
+            outbox.start()
+        else:
+            try:
+                sink = KafkaSink(settings)
+            except KafkaError as exc:
+                raise FatalError(f"cannot connect to Kafka at {where}: {exc}") from exc
         worker = Worker(
             store,
             sink,
@@ -66,6 +73,7 @@ def _run(until_caught_up: bool) -> None:
             settings.retry_deadline_s,
             settings.poll_timeout_ms,
             settings.apply_lanes,
+            outbox.publish if outbox is not None else None,
         )
         try:
             source = KafkaInput(settings, worker.stored_offsets)
@@ -85,5 +93,7 @@ def _run(until_caught_up: bool) -> None:
             source.close()
         if sink is not None:
             sink.close()
+        if outbox is not None:
+            outbox.close()
         serving.stop()
         store.close()

@@ -23,6 +23,8 @@ Overlap: step 2 of a batch runs on a publisher thread while the main thread poll
 decodes the next batch; step 3 waits for it, and the next batch is applied only after
 step 3. So the order per batch is unchanged; what overlaps is waiting for acks with the
 consumer's and the decoder's work. One publish at a time (a lock), whichever thread asks.
+On PostgreSQL the publish itself runs in a process of its own (ADR 0015): the thread that
+asks waits for its answer, so none of this order changes; its Python leaves this GIL.
 """
 
 from __future__ import annotations
@@ -64,13 +66,22 @@ class Worker:
     def __init__(
         self,
         store: StateStore,
-        sink: RecordSink,
+        sink: RecordSink | None,
         cfg: BatchConfig,
         retry_deadline_s: float,
         poll_timeout_ms: int = 200,
         apply_lanes: int = 1,
+        outbox: Callable[[], int] | None = None,
     ) -> None:
+        """`outbox`: publishes the outbox (step 2) and returns how many rows it sent; by
+        default `publish_pending(store, sink)` on the calling thread (a publisher process:
+        worker.adapters.publisher_process, ADR 0015)."""
         self.store = store
+        if outbox is None:
+            if sink is None:
+                raise ValueError("a Worker needs a sink or an outbox publisher")
+            outbox = partial(publish_pending, store, sink)
+        self._outbox = outbox
         self.lanes = apply_lanes  # on a store with concurrent_sites (ADR 0013)
         self._lane_pool: ThreadPoolExecutor | None = None
         self.sink = sink
@@ -281,7 +292,7 @@ class Worker:
 
     def publish(self) -> int:
         with self._publishing:  # the publisher thread, or a rebalance on the main thread
-            n = self.retry("publish outbox", lambda: publish_pending(self.store, self.sink))
+            n = self.retry("publish outbox", self._outbox)
         observability.published()
         return n
 

@@ -92,6 +92,15 @@ def records_published(records: Iterable[Any]) -> None:
     metrics.record_published(records, time.time())
 
 
+def tally_published(records: Iterable[Any]) -> metrics.Published:
+    """What `records_published` would count, as values (a publisher process sends them)."""
+    return metrics.tally_published(records, time.time())
+
+
+def count_published(published: metrics.Published) -> None:
+    metrics.count_published(published)
+
+
 # --- the HTTP server and the store sampler ---
 @dataclass
 class Serving:

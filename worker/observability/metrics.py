@@ -20,6 +20,7 @@ import contextlib
 from bisect import bisect_left
 from collections import Counter as Tally
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import (
@@ -143,11 +144,19 @@ def record_batch(records: int, seconds: float) -> None:
     BATCH_SECONDS.observe(seconds)
 
 
-def record_published(records: Iterable[Record], now: float) -> None:
-    """After the acks: count commands (group and enrolment) by type and reason, observe their
-    lag, count DLQ. Labels come from the row (`meta`): the command's JSON is not parsed again.
-    Per batch, not per record: one increment per label set and per histogram bucket (each
-    call takes a lock, and a batch holds thousands of commands)."""
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What one publish adds to the metrics: plain values, so that a publisher process
+    (worker.adapters.publisher_process) can send them to the process that serves them."""
+
+    commands: dict[tuple[str, str], int]  # (command type, reason) -> commands acked
+    lags: list[float]  # seconds from each command's cause to its ack
+    dlq: int
+
+
+def tally_published(records: Iterable[Record], now: float) -> Published:
+    """After the acks: commands (group and enrolment) by type and reason, their lags, DLQ
+    copies. Labels come from the row (`meta`): the command's JSON is not parsed again."""
     commands: Tally[tuple[str, str]] = Tally()
     lags: list[float] = []
     dlq = 0
@@ -161,11 +170,21 @@ def record_published(records: Iterable[Record], now: float) -> None:
             continue
         commands[(meta.command_type, meta.reason or OTHER)] += 1
         lags.append(max(0.0, now - meta.cause_time_us / 1e6))
-    if dlq:
-        DLQ_PUBLISHED.inc(dlq)
-    for (ctype, reason), n in commands.items():
+    return Published(dict(commands), lags, dlq)
+
+
+def count_published(p: Published) -> None:
+    """Per batch, not per record: one increment per label set and per histogram bucket (each
+    call takes a lock, and a batch holds thousands of commands)."""
+    if p.dlq:
+        DLQ_PUBLISHED.inc(p.dlq)
+    for (ctype, reason), n in p.commands.items():
         COMMANDS.labels(ctype, reason).inc(n)
-    observe_many(PUBLISH_LAG, lags)
+    observe_many(PUBLISH_LAG, p.lags)
+
+
+def record_published(records: Iterable[Record], now: float) -> None:
+    count_published(tally_published(records, now))
 
 
 def observe_many(histogram: Histogram, amounts: Sequence[float]) -> None:

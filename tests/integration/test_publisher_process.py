@@ -1,0 +1,173 @@
+"""The outbox publisher in a process of its own (ADR 0015), on the real broker and the real
+PostgreSQL: what it sends, what the worker's process counts, its errors as the loop's
+kinds, a child that dies, and a worker's process killed with -9 taking the child with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.kafka_io import TopicFactory, consume_all
+from tests.support.worker_proc import WorkerEnv, fresh_env
+from worker import destinations
+from worker.adapters.publisher_process import ProcessPublisher
+from worker.errors import FatalError, TransientError
+from worker.observability import metrics
+from worker.ports import CommandMeta, OutboxRecord
+from worker.settings import Settings, load_settings
+from worker.store.factory import open_store
+from worker.store.sql_base import SqlStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def env(
+    kafka_bootstrap: str, topic_factory: TopicFactory, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[WorkerEnv, Settings, SqlStore]]:
+    w = fresh_env(kafka_bootstrap, topic_factory, pg_url, inputs=1, commands=1)
+    for k in [k for k in os.environ if k.startswith("SEGSYNC_")]:
+        monkeypatch.delenv(k)
+    for k, v in w.env().items():
+        if k.startswith("SEGSYNC_"):
+            monkeypatch.setenv(k, v)
+    store = open_store(pg_url)
+    yield w, load_settings(), store
+    store.close()
+
+
+def command(i: int, destination: str = destinations.COMMAND) -> OutboxRecord:
+    meta = CommandMeta("group_member.add", "link", 1_000_000)
+    return OutboxRecord(destination, f"k{i}".encode(), f"v{i}".encode(), [], meta=meta)
+
+
+def queue(store: SqlStore, records: list[OutboxRecord]) -> None:
+    with store.transaction() as tx:
+        tx.add_outbox(records)
+
+
+def counted() -> float:
+    return sum(
+        s.value
+        for m in metrics.COMMANDS.collect()
+        for s in m.samples
+        if s.name.endswith("_total") and s.labels.get("type") == "group_member.add"
+    )
+
+
+def test_the_child_publishes_the_outbox_and_the_parent_counts_it(
+    env: tuple[WorkerEnv, Settings, SqlStore],
+) -> None:
+    w, settings, store = env
+    queue(store, [command(i) for i in range(7)])
+    publisher = ProcessPublisher(settings)
+    before = counted()
+    try:
+        publisher.start()
+        assert publisher.publish() == 7
+        assert publisher.publish() == 0  # the rows were deleted after the acks
+        queue(store, [command(i) for i in range(7, 10)])
+        assert publisher.publish() == 3
+    finally:
+        publisher.close()
+    got = consume_all(w.bootstrap, w.command_topic)
+    assert sorted(r.value for r in got) == sorted(f"v{i}".encode() for i in range(10))
+    assert store.pending(100) == []
+    assert counted() - before == 10  # counted here, in the worker's process
+
+
+def test_a_fatal_error_in_the_child_is_fatal_here(
+    env: tuple[WorkerEnv, Settings, SqlStore],
+) -> None:
+    _, settings, store = env
+    queue(store, [command(1, destination="from-a-newer-version")])
+    publisher = ProcessPublisher(settings)
+    try:
+        with pytest.raises(FatalError, match=r"unknown destinations.*from-a-newer-version"):
+            publisher.publish()
+    finally:
+        publisher.close()
+    assert len(store.pending(100)) == 1  # nothing lost
+
+
+def test_a_dead_child_fails_one_publish_as_transient_and_the_next_starts_another(
+    env: tuple[WorkerEnv, Settings, SqlStore],
+) -> None:
+    w, settings, store = env
+    publisher = ProcessPublisher(settings)
+    try:
+        assert publisher.publish() == 0
+        first = publisher.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        queue(store, [command(1)])
+        with pytest.raises(TransientError, match="publisher process"):
+            publisher.publish()
+        assert publisher.publish() == 1
+        assert publisher.pid not in (None, first)
+    finally:
+        publisher.close()
+    assert [r.value for r in consume_all(w.bootstrap, w.command_topic)] == [b"v1"]
+
+
+def test_close_ends_the_child(env: tuple[WorkerEnv, Settings, SqlStore]) -> None:
+    _, settings, _ = env
+    publisher = ProcessPublisher(settings)
+    publisher.publish()
+    pid = publisher.pid
+    assert pid is not None and alive(pid)
+    publisher.close()
+    assert not alive(pid)
+
+
+def test_kill_9_of_the_workers_process_takes_the_child_with_it(
+    env: tuple[WorkerEnv, Settings, SqlStore],
+) -> None:
+    w, _, _ = env
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from worker.adapters.publisher_process import ProcessPublisher
+        from worker.settings import load_settings
+        p = ProcessPublisher(load_settings())
+        p.publish()
+        print(p.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env={**w.env(), "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert alive(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(child), "the publisher process outlived the worker's process"
+    finally:
+        parent.kill()
+        parent.wait(10)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,256 @@
+"""The outbox publisher in a process of its own (ADR 0015).
+
+The checkpoint's step 2 (read the outbox, send it, await the acks, delete the rows) is the
+same code as in-process (`publish_pending` over a `KafkaSink`), run by a child process with
+its own database connection and its own producer. The worker's process asks and waits
+for the answer exactly where it called the publish before, so the checkpoint order does
+not change; what moves is the CPU: kafka-python's `send` costs ~60 µs of Python per record,
+and in-process it held the GIL the apply and the consumer need.
+
+What crosses the pipe is small: "publish" one way; the number published, what to count
+in the metrics (`metrics.Published`) and, on failure, the error's kind and one line the
+other way. A child that dies (or is killed) fails the publish as transient: the loop
+retries, which starts a new child; the rows not acked are still in the outbox. The child
+ignores SIGINT / SIGTERM (the worker's process decides when it stops and tells it) and is
+killed by the kernel when the worker's process dies (PR_SET_PDEATHSIG), so a `kill -9` of
+the worker leaves nothing behind, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from worker import logs, observability, shutdown
+from worker.errors import FatalError, TransientError
+from worker.observability.metrics import Published
+from worker.ports import PendingRecord
+from worker.settings import Settings
+
+log = logs.get("segsync.publisher")
+START_TIMEOUT_S = 120.0  # the child imports the worker and connects: seconds, not minutes
+STOP_WAIT_S = 15.0  # once a stop is requested: the child's own grace, then a margin
+_PR_SET_PDEATHSIG = 1
+
+
+class ProcessPublisher:
+    """`publish()`: the outbox published by the child, the number of rows returned; raises
+    TransientError or FatalError as the in-process publish would. One call at a time (the
+    loop's publish lock)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._mp = multiprocessing.get_context("spawn")  # the worker's process has threads
+        self._stop = self._mp.Event()
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self._ready = False
+
+    def start(self) -> None:
+        """Start the child without waiting for it (its imports overlap the caller's set-up)."""
+        ours, theirs = self._mp.Pipe()
+        proc = self._mp.Process(
+            target=serve,
+            args=(self._settings, theirs, self._stop, os.getpid()),
+            name="segsync-publisher",
+            daemon=True,
+        )
+        proc.start()
+        theirs.close()
+        self._proc, self._conn, self._ready = proc, ours, False
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else int(self._proc.pid)
+
+    def publish(self) -> int:
+        conn = self._running()
+        try:
+            conn.send("publish")
+        except OSError as exc:
+            self._lost()
+            raise TransientError(f"publisher process gone: {exc}") from exc
+        reply = self._answer(conn, None)
+        for published in reply[-1]:
+            observability.count_published(published)
+        if reply[0] == "ok":
+            return int(reply[1])
+        raise _error(reply[1], reply[2])
+
+    def close(self) -> None:
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if proc is None or conn is None:
+            return
+        with contextlib.suppress(OSError):
+            conn.send("close")
+        proc.join(STOP_WAIT_S if shutdown.requested.is_set() else 60.0)
+        if proc.is_alive():
+            log.warning("publisher process did not stop: killed", pid=proc.pid)
+            proc.kill()
+            proc.join(5.0)
+        conn.close()
+
+    def _running(self) -> Connection:
+        if self._proc is None or not self._proc.is_alive():
+            if self._proc is not None:
+                log.warning("publisher process ended: starting another", exitcode=self._exit())
+                self._lost()
+            self.start()
+        assert self._conn is not None
+        if not self._ready:
+            reply = self._answer(self._conn, time.monotonic() + START_TIMEOUT_S)
+            if reply[0] != "ready":
+                self._lost()
+                raise _error(reply[1], reply[2])
+            self._ready = True
+        return self._conn
+
+    def _answer(self, conn: Connection, deadline: float | None) -> tuple[Any, ...]:
+        """The child's reply. A stop request is passed on (the child's sink then gives up
+        after its grace); a child that dies or outlives its deadline fails the call."""
+        while True:
+            try:
+                if conn.poll(0.2):
+                    reply: tuple[Any, ...] = conn.recv()
+                    return reply
+            except (EOFError, OSError) as exc:
+                self._lost()
+                raise TransientError(f"publisher process gone: {exc}") from exc
+            if shutdown.requested.is_set() and not self._stop.is_set():
+                self._stop.set()
+                stop_by = time.monotonic() + STOP_WAIT_S
+                deadline = stop_by if deadline is None else min(deadline, stop_by)
+            if deadline is not None and time.monotonic() > deadline:
+                self._lost()
+                raise TransientError("publisher process did not answer in time")
+            if self._proc is None or not self._proc.is_alive():
+                exitcode = self._exit()
+                self._lost()
+                raise TransientError(f"publisher process ended (exit code {exitcode})")
+
+    def _exit(self) -> Any:
+        return None if self._proc is None else self._proc.exitcode
+
+    def _lost(self) -> None:
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        self._ready = False
+        if proc is not None and proc.is_alive():
+            proc.kill()
+        if proc is not None:
+            proc.join(5.0)
+        if conn is not None:
+            conn.close()
+
+
+def _error(kind: str, line: str) -> Exception:
+    if kind == "transient":
+        return TransientError(line)
+    if kind == "fatal":
+        return FatalError(line)
+    return RuntimeError(line)
+
+
+# --- the child ---
+def serve(settings: Settings, conn: Connection, stop: Any, parent: int) -> None:
+    """The child's loop: open the store and the producer, then one publish per request."""
+    _die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logs.configure(settings.log_format, settings.log_level)
+    logs.protect(settings)
+    threading.Thread(target=_forward_stop, args=(stop,), daemon=True).start()
+
+    from kafka.errors import KafkaError
+
+    from worker.adapters.kafka_io import KafkaSink
+    from worker.engine.publisher import publish_pending
+    from worker.store.factory import open_store
+
+    store = sink = None
+    try:
+        store = open_store(settings.sqlalchemy_url(), migrate=False)
+        try:
+            sink = KafkaSink(settings, count=False)
+        except KafkaError as exc:  # a broker away for now: the loop's retry waits it out
+            raise TransientError(f"cannot connect to Kafka: {exc}") from exc
+    except Exception as exc:
+        conn.send(("err", _kind(exc, store), _line(exc), []))
+        _close(store, sink)
+        return
+    conn.send(("ready",))
+    counting = _Counting(sink)
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except EOFError:  # the worker's process is gone
+                return
+            if request != "publish":
+                return
+            counting.published = []
+            try:
+                n = publish_pending(store, counting)
+            except Exception as exc:
+                conn.send(("err", _kind(exc, store), _line(exc), counting.published))
+            else:
+                conn.send(("ok", n, counting.published))
+    finally:
+        _close(store, sink)
+
+
+class _Counting:
+    """The sink, and what each acked send adds to the metrics (counted by the parent)."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self.published: list[Published] = []
+
+    def send_all(self, records: list[PendingRecord]) -> None:
+        self.sink.send_all(records)
+        self.published.append(observability.tally_published(records))
+
+
+def _kind(exc: BaseException, store: Any) -> str:
+    if isinstance(exc, TransientError) or (store is not None and store.is_transient(exc)):
+        return "transient"
+    return "fatal" if isinstance(exc, FatalError) else "error"
+
+
+def _line(exc: BaseException) -> str:
+    if isinstance(exc, (TransientError, FatalError)):
+        return str(exc)[:2000]  # our own errors: their message says it all
+    text = str(exc).splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:2000]
+
+
+def _forward_stop(stop: Any) -> None:
+    stop.wait()
+    shutdown.requested.set()
+
+
+def _die_with(parent: int) -> None:
+    """Killed by the kernel when the worker's process dies (Linux); elsewhere the pipe's
+    end-of-file ends the loop at its next request."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(0)
+
+
+def _close(store: Any, sink: Any) -> None:
+    with contextlib.suppress(Exception):
+        if sink is not None:
+            sink.close()
+    with contextlib.suppress(Exception):
+        if store is not None:
+            store.close()
