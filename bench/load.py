@@ -243,6 +243,8 @@ def memory(ctx: Ctx) -> dict[str, Any]:
             "seconds": round(time.monotonic() - start, 1),
             "baseline_rss_mb": round(baseline, 1),
             "peak_rss_mb": round(run.maxrss_mb, 1),
+            # PostgreSQL: the publisher process (ADR 0015); no state, not in the figure above.
+            "publisher_peak_rss_mb": round(run.children_maxrss_mb, 1),
             # RSS growth over the second half of the run, and the peak it implies at the
             # target when the cap stopped the run first.
             "rss_mb_per_100k_users": round(slope, 2),

@@ -67,9 +67,11 @@ class Run:
     wall_s: float  # process start to exit
     steady_s: float | None  # partitions assigned -> caught up (from the worker's log)
     maxrss_mb: float  # VmHWM, polled every 50 ms while it runs
-    cpu_s: float  # user + system CPU of the worker process, start-up included
+    cpu_s: float  # user + system CPU of the worker process and its children, start-up included
     totals: dict[str, int]
     log: Path
+    # The sum of the children's VmHWM (PostgreSQL: the publisher process, ADR 0015).
+    children_maxrss_mb: float = 0.0
 
 
 class Worker:
@@ -82,6 +84,7 @@ class Worker:
         self.started = time.monotonic()
         self._exit: tuple[int, Any, float] | None = None
         self.hwm_mb = 0.0
+        self.children_hwm_mb = 0.0
         self.proc = subprocess.Popen(
             spec.argv(until_caught_up),
             env=spec.env(),
@@ -95,6 +98,8 @@ class Worker:
         """The current RSS; keeps the high-water mark (VmHWM) seen so far."""
         rss, hwm = rss_mb(self.proc.pid)
         self.hwm_mb = max(self.hwm_mb, hwm)
+        children = sum(rss_mb(child)[1] for child in children_of(self.proc.pid))
+        self.children_hwm_mb = max(self.children_hwm_mb, children)
         return rss
 
     def _try_reap(self) -> bool:
@@ -144,7 +149,7 @@ class Worker:
         steady, totals = timings(events)
         cpu = usage.ru_utime + usage.ru_stime
         rc = self.proc.returncode
-        run = Run(rc, wall, steady, self.hwm_mb, cpu, totals, self.spec.log)
+        run = Run(rc, wall, steady, self.hwm_mb, cpu, totals, self.spec.log, self.children_hwm_mb)
         if run.rc != 0:
             tail = self.spec.log.read_text(errors="replace").splitlines()[-15:]
             raise RuntimeError(f"segsync exited {run.rc}:\n" + "\n".join(tail))
@@ -167,6 +172,17 @@ def kill_leftovers() -> int:
             continue
     _LIVE.clear()
     return killed
+
+
+def children_of(pid: int) -> list[int]:
+    """The process's children (Linux /proc), [] where the kernel does not list them."""
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out.extend(int(c) for c in (task / "children").read_text().split())
+    except (OSError, ValueError):
+        return out
+    return out
 
 
 def rss_mb(pid: int) -> tuple[float, float]:

@@ -105,7 +105,8 @@ def markdown(ctx: Ctx) -> str:
     elif not lat.get("sustained", True):
         sustained = f" (fell behind: caught up {_n(lat.get('drain_after_offer_s'))} s after)"
     mem_note = (
-        f"{_n(mem.get('peak_rss_mb'), 'MB')} (baseline {_n(mem.get('baseline_rss_mb'), 'MB')})"
+        f"{_n(mem.get('peak_rss_mb'), 'MB')} (baseline {_n(mem.get('baseline_rss_mb'), 'MB')}; "
+        f"publisher process {_n(mem.get('publisher_peak_rss_mb'), 'MB')} more)"
         if mem.get("caught_up")
         else f"not reached: {_n(mem.get('users_reached'))} users in {_n(mem.get('seconds'))} s, "
         f"peak {_n(mem.get('peak_rss_mb'), 'MB')}, "

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +117,28 @@ def test_a_dead_child_fails_one_publish_as_transient_and_the_next_starts_another
     finally:
         publisher.close()
     assert [r.value for r in consume_all(w.bootstrap, w.command_topic)] == [b"v1"]
+
+
+def test_a_child_started_by_a_thread_outlives_that_thread(
+    env: tuple[WorkerEnv, Settings, SqlStore],
+) -> None:
+    """A retry may start the child from the loop's publisher thread, which ends before the
+    worker does: the child is the process's, not that thread's."""
+    _, settings, store = env
+    publisher = ProcessPublisher(settings)
+    try:
+        starter = threading.Thread(target=publisher.publish)
+        starter.start()
+        starter.join(120)
+        pid = publisher.pid
+        assert pid is not None
+        time.sleep(1.5)
+        assert alive(pid)
+        queue(store, [command(1)])
+        assert publisher.publish() == 1
+        assert publisher.pid == pid
+    finally:
+        publisher.close()
 
 
 def test_close_ends_the_child(env: tuple[WorkerEnv, Settings, SqlStore]) -> None:

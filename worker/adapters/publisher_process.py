@@ -11,15 +11,14 @@ What crosses the pipe is small: "publish" one way; the number published, what to
 in the metrics (`metrics.Published`) and, on failure, the error's kind and one line the
 other way. A child that dies (or is killed) fails the publish as transient: the loop
 retries, which starts a new child; the rows not acked are still in the outbox. The child
-ignores SIGINT / SIGTERM (the worker's process decides when it stops and tells it) and is
-killed by the kernel when the worker's process dies (PR_SET_PDEATHSIG), so a `kill -9` of
-the worker leaves nothing behind, as before.
+ignores SIGINT / SIGTERM (the worker's process decides when it stops and tells it) and ends
+itself within half a second of the worker's process dying, whatever it is doing, so a
+`kill -9` of the worker leaves nothing behind, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
@@ -37,7 +36,7 @@ from worker.settings import Settings
 log = logs.get("segsync.publisher")
 START_TIMEOUT_S = 120.0  # the child imports the worker and connects: seconds, not minutes
 STOP_WAIT_S = 15.0  # once a stop is requested: the child's own grace, then a margin
-_PR_SET_PDEATHSIG = 1
+PARENT_CHECK_S = 0.5  # how soon the child notices the worker's process is gone
 
 
 class ProcessPublisher:
@@ -238,13 +237,17 @@ def _forward_stop(stop: Any) -> None:
 
 
 def _die_with(parent: int) -> None:
-    """Killed by the kernel when the worker's process dies (Linux); elsewhere the pipe's
-    end-of-file ends the loop at its next request."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before the line above
+    """End this process at once when the worker's process is gone (re-parented), even in
+    the middle of a publish: what was not acked is still in the outbox. A watcher thread,
+    not PR_SET_PDEATHSIG, which fires when the *thread* that started the child ends (a
+    retry may start one from the loop's publisher thread)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
         os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _close(store: Any, sink: Any) -> None:
