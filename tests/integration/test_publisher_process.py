@@ -99,9 +99,12 @@ def test_a_fatal_error_in_the_child_is_fatal_here(
     assert len(store.pending(100)) == 1  # nothing lost
 
 
-def test_a_dead_child_fails_one_publish_as_transient_and_the_next_starts_another(
+def test_a_child_found_dead_is_replaced_and_nothing_is_lost(
     env: tuple[WorkerEnv, Settings, SqlStore],
 ) -> None:
+    """Killed between two publishes: at most one publish fails, as transient (when the
+    death is seen only through the pipe), and the next one starts another child and sends
+    what the outbox holds; the loop's retry does exactly that."""
     w, settings, store = env
     publisher = ProcessPublisher(settings)
     try:
@@ -109,10 +112,16 @@ def test_a_dead_child_fails_one_publish_as_transient_and_the_next_starts_another
         first = publisher.pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while alive(first) and time.monotonic() < deadline:  # a zombie counts as dead
+            time.sleep(0.05)
         queue(store, [command(1)])
-        with pytest.raises(TransientError, match="publisher process"):
-            publisher.publish()
-        assert publisher.publish() == 1
+        try:
+            n = publisher.publish()
+        except TransientError as exc:
+            assert "publisher process" in str(exc)
+            n = publisher.publish()
+        assert n == 1
         assert publisher.pid not in (None, first)
     finally:
         publisher.close()

@@ -24,7 +24,7 @@ import os
 import signal
 import threading
 import time
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection as PipeEnd  # a pipe, not a database
 from typing import Any
 
 from worker import logs, observability, shutdown
@@ -49,7 +49,7 @@ class ProcessPublisher:
         self._mp = multiprocessing.get_context("spawn")  # the worker's process has threads
         self._stop = self._mp.Event()
         self._proc: Any = None
-        self._conn: Connection | None = None
+        self._conn: PipeEnd | None = None
         self._ready = False
 
     def start(self) -> None:
@@ -97,7 +97,7 @@ class ProcessPublisher:
             proc.join(5.0)
         conn.close()
 
-    def _running(self) -> Connection:
+    def _running(self) -> PipeEnd:
         if self._proc is None or not self._proc.is_alive():
             if self._proc is not None:
                 log.warning("publisher process ended: starting another", exitcode=self._exit())
@@ -112,7 +112,7 @@ class ProcessPublisher:
             self._ready = True
         return self._conn
 
-    def _answer(self, conn: Connection, deadline: float | None) -> tuple[Any, ...]:
+    def _answer(self, conn: PipeEnd, deadline: float | None) -> tuple[Any, ...]:
         """The child's reply. A stop request is passed on (the child's sink then gives up
         after its grace); a child that dies or outlives its deadline fails the call."""
         while True:
@@ -159,7 +159,7 @@ def _error(kind: str, line: str) -> Exception:
 
 
 # --- the child ---
-def serve(settings: Settings, conn: Connection, stop: Any, parent: int) -> None:
+def serve(settings: Settings, conn: PipeEnd, stop: Any, parent: int) -> None:
     """The child's loop: open the store and the producer, then one publish per request."""
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
