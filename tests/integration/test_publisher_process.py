@@ -18,7 +18,8 @@ import pytest
 
 from tests.support.kafka_io import TopicFactory, consume_all
 from tests.support.worker_proc import WorkerEnv, fresh_env
-from worker import destinations
+from worker import destinations, shutdown
+from worker.adapters import publisher_process
 from worker.adapters.publisher_process import ProcessPublisher
 from worker.errors import FatalError, TransientError
 from worker.observability import metrics
@@ -203,3 +204,42 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_every_wait_after_a_stop_is_bounded(
+    env: tuple[WorkerEnv, Settings, SqlStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop's bound holds for each publish asked after the stop, not only the first
+    (run_cmd publishes once more after the loop ends): a child that hangs fails it as
+    transient within the bound."""
+    _, settings, store = env
+    monkeypatch.setattr(publisher_process, "STOP_WAIT_S", 2.0)
+    publisher = ProcessPublisher(settings)
+    try:
+        assert publisher.publish() == 0
+        shutdown.requested.set()
+        queue(store, [command(1)])
+        assert publisher.publish() == 1  # the first publish of the stop, answered
+        pid = publisher.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # hangs from now on
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="did not answer in time"):
+            publisher.publish()
+        assert time.monotonic() - started < 10
+    finally:
+        shutdown.requested.clear()
+        publisher.close()
+
+
+def test_a_child_never_asked_is_killed_on_close_not_awaited(
+    env: tuple[WorkerEnv, Settings, SqlStore],
+) -> None:
+    """`segsync run` starts the child before its own checks: one that fails (a wrong
+    password, a missing topic) must not wait for the child's start-up to end."""
+    _, settings, _ = env
+    publisher = ProcessPublisher(settings)
+    publisher.start()
+    proc = publisher._proc
+    publisher.close()
+    assert proc is not None and proc.exitcode == -signal.SIGKILL

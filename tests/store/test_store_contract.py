@@ -17,6 +17,7 @@ from worker.ports import (
     PendingRecord,
     StateStore,
 )
+from worker.store.urls import outbox_in_own_process
 
 S = "site"
 
@@ -457,3 +458,11 @@ def test_schema_and_errors(store: StateStore) -> None:
     assert store.has_schema()
     assert not store.is_transient(ValueError("not a database error"))
     assert store.name in ("sqlite", "postgresql")
+
+
+def test_the_url_says_what_the_store_will_say_about_publishing(
+    db_url: str, store: StateStore
+) -> None:
+    """`segsync run` decides on the publisher process from the URL, before opening the
+    store (to start the child first); the opened store must agree."""
+    assert outbox_in_own_process(db_url) == store.publishes_while_applying

@@ -28,7 +28,15 @@ def test_version() -> None:
 
 
 def test_shell_completion_script_and_answers() -> None:
-    script = segsync("--show-completion", "bash")
+    # Typer finds the shell among the caller's ancestors (it takes no shell name): run it
+    # from bash, not from whatever started pytest (a session re-parented to init has none).
+    script = subprocess.run(
+        ["bash", "-c", '"$0" --show-completion; exit $?', SEGSYNC],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert script.returncode == 0, script.stderr
     assert "_segsync_completion" in script.stdout and "complete " in script.stdout
     # What the installed script asks the program: the words so far, the word to complete.

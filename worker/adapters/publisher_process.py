@@ -47,23 +47,30 @@ class ProcessPublisher:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._mp = multiprocessing.get_context("spawn")  # the worker's process has threads
-        self._stop = self._mp.Event()
         self._proc: Any = None
         self._conn: PipeEnd | None = None
+        # The stop request, one pipe per child. Not a multiprocessing Event: its set() waits
+        # for every process sleeping on it to wake, and one that was killed or is stopped
+        # (SIGSTOP) never does, so a stop would hang the worker (a test found it).
+        self._stop: PipeEnd | None = None
         self._ready = False
 
     def start(self) -> None:
         """Start the child without waiting for it (its imports overlap the caller's set-up)."""
         ours, theirs = self._mp.Pipe()
+        stop_theirs, stop_ours = self._mp.Pipe(duplex=False)
         proc = self._mp.Process(
             target=serve,
-            args=(self._settings, theirs, self._stop, os.getpid()),
+            args=(self._settings, theirs, stop_theirs, os.getpid()),
             name="segsync-publisher",
             daemon=True,
         )
         proc.start()
         theirs.close()
-        self._proc, self._conn, self._ready = proc, ours, False
+        stop_theirs.close()
+        self._proc, self._conn, self._stop, self._ready = proc, ours, stop_ours, False
+        if shutdown.requested.is_set():  # a child started during a stop knows at once
+            self._send_stop()
 
     @property
     def pid(self) -> int | None:
@@ -88,6 +95,8 @@ class ProcessPublisher:
         self._proc = self._conn = None
         if proc is None or conn is None:
             return
+        if not self._ready:  # asked nothing yet (start-up failed elsewhere): nothing to finish
+            proc.kill()
         with contextlib.suppress(OSError):
             conn.send("close")
         proc.join(STOP_WAIT_S if shutdown.requested.is_set() else 60.0)
@@ -96,6 +105,9 @@ class ProcessPublisher:
             proc.kill()
             proc.join(5.0)
         conn.close()
+        if self._stop is not None:
+            self._stop.close()
+            self._stop = None
 
     def _running(self) -> PipeEnd:
         if self._proc is None or not self._proc.is_alive():
@@ -114,7 +126,10 @@ class ProcessPublisher:
 
     def _answer(self, conn: PipeEnd, deadline: float | None) -> tuple[Any, ...]:
         """The child's reply. A stop request is passed on (the child's sink then gives up
-        after its grace); a child that dies or outlives its deadline fails the call."""
+        after its grace) and bounds every wait from then on, not only the first (the last
+        publish of a stop waits no longer than the one it interrupted); a child that dies
+        or outlives its deadline fails the call."""
+        stopping = False
         while True:
             try:
                 if conn.poll(0.2):
@@ -123,8 +138,9 @@ class ProcessPublisher:
             except (EOFError, OSError) as exc:
                 self._lost()
                 raise TransientError(f"publisher process gone: {exc}") from exc
-            if shutdown.requested.is_set() and not self._stop.is_set():
-                self._stop.set()
+            if shutdown.requested.is_set() and not stopping:
+                stopping = True
+                self._send_stop()
                 stop_by = time.monotonic() + STOP_WAIT_S
                 deadline = stop_by if deadline is None else min(deadline, stop_by)
             if deadline is not None and time.monotonic() > deadline:
@@ -135,12 +151,20 @@ class ProcessPublisher:
                 self._lost()
                 raise TransientError(f"publisher process ended (exit code {exitcode})")
 
+    def _send_stop(self) -> None:
+        """Tell the child once; a pipe write never waits for the reader (a few bytes)."""
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            with contextlib.suppress(OSError):
+                stop.send("stop")
+            stop.close()  # the child reads the request, or the end of the pipe: a stop too
+
     def _exit(self) -> Any:
         return None if self._proc is None else self._proc.exitcode
 
     def _lost(self) -> None:
-        proc, conn = self._proc, self._conn
-        self._proc = self._conn = None
+        proc, conn, stop = self._proc, self._conn, self._stop
+        self._proc = self._conn = self._stop = None
         self._ready = False
         if proc is not None and proc.is_alive():
             proc.kill()
@@ -148,6 +172,8 @@ class ProcessPublisher:
             proc.join(5.0)
         if conn is not None:
             conn.close()
+        if stop is not None:
+            stop.close()
 
 
 def _error(kind: str, line: str) -> Exception:
@@ -159,7 +185,7 @@ def _error(kind: str, line: str) -> Exception:
 
 
 # --- the child ---
-def serve(settings: Settings, conn: PipeEnd, stop: Any, parent: int) -> None:
+def serve(settings: Settings, conn: PipeEnd, stop: PipeEnd, parent: int) -> None:
     """The child's loop: open the store and the producer, then one publish per request."""
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -231,8 +257,11 @@ def _line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:2000]
 
 
-def _forward_stop(stop: Any) -> None:
-    stop.wait()
+def _forward_stop(stop: PipeEnd) -> None:
+    """The worker's stop request, or the end of its pipe (the worker's process closed it or
+    is gone): either way, this child's sink gives up after its grace from now on."""
+    with contextlib.suppress(EOFError, OSError):
+        stop.recv()
     shutdown.requested.set()
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from worker import gc_policy, logs, observability, shutdown
+from worker.adapters.publisher_process import ProcessPublisher
 from worker.cli.common import brake_limits, dlq_limit, settings_and_logs
-from worker.engine.apply import BatchConfig
-from worker.engine.loop import Worker
 from worker.errors import FatalError
-from worker.store.factory import open_store_waiting
+from worker.settings import Settings
+from worker.store.urls import outbox_in_own_process
 
 
 def run(until_caught_up: bool) -> None:
@@ -20,16 +20,34 @@ def run(until_caught_up: bool) -> None:
 
 
 def _run(until_caught_up: bool) -> None:
+    settings = settings_and_logs()
+    logs.protect(settings)
+    outbox = None
+    if outbox_in_own_process(settings.sqlalchemy_url()):
+        # PostgreSQL: the outbox is published by a process of its own (ADR 0015). Started
+        # first, so that its imports and connections overlap this process's own (about a
+        # second and a half) instead of delaying the first publish; a start-up that fails
+        # below kills it unasked.
+        outbox = ProcessPublisher(settings)
+        outbox.start()
+    try:
+        _consume(settings, outbox, until_caught_up)
+    finally:
+        if outbox is not None:
+            outbox.close()
+
+
+def _consume(settings: Settings, outbox: ProcessPublisher | None, until_caught_up: bool) -> None:
     from kafka.errors import KafkaError
 
     from worker.adapters.kafka_input import KafkaInput
     from worker.adapters.kafka_io import KafkaSink
-    from worker.adapters.publisher_process import ProcessPublisher
     from worker.adapters.security import check_kafka, describe_kafka
     from worker.adapters.topics import wait_for_topics
+    from worker.engine.apply import BatchConfig
+    from worker.engine.loop import Worker
+    from worker.store.factory import open_store_waiting
 
-    settings = settings_and_logs()
-    logs.protect(settings)
     # Credentials and certificates first, with one metadata request: a wrong password stops
     # here with one line, before the store is touched or anything is consumed.
     check_kafka(settings, stop=shutdown.requested)
@@ -54,14 +72,9 @@ def _run(until_caught_up: bool) -> None:
         max_future_s=settings.max_future_s,
     )
     where = describe_kafka(settings)
-    sink = source = outbox = None
+    sink = source = None
     try:
-        if store.publishes_while_applying:
-            # PostgreSQL: the outbox is published by a process of its own (ADR 0015), started
-            # now so that its start-up overlaps this one's; SQLite's one writer stays here.
-            outbox = ProcessPublisher(settings)
-            outbox.start()
-        else:
+        if outbox is None:  # SQLite's one writer publishes here
             try:
                 sink = KafkaSink(settings)
             except KafkaError as exc:
@@ -93,7 +106,5 @@ def _run(until_caught_up: bool) -> None:
             source.close()
         if sink is not None:
             sink.close()
-        if outbox is not None:
-            outbox.close()
         serving.stop()
         store.close()

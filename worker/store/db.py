@@ -13,10 +13,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from worker.store import pg
+from worker.store.urls import is_embedded
 
 
 def make_engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
+    if is_embedded(url):
         engine = create_engine(url, connect_args={"timeout": 30})
         _sqlite_setup(engine)
         return engine

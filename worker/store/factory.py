@@ -13,13 +13,14 @@ from worker.store.migrate import upgrade_locked
 from worker.store.postgres import PostgresStore
 from worker.store.sql_base import SqlStore
 from worker.store.sqlite import SqliteStore
+from worker.store.urls import is_embedded
 
 
 def open_store(url: str, migrate: bool = True) -> SqlStore:
     """SqliteStore for `sqlite:` URLs, PostgresStore otherwise; `migrate`: bring the schema
     to head first (under an advisory lock on PostgreSQL)."""
     engine = make_engine(url)
-    store: SqlStore = SqliteStore(engine) if url.startswith("sqlite") else PostgresStore(engine)
+    store: SqlStore = SqliteStore(engine) if is_embedded(url) else PostgresStore(engine)
     if migrate:
         try:
             upgrade_locked(engine)

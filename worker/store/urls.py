@@ -1,4 +1,6 @@
-"""Database URLs as the state store reads them (SQLAlchemy's parser): the settings' check."""
+"""Database URLs as the state store reads them: the settings' check (SQLAlchemy's parser,
+imported only there) and which store a URL names, for decisions made before the store is
+opened (`segsync run` starts the publisher process first, ADR 0015)."""
 
 from __future__ import annotations
 
@@ -34,3 +36,15 @@ def check_database_url(value: str, drivers: Mapping[str, tuple[str, ...]], examp
             "e.g. sqlite:///segsync.sqlite"
         )
     return value
+
+
+def is_embedded(url: str) -> bool:
+    """SQLite (the embedded default); anything else is PostgreSQL (`open_store`)."""
+    return url.startswith("sqlite")
+
+
+def outbox_in_own_process(url: str) -> bool:
+    """Whether `segsync run` publishes the outbox from a process of its own: on a store whose
+    writers do not wait for each other (PostgreSQL, `publishes_while_applying`); SQLite has
+    one writer, and its publish stays in the worker's process."""
+    return not is_embedded(url)
