@@ -19,7 +19,14 @@ from tests.support.faults_services import FaultKafka
 from tests.support.histories import random_history, to_record
 from tests.support.kafka_io import TopicFactory, consume_all, produce
 from tests.support.reference import check, desired
-from tests.support.worker_proc import WorkerEnv, run_until_caught_up, start, wait_until
+from tests.support.worker_proc import (
+    alive,
+    fresh_env,
+    run_until_caught_up,
+    start,
+    stop,
+    wait_until,
+)
 
 STOP_BOUND_S = 45  # the sink's grace and the publisher's 15 s, with a margin for a slow box
 
@@ -29,26 +36,11 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in done.stdout.split()]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_sigterm_during_a_broker_pause_exits_0_and_loses_nothing(
     fault_kafka: FaultKafka, fault_topics: TopicFactory, pg_url: str, tmp_path: Path
 ) -> None:
-    w = WorkerEnv(
-        bootstrap=fault_kafka.bootstrap,
-        database_url=pg_url,
-        input_topics=fault_topics("in", 2),
-        command_topic=fault_topics("cmd", 1),
-        dlq_topic=fault_topics("dlq", 1),
-        enrollment_command_topic=fault_topics("enrol", 1),
-        extra={"SEGSYNC_RETRY_DEADLINE_S": "300", "SEGSYNC_BATCH_MAX_RECORDS": "20"},
-    )
+    w = fresh_env(fault_kafka.bootstrap, fault_topics, pg_url, inputs=2, commands=1)
+    w.extra.update(SEGSYNC_RETRY_DEADLINE_S="300", SEGSYNC_BATCH_MAX_RECORDS="20")
     history = random_history(random.Random(16), 3000)
     produce(w.bootstrap, w.input_topics, [to_record(e) for e in history])
     log = tmp_path / "worker.log"
@@ -62,9 +54,8 @@ def test_sigterm_during_a_broker_pause_exits_0_and_loses_nothing(
         assert children, "no publisher process on PostgreSQL"
         fault_kafka._stop([fault_kafka.pid()])  # paused from here, mid catch-up
         time.sleep(3)
-        proc.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
-        code = proc.wait(timeout=120)
+        code = stop(proc, signal.SIGTERM, timeout=120)
         took = time.monotonic() - stopped
     finally:
         fault_kafka.resume()
@@ -75,9 +66,9 @@ def test_sigterm_during_a_broker_pause_exits_0_and_loses_nothing(
     assert code == 0, text[-3000:]
     assert took < STOP_BOUND_S, (took, text[-3000:])
     deadline = time.monotonic() + 10
-    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+    while any(alive(c) for c in children) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not [c for c in children if _alive(c)], "a child outlived the worker"
+    assert not [c for c in children if alive(c)], "a child outlived the worker"
 
     # Nothing was lost: the next run owes and publishes the rest.
     run_until_caught_up(w)

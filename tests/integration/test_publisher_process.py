@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kafka_io import TopicFactory, consume_all
-from tests.support.worker_proc import WorkerEnv, fresh_env
+from tests.support.worker_proc import WorkerEnv, alive, fresh_env
 from worker import destinations, shutdown
 from worker.adapters import publisher_process
 from worker.adapters.publisher_process import ProcessPublisher
@@ -196,14 +196,6 @@ def test_kill_9_of_the_workers_process_takes_the_child_with_it(
     finally:
         parent.kill()
         parent.wait(10)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_every_wait_after_a_stop_is_bounded(

@@ -27,7 +27,14 @@ from tests.support.histories import random_history, to_record
 from tests.support.kafka_io import TopicFactory, consume_all, produce
 from tests.support.reference import check, desired
 from tests.support.tcp_proxy import TcpProxy
-from tests.support.worker_proc import SEGSYNC, WorkerEnv, run_until_caught_up, start, wait_until
+from tests.support.worker_proc import (
+    SEGSYNC,
+    WorkerEnv,
+    run_until_caught_up,
+    start,
+    stop,
+    wait_until,
+)
 
 DEADLINE = "300"  # far longer than any wait below: a prompt exit cannot be the deadline's
 
@@ -75,9 +82,8 @@ def test_sigterm_during_a_database_outage_exits_0_at_once(
         produce(kafka_bootstrap, w.input_topics, [to_record(e) for e in rest])
         assert wait_until(lambda: _log_has(log, '"retrying"'), 60), log.read_text()[-3000:]
         time.sleep(1)
-        proc.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
-        code = proc.wait(timeout=30)
+        code = stop(proc, signal.SIGTERM, timeout=30)
         took = time.monotonic() - stopped
     finally:
         if proc.poll() is None:

@@ -100,3 +100,12 @@ def wait_until(pred, timeout: float, step: float = 0.2) -> bool:  # type: ignore
             return True
         time.sleep(step)
     return False
+
+
+def alive(pid: int) -> bool:
+    """A process that runs (a zombie, exited but not reaped, counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
