@@ -20,6 +20,7 @@ from tests.support.engine_harness import records_of
 from tests.support.histories import random_history
 from tests.support.reference import check, desired
 from tests.support.scenario_kit import Lms
+from worker import shutdown
 from worker.engine.apply import BatchConfig
 from worker.engine.loop import Worker
 from worker.engine.records import InRecord
@@ -301,3 +302,48 @@ def test_a_rebalance_during_an_apply_resumes_past_the_batch_in_flight(
     assert len(rec.resumed) >= 3, rec.resumed
     assert all(resumed == at for at, resumed in rec.resumed), rec.resumed
     assert check([json.loads(v) for v in rec.sent], desired(history)).violations == []
+
+
+class ThinRecorder(Recorder):
+    """A thin stream: one batch, then nothing; an empty poll waits its whole timeout, as a
+    real one does, and is logged when it returns. Stops the loop after a few empty polls."""
+
+    def __init__(self, store: SqlStore, records: list[InRecord]) -> None:
+        super().__init__(store, records)
+        self.empty_polls: list[int] = []
+
+    def poll(self, timeout_ms: int) -> list[InRecord]:
+        got = super().poll(timeout_ms)
+        if not got:
+            time.sleep(timeout_ms / 1000)
+            self.empty_polls.append(timeout_ms)
+            self.log.append(("empty poll", timeout_ms))
+            if len(self.empty_polls) >= 3:
+                shutdown.requested.set()
+        return got
+
+    def send_all(self, records: list[PendingRecord]) -> None:
+        self.sent += [r.value or b"" for r in records]
+        self.log.append(("acked", self.polled))
+
+
+def test_a_lone_batch_is_published_without_waiting_for_the_next_poll(store: SqlStore) -> None:
+    """Item 6: a lone batch's commands go out as soon as it is applied. The loop polls
+    while a batch is in flight (PostgreSQL), but then only for what has already arrived
+    (a poll that waits nothing): no empty poll with the full timeout returns before the
+    batch's commands are acked."""
+    lms = Lms()
+    history = [
+        lms.enrol("u1", "c1", 1),
+        lms.join("u1", "S1", 1),
+        lms.link("L1", "c1", "S1", "g1", 2),
+    ]
+    rec = ThinRecorder(store, records_of(history))
+    worker = Worker(store, rec, CFG, retry_deadline_s=5, poll_timeout_ms=1000)
+    try:
+        worker.run(rec, ["in"], until_caught_up=False)
+    finally:
+        shutdown.requested.clear()
+    assert len(rec.sent) == 1, rec.log
+    acked = rec.log.index(("acked", 1))
+    assert ("empty poll", 1000) not in rec.log[:acked], rec.log

@@ -190,7 +190,10 @@ class Worker:
 
             while not self.stopping:
                 # The broker may be down for a while: retry (bounded by the deadline).
-                records = self.retry("poll", lambda: source.poll(self.poll_timeout_ms))
+                # With a batch in flight, only what has already arrived: a thin stream's
+                # batch is published as soon as it is applied, not after a poll's wait.
+                wait_ms = 0 if applying is not None else self.poll_timeout_ms
+                records = self.retry("poll", partial(source.poll, wait_ms))
                 decoded = self.decode(records) if records else None
                 finish_applying()  # the batch before these records
                 if records and decoded is not None:
