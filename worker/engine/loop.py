@@ -203,7 +203,7 @@ class Worker:
                     else:
                         settle_last()  # a store used by one thread at a time (SQLite)
                         applied(self._apply_one(records, decoded, publisher))
-                else:
+                elif wait_ms:  # idle (not a no-wait poll between two batches)
                     settle_last()
                     self.publish()  # another worker's crash may have left rows behind
                 if until_caught_up and self.caught_up(source, targets):
