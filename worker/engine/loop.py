@@ -20,35 +20,29 @@ that brings an assignment calls `stored_offsets` on this thread before it return
 record of the new partitions.
 
 Overlap: step 2 of a batch runs on a publisher thread while the main thread polls and
-decodes the next batch; step 3 waits for it. One publish at a time (a lock), whichever
-thread asks. On PostgreSQL the publish itself runs in a process of its own (ADR 0015): the
-thread that asks waits for its answer, so none of this order changes; its Python leaves
-this GIL. On a store that other threads may use during an apply (PostgreSQL), step 1 runs
-on an apply thread too (ADR 0016): the main thread polls and decodes batch N+1 while batch
-N is applied, waits for N's step 1, then settles N-1's steps 2 and 3, sends N's step 2 to
-the publisher thread and hands N+1 to the apply thread. Per batch the order stays 1, 2, 3;
-what is new is that N+1's step 1 may run while N's step 2 is in flight (the outbox keeps
-the commands' order: one publish at a time, oldest row first). The consumer stays on the
-main thread: an apply on the apply thread asks it for keep-alive polls.
+decodes the next batch; step 3 waits for it, and the next batch is applied only after
+step 3. So the order per batch is unchanged; what overlaps is waiting for acks with the
+consumer's and the decoder's work. One publish at a time (a lock), whichever thread asks.
+On PostgreSQL the publish itself runs in a process of its own (ADR 0015): the thread that
+asks waits for its answer, so none of this order changes; its Python leaves this GIL.
 """
 
 from __future__ import annotations
 
 import contextlib
-import queue
 import random
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from worker import logs, observability, shutdown
 from worker.engine import lanes
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch, store_progress
 from worker.engine.publisher import RecordSink, publish_pending
-from worker.engine.records import Decoded, InRecord, decode_batch, next_offsets
+from worker.engine.records import Decoded, InRecord, decode_batch
 from worker.errors import FatalError, TransientError
 from worker.ports import TP, StateStore
 
@@ -98,14 +92,6 @@ class Worker:
         self._publishing = threading.Lock()
         self._waiting_logged = 0.0
         self._source: Input | None = None  # polled between the chunks of a long batch
-        self._consumer_thread: int | None = None  # the thread that owns `_source`
-        # What the consumer's thread is asked while it waits for other threads: a keep-alive
-        # poll (None, from a chunk commit off its thread) or to look at a finished future.
-        self._asks: queue.SimpleQueue[Future[Any] | None] = queue.SimpleQueue()
-        # The next offsets of the batch on the apply thread: a rebalance during its apply
-        # resumes past it (the store has them only once it commits; if it fails, the
-        # worker stops, and a restart resumes from the store).
-        self._applying_to: dict[TP, int] = {}
 
     # --- hooks for the consumer ---
     def stored_offsets(self, assigned: set[TP]) -> dict[TP, int]:
@@ -118,9 +104,6 @@ class Worker:
         offsets = self.retry(
             "load offsets", lambda: self.store.load_offsets(self.cfg.group_id, assigned)
         )
-        for tp, at in self._applying_to.items():
-            if tp in assigned:
-                offsets[tp] = max(offsets.get(tp, 0), at)
         log.info(
             "partitions assigned",
             partitions=[f"{t}:{p}" for t, p in sorted(assigned)],
@@ -143,20 +126,13 @@ class Worker:
 
     def _run(self, source: Input, topics: list[str], until_caught_up: bool) -> None:
         self._source = source
-        self._consumer_thread = threading.get_ident()
         self.publish()
         targets = (
             self.retry("end offsets", lambda: source.end_offsets(topics)) if until_caught_up else {}
         )
-        # Step 1 on a thread of its own where other threads may use the store meanwhile.
-        pipelined = self.store.publishes_while_applying
-        with (
-            ThreadPoolExecutor(1, thread_name_prefix="segsync-publish") as publisher,
-            ThreadPoolExecutor(1, thread_name_prefix="segsync-apply") as applier,
-        ):
+        with ThreadPoolExecutor(1, thread_name_prefix="segsync-publish") as publisher:
             owed: tuple[Future[int], dict[TP, int]] | None = None  # last batch's steps 2, 3
             unanswered: dict[TP, int] = {}  # the last Kafka commit, sent without waiting
-            applying: Future[BatchResult] | None = None  # step 1 on the apply thread
 
             def settle_last(wait: bool = False) -> None:
                 nonlocal owed, unanswered
@@ -174,75 +150,23 @@ class Worker:
                     self.commit_kafka(source, unanswered)  # step 3
                     unanswered = {}
 
-            def applied(result: BatchResult) -> None:
-                # Step 1 of a batch is done: the last one's steps 2 and 3, then its step 2.
-                nonlocal owed
-                settle_last()
-                owed = (publisher.submit(self.publish), result.next_offsets)
-
-            def finish_applying() -> None:
-                nonlocal applying
-                if applying is not None:
-                    done, applying = applying, None
-                    (result,) = self._await([done])  # its errors surface here
-                    self._applying_to = {}
-                    applied(result)
-
             while not self.stopping:
                 # The broker may be down for a while: retry (bounded by the deadline).
-                # With a batch in flight, only what has already arrived: a thin stream's
-                # batch is published as soon as it is applied, not after a poll's wait.
-                wait_ms = 0 if applying is not None else self.poll_timeout_ms
-                records = self.retry("poll", partial(source.poll, wait_ms))
+                records = self.retry("poll", lambda: source.poll(self.poll_timeout_ms))
                 decoded = self.decode(records) if records else None
-                finish_applying()  # the batch before these records
+                settle_last()
                 if records and decoded is not None:
-                    if pipelined:
-                        self._applying_to = next_offsets(records)
-                        applying = applier.submit(self._apply_one, records, decoded, publisher)
-                    else:
-                        settle_last()  # a store used by one thread at a time (SQLite)
-                        applied(self._apply_one(records, decoded, publisher))
-                elif wait_ms:  # idle (not a no-wait poll between two batches)
-                    settle_last()
+                    with observability.batch(records):
+                        result = self.apply(records, decoded, publisher)  # step 1
+                    owed = (publisher.submit(self.publish), result.next_offsets)
+                else:
                     self.publish()  # another worker's crash may have left rows behind
                 if until_caught_up and self.caught_up(source, targets):
-                    finish_applying()
                     settle_last(wait=True)  # caught up means published and committed too
                     log.info("caught up", totals=self.totals)
                     return
-            finish_applying()  # the batch in hand
             settle_last(wait=True)
         log.info("stop requested: batch in hand applied", totals=self.totals)
-
-    def _apply_one(
-        self, records: list[InRecord], decoded: list[Decoded], publisher: ThreadPoolExecutor
-    ) -> BatchResult:
-        with observability.batch(records):
-            return self.apply(records, decoded, publisher)  # step 1
-
-    def _await(self, futures: list[Future[R]]) -> list[R]:
-        """Wait for other threads' work; on the consumer's thread, serve the keep-alive polls
-        they ask for meanwhile (a long recompute), each when it is asked."""
-        if threading.get_ident() != self._consumer_thread:
-            wait(futures)
-            return [f.result() for f in futures]  # the first error surfaces here
-        for f in futures:
-            f.add_done_callback(self._asks.put)
-        while not all(f.done() for f in futures):
-            if self._asks.get() is None and self._source is not None:
-                self._source.keep_alive()
-        return [f.result() for f in futures]
-
-    def _keep_alive(self) -> None:
-        """A chunk of a long batch is committed: a poll, so that the group keeps this member;
-        on the consumer's thread now, or asked of it (the consumer is not thread-safe)."""
-        if self._source is None:
-            return
-        if threading.get_ident() == self._consumer_thread:
-            self._source.keep_alive()
-        else:
-            self._asks.put(None)
 
     def decode(self, records: list[InRecord]) -> list[Decoded]:
         # Events applied before (a replay) are recognised from their envelope, not decoded.
@@ -275,6 +199,10 @@ class Worker:
                 chunk_publish.result()  # one in flight; its errors surface here
             chunk_publish = publisher.submit(self.publish)
 
+        # Keep-alive polls run on this thread only (the consumer is not thread-safe): a
+        # lane's chunk commit asks for one, and this thread, waiting for the lanes, polls.
+        polled_for: threading.Event | None = None
+
         def attempt(items: list[Decoded], progress: bool) -> BatchResult:
             # The sites it applies events of: transactions of one site take turns (ADR 0010).
             with self.store.transaction(lanes.sites_of(items)) as tx:  # step 1
@@ -288,9 +216,12 @@ class Worker:
                         publish_chunk()
                     tx.give_turn()  # a waiting batch of these sites goes first (ADR 0010)
                     observability.progress()  # a chunk of a big recompute is progress
-                    # A batch may outlast max.poll.interval.ms: poll (what it returns is
-                    # read again later) so that the group keeps this member.
-                    self._keep_alive()
+                    if polled_for is not None:
+                        polled_for.set()
+                    elif self._source is not None:
+                        # A batch may outlast max.poll.interval.ms: poll (what it returns is
+                        # read again later) so that the group keeps this member.
+                        self._source.keep_alive()
 
                 return apply_batch(tx, items, self.cfg, checkpoint=checkpoint, progress=progress)
 
@@ -300,7 +231,8 @@ class Worker:
             if len(parts) == 1:
                 result = self.retry("apply batch", lambda: attempt(decoded, True))
             else:
-                result = self._apply_lanes(parts, attempt)
+                polled_for = threading.Event()
+                result = self._apply_lanes(parts, attempt, polled_for)
         finally:
             if chunk_publish is not None:
                 chunk_publish.result()  # step 2 of every chunk before the batch's step 3
@@ -334,6 +266,7 @@ class Worker:
         self,
         parts: list[list[Decoded]],
         attempt: Callable[[list[Decoded], bool], BatchResult],
+        polled_for: threading.Event,
     ) -> BatchResult:
         """Each lane in its own transaction, on a thread of its own (ADR 0013); then the
         batch's counters and next input offsets in one more transaction, once every lane has
@@ -342,7 +275,14 @@ class Worker:
             self._lane_pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="segsync-lane")
         run = self._lane_pool.submit
         futures = [run(self.retry, "apply batch", partial(attempt, p, False)) for p in parts]
-        result = lanes.merge(self._await(futures))  # a lane's error surfaces here
+        while True:
+            _, pending = wait(futures, timeout=0.2)
+            if polled_for.is_set() and self._source is not None:
+                polled_for.clear()
+                self._source.keep_alive()  # a lane committed a chunk of a long recompute
+            if not pending:
+                break
+        result = lanes.merge([f.result() for f in futures])  # a lane's error surfaces here
         self.retry("save offsets", lambda: self._save_progress(result))
         return result
 

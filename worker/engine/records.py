@@ -42,15 +42,6 @@ class Decoded:
         return None if self.replayed is None else self.replayed[2]
 
 
-def next_offsets(records: Iterable[InRecord]) -> dict[tuple[str, int], int]:
-    """Per partition, the offset after the last of these records."""
-    out: dict[tuple[str, int], int] = {}
-    for r in records:
-        key = (r.topic, r.partition)
-        out[key] = max(out.get(key, 0), r.offset + 1)
-    return out
-
-
 def decode_batch(
     records: Sequence[InRecord],
     seen: Callable[[Iterable[tuple[str, str]]], set[tuple[str, str]]],
