@@ -43,6 +43,7 @@ from worker.engine import lanes
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch, store_progress
 from worker.engine.publisher import RecordSink, publish_pending
 from worker.engine.records import Decoded, InRecord, decode_batch
+from worker.engine.replay_probe import ReplayProbe
 from worker.errors import FatalError, TransientError
 from worker.ports import TP, StateStore
 
@@ -92,6 +93,7 @@ class Worker:
         self._publishing = threading.Lock()
         self._waiting_logged = 0.0
         self._source: Input | None = None  # polled between the chunks of a long batch
+        self.replay_probe = ReplayProbe()  # whether the next decode looks for replays first
 
     # --- hooks for the consumer ---
     def stored_offsets(self, assigned: set[TP]) -> dict[TP, int]:
@@ -100,7 +102,7 @@ class Worker:
         before any record of those partitions is returned; never from kafka-python's IO
         thread, whose heartbeats must go on while this waits out a database outage."""
         self.publish()
-
+        self.replay_probe.on_assignment()
         offsets = self.retry(
             "load offsets", lambda: self.store.load_offsets(self.cfg.group_id, assigned)
         )
@@ -169,10 +171,11 @@ class Worker:
         log.info("stop requested: batch in hand applied", totals=self.totals)
 
     def decode(self, records: list[InRecord]) -> list[Decoded]:
-        # Events applied before (a replay) are recognised from their envelope, not decoded.
+        # Events applied before (a replay) are recognised from their envelope, not decoded,
+        # when the last batch suggests a replay (worker.engine.replay_probe).
+        seen = self.store.seen_events if self.replay_probe.wanted else None
         return self.retry(
-            "decode batch",
-            lambda: decode_batch(records, self.store.seen_events, self.cfg.max_future_s),
+            "decode batch", lambda: decode_batch(records, seen, self.cfg.max_future_s)
         )
 
     def apply(
@@ -243,6 +246,7 @@ class Worker:
         )
         for name, n in result.counts.items():
             self.totals[name] = self.totals.get(name, 0) + n
+        self.replay_probe.after_batch(len(records), result.counts.get("events.duplicate", 0))
         first = records[0]
         # A batch may span partitions: offsets are those of the first record's partition.
         same = [

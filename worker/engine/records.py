@@ -44,13 +44,16 @@ class Decoded:
 
 def decode_batch(
     records: Sequence[InRecord],
-    seen: Callable[[Iterable[tuple[str, str]]], set[tuple[str, str]]],
+    seen: Callable[[Iterable[tuple[str, str]]], set[tuple[str, str]]] | None,
     max_future_s: int | None = None,
 ) -> list[Decoded]:
-    """Decode a batch; records whose (source, id) the store has applied already (`seen`,
-    one lookup for the batch) are recognised from their envelope and not decoded further.
+    """Decode a batch; with `seen` (one lookup for the batch), records whose (source, id)
+    the store has applied already are recognised from their envelope and not decoded
+    further. Without it every record is decoded (the transaction finds the duplicates).
     (Reading the envelope again in the decode costs less, measured, than keeping every
     record's parsed JSON from this first reading: bench/decode.py.)"""
+    if seen is None:
+        return [decode(r, max_future_s) for r in records]
     ids = [identity(r.value, r.headers) for r in records]
     wanted = {(i[0], i[1]) for i in ids if i is not None}
     known = seen(wanted) if wanted else set()
