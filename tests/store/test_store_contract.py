@@ -295,8 +295,32 @@ def test_next_users_pages_in_order(store: StateStore) -> None:
     with store.transaction() as tx:
         first = tx.next_users(S, ["L1"], None, 4)
         assert first == ["u0", "u1", "u2", "u3"]
-        assert tx.next_users(S, ["L1"], first[-1], 4) == ["u4", "u9"]
-        assert tx.next_users(S, ["L1"], "u9", 4) == []
+        # u9 is enrolled in c1 but not in s1: L1 can neither justify it nor does it.
+        assert tx.next_users(S, ["L1"], first[-1], 4) == ["u4"]
+        assert tx.next_users(S, ["L1"], "u4", 4) == []
+
+
+def test_next_users_are_those_a_link_justifies_or_could(store: StateStore) -> None:
+    """Active in one of the links' courses and in that link's segment, or justified through
+    one of them now (whatever its facts say since): no one else can change."""
+    _world(store, users=4)
+    with store.transaction() as tx:
+        d = tx.truth_diff(S, ["L1"], ["u0", "u1", "u2", "u3"])
+        tx.apply_diff(S, d.inserts, d.deletes)
+        tx.save_facts(
+            "link", {(S, "L2"): Fact(1, "l2", True, ("c2", "s2", "g2"))}
+        )  # a second link: its course has u0, its segment u1 only
+        tx.save_facts("enrollment", {(S, "c2", "u0", ""): Fact(2, "c2u0", True)})
+        tx.save_facts("membership", {(S, "s2", "u1"): Fact(2, "s2u1", True)})
+        # u1 leaves c1 and u2 leaves s1: both still justified by L1 (until recomputed).
+        tx.save_facts("enrollment", {(S, "c1", "u1", ""): Fact(3, "c1u1-end", False)})
+        tx.save_facts("membership", {(S, "s1", "u2"): Fact(3, "s1u2-end", False)})
+        assert tx.next_users(S, ["L2"], None, 10) == []
+        assert tx.next_users(S, ["L1", "L2"], None, 10) == ["u0", "u1", "u2", "u3"]
+        d = tx.truth_diff(S, ["L1"], ["u0", "u1", "u2", "u3"])
+        tx.apply_diff(S, d.inserts, d.deletes)
+        assert tx.next_users(S, ["L1"], None, 10) == ["u0", "u3"]
+        assert tx.next_users(S, ["L1"], "u0", 1) == ["u3"]
 
 
 def test_pair_transitions_round_trip(store: StateStore) -> None:

@@ -126,14 +126,25 @@ def next_users(
     conn: Connection, source: str, link_ids: Sequence[str], after: str | None, limit: int
 ) -> list[str]:
     """The next `limit` users, in the store's order, whom these links justify or might:
-    those with a justification row through them, and everyone with an enrolment row in
-    their courses. A superset is fine (the recompute decides); both sides are ordered
-    index range scans, so paging through 100,000 users stays cheap whatever the planner's
-    statistics say."""
-    courses = select(lk.c.course_id).where(lk.c.source == source, lk.c.link_id.in_(link_ids))
+    those with a justification row through them, and those active in a link's course and
+    in its segment (no one else can be justified by it). A superset is fine (the recompute
+    decides); both sides are ordered index range scans, so paging through 100,000 users
+    stays cheap whatever the planner's statistics say."""
     now = select(j.c.user_id).where(j.c.source == source, j.c.link_id.in_(link_ids))
-    may = select(e.c.user_id).where(
-        e.c.source == source, e.c.course_id.in_(courses.scalar_subquery())
+    member = (
+        select(m.c.user_id)
+        .where(
+            m.c.source == e.c.source,
+            m.c.segment_id == lk.c.segment_id,
+            m.c.user_id == e.c.user_id,
+            m.c.active,
+        )
+        .exists()
+    )
+    may = (
+        select(e.c.user_id)
+        .join(lk, and_(lk.c.source == e.c.source, lk.c.course_id == e.c.course_id))
+        .where(lk.c.source == source, lk.c.link_id.in_(link_ids), e.c.active, member)
     )
     return users_page(conn, now, j.c.user_id, may, e.c.user_id, after, limit)
 
