@@ -198,6 +198,8 @@ class PostgresTx(SqlTx):
         # stale statistics turn the per-chunk lookups into filters over every row of the
         # group (seen: a 100,000-user backfill taking minutes). Once per large recompute,
         # refresh them: a sample, cheap, and no lock that blocks writes.
+        # At the default statistics target, even after a refresh of this transaction's.
+        self.conn.exec_driver_sql("SET LOCAL default_statistics_target TO DEFAULT")
         self.conn.exec_driver_sql("ANALYZE justification, pair")
 
 
