@@ -12,6 +12,7 @@ import random
 
 import pytest
 
+from tests.engine.test_loop_overlap import BATCH, Recorder
 from tests.support.engine_harness import records_of
 from tests.support.histories import random_history
 from tests.support.reference import check, desired
@@ -20,43 +21,15 @@ from worker.engine.apply import BatchConfig
 from worker.engine.loop import Worker
 from worker.engine.records import Decoded, InRecord
 from worker.engine.replay_probe import ReplayProbe
-from worker.ports import TP, PendingRecord
 from worker.store.sql_base import SqlStore
 
-BATCH = 50
 CFG = BatchConfig(group_id="g", chunk=5000)
 
 
-class Stream:
-    """Input and sink at once: hands out the records in batches, keeps what is sent."""
+class Stream(Recorder):
+    """The overlap tests' input and sink, its sends acked at once."""
 
-    def __init__(self, records: list[InRecord]) -> None:
-        self.batches = [records[i : i + BATCH] for i in range(0, len(records), BATCH)]
-        self.assigned: set[TP] = {("in", 0)}
-        self.joined = True
-        self.polled = 0
-        self.sent: list[bytes] = []
-
-    def poll(self, timeout_ms: int) -> list[InRecord]:
-        if self.polled < len(self.batches):
-            self.polled += 1
-            return self.batches[self.polled - 1]
-        return []
-
-    def end_offsets(self, topics: list[str]) -> dict[TP, int]:
-        return {("in", 0): sum(len(b) for b in self.batches)}
-
-    def position(self, tp: TP) -> int:
-        return sum(len(b) for b in self.batches[: self.polled])
-
-    def commit(self, offsets: dict[TP, int], wait: bool = True) -> None:
-        pass
-
-    def keep_alive(self) -> None:
-        pass
-
-    def send_all(self, records: list[PendingRecord]) -> None:
-        self.sent += [r.value or b"" for r in records]
+    ack_s = 0.0
 
 
 def _lookups(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -93,7 +66,7 @@ def test_a_live_stream_looks_for_replays_before_its_first_batch_only(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     history = random_history(random.Random(5), 400)
-    stream = Stream(records_of(history))
+    stream = Stream(store, records_of(history))
     lookups = _lookups(store, monkeypatch)
     worker = Worker(store, stream, CFG, retry_deadline_s=5)
     worker.run(stream, ["in"], until_caught_up=True)
@@ -107,11 +80,11 @@ def test_a_replay_takes_the_fast_path_from_its_first_or_second_batch(
     store: SqlStore, monkeypatch: pytest.MonkeyPatch, probe_first: bool
 ) -> None:
     records = _history()
-    first = Stream(records)
+    first = Stream(store, records)
     Worker(store, first, CFG, retry_deadline_s=5).run(first, ["in"], until_caught_up=True)
     assert first.sent
 
-    replay = Stream(records)  # a new consumer group over the same store
+    replay = Stream(store, records)  # a new consumer group over the same store
     decodes = _full_decodes(monkeypatch)
     lookups = _lookups(store, monkeypatch)
     worker = Worker(store, replay, CFG, retry_deadline_s=5)
@@ -128,7 +101,7 @@ def test_a_replay_takes_the_fast_path_from_its_first_or_second_batch(
 
 
 def test_an_assignment_turns_the_lookup_on(store: SqlStore) -> None:
-    stream = Stream([])
+    stream = Stream(store, [])
     worker = Worker(store, stream, CFG, retry_deadline_s=5)
     worker.replay_probe.wanted = False
     worker.stored_offsets({("in", 0)})
