@@ -37,6 +37,9 @@ class Sizes:
     drain_cap_s: float  # how long a worker may take to catch up after a load phase
     backfill_cap_s: float  # how long the suite waits for the last add of the backfill
     run_timeout_s: float  # one `segsync run --until-caught-up`
+    # Runs of the passthrough ceilings and of the PostgreSQL end-to-end run; the median is
+    # the figure (a single run on a shared two-core machine moved by up to a third).
+    repeats: int = 1
 
 
 FULL = Sizes(
@@ -51,6 +54,7 @@ FULL = Sizes(
     drain_cap_s=180,
     backfill_cap_s=240,
     run_timeout_s=600,
+    repeats=3,
 )
 QUICK = Sizes(
     events=4_000,

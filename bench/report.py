@@ -13,6 +13,14 @@ def _get(phases: dict[str, Any], phase: str, key: str) -> Any:
     return phases.get(phase, {}).get(key)
 
 
+def _runs(phases: dict[str, Any], phase: str) -> str:
+    """The runs of a phase that ran more than once: " (median of 3 runs: a / b / c)"."""
+    runs = _get(phases, phase, "eps_runs")
+    if not runs:
+        return ""
+    return f" (median of {len(runs)} runs: {' / '.join(_n(r) for r in runs)} events/s)"
+
+
 def summarise(ctx: Ctx) -> dict[str, Any]:
     ph = ctx.results.get("phases", {})
     backfill = _get(ph, "backfill", "seconds")
@@ -120,10 +128,16 @@ def markdown(ctx: Ctx) -> str:
         f"{_n(sizes.get('backfill_cap_s'))} s"
     )
     rows = [
-        ("kafka-python passthrough (ceiling)", _n(s["ceiling_eps"], "events/s"), "—", "—"),
+        (
+            "kafka-python passthrough (ceiling)",
+            _n(s["ceiling_eps"], "events/s") + _runs(ph, "ceiling"),
+            "—",
+            "—",
+        ),
         (
             "segsync end-to-end, PostgreSQL",
-            f"{_n(s['e2e_pg_eps'], 'events/s')} = {_n(s['ratio_pg'])}x ceiling",
+            f"{_n(s['e2e_pg_eps'], 'events/s')} = {_n(s['ratio_pg'])}x ceiling"
+            + _runs(ph, "e2e_postgresql"),
             "≥ 0.6x",
             _met(ctx, "ratio_pg"),
         ),
