@@ -176,7 +176,13 @@ def markdown(ctx: Ctx) -> str:
         (
             "no-op replay (new group, same PostgreSQL store)",
             f"{_n(s['replay_eps'], 'events/s')} = {_n(s['replay_ratio'])}x the kafka-python "
-            f"consume-only ceiling ({_n(s['consume_ceiling_eps'], 'events/s')})",
+            f"consume-only ceiling, {_n(s['consume_ceiling_eps'], 'events/s')}"
+            + _runs(ph, "ceiling_consume")
+            + (
+                "; replay" + _runs(ph, "replay_postgresql")
+                if _runs(ph, "replay_postgresql")
+                else ""
+            ),
             "≥ 0.8x",
             _met(ctx, "replay_ratio"),
         ),
