@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kafka_io import TopicFactory, consume_all
-from tests.support.worker_proc import WorkerEnv, alive, fresh_env
+from tests.support.worker_proc import WorkerEnv, alive, fresh_env, start, stop, wait_until
 from worker import destinations, shutdown
 from worker.adapters import publisher_process
 from worker.adapters.publisher_process import ProcessPublisher
@@ -235,3 +235,99 @@ def test_a_child_never_asked_is_killed_on_close_not_awaited(
     proc = publisher._proc
     publisher.close()
     assert proc is not None and proc.exitcode == -signal.SIGKILL
+
+
+_STARTER = textwrap.dedent(
+    """
+    import sys, threading, time
+    from worker.adapters.publisher_process import ProcessPublisher
+    from worker.settings import load_settings
+    if sys.argv[1] == "with-a-thread":
+        threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+    p = ProcessPublisher(load_settings())
+    try:
+        n = p.publish()
+        print(p.start_method, n, flush=True)
+    finally:
+        p.close()
+    """
+)
+
+
+@pytest.mark.parametrize(("threads", "method"), [("alone", "fork"), ("with-a-thread", "spawn")])
+def test_the_child_is_forked_only_from_a_process_without_threads(
+    env: tuple[WorkerEnv, Settings, SqlStore], threads: str, method: str
+) -> None:
+    """`segsync run` starts the child before any thread: a fork, which starts with the
+    modules already imported instead of importing them again. A process with threads
+    spawns it (a fork would copy their locks as they are). Either child publishes."""
+    w, _, store = env
+    queue(store, [command(i) for i in range(3)])
+    done = subprocess.run(
+        [sys.executable, "-c", _STARTER, threads],
+        env={**w.env(), "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [method, "3"], done.stdout
+    assert [r.value for r in consume_all(w.bootstrap, w.command_topic)] == [b"v0", b"v1", b"v2"]
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+def test_segsync_run_forks_its_publisher(env: tuple[WorkerEnv, Settings, SqlStore]) -> None:
+    """The start-up gain holds only while `segsync run` has no thread when it starts the
+    child: a forked child runs the worker's own command line, a spawned one multiprocessing's
+    (a thread started earlier, e.g. by a new import, would silently bring the cost back)."""
+    w, _, _ = env
+    proc = start(w)
+    try:
+        assert wait_until(lambda: bool(_children(proc.pid)), 60), "no publisher process"
+        child = _children(proc.pid)[0]
+        with open(f"/proc/{child}/cmdline", "rb") as f:
+            cmdline = f.read().split(b"\0")
+        assert b"run" in cmdline and not any(b"multiprocessing" in a for a in cmdline), cmdline
+    finally:
+        assert stop(proc) == 0
+
+
+_DROPPER = textwrap.dedent(
+    """
+    from worker.adapters.publisher_process import ProcessPublisher
+    from worker.settings import load_settings
+    p = ProcessPublisher(load_settings())
+    p.publish()
+    proc = p._proc
+    p._conn.close()  # this side's end goes away without a word
+    proc.join(20)
+    print(p.start_method, proc.exitcode, flush=True)
+    if proc.exitcode is None:
+        proc.kill()
+    """
+)
+
+
+def test_a_forked_child_ends_when_the_workers_end_of_its_pipe_closes(
+    env: tuple[WorkerEnv, Settings, SqlStore],
+) -> None:
+    """A fork copies the parent's ends of the pipes into the child; unless the child closes
+    them it never reads the end of its request pipe, and waits for ever."""
+    w, _, _ = env
+    done = subprocess.run(
+        [sys.executable, "-c", _DROPPER],
+        env={**w.env(), "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["fork", "0"], done.stdout

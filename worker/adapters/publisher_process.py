@@ -13,12 +13,15 @@ other way. A child that dies (or is killed) fails the publish as transient: the 
 retries, which starts a new child; the rows not acked are still in the outbox. The child
 ignores SIGINT / SIGTERM (the worker's process decides when it stops and tells it) and ends
 itself within half a second of the worker's process dying, whatever it is doing, so a
-`kill -9` of the worker leaves nothing behind, as before.
+`kill -9` of the worker leaves nothing behind, as before. The first child is forked
+before the worker has threads (its start-up then costs no imports), a later one spawned
+(`_context`, ADR 0015's addendum).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 import signal
@@ -46,7 +49,7 @@ class ProcessPublisher:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._mp = multiprocessing.get_context("spawn")  # the worker's process has threads
+        self.start_method: str | None = None  # of the current child: "fork" or "spawn"
         self._proc: Any = None
         self._conn: PipeEnd | None = None
         # The stop request, one pipe per child. Not a multiprocessing Event: its set() waits
@@ -56,12 +59,17 @@ class ProcessPublisher:
         self._ready = False
 
     def start(self) -> None:
-        """Start the child without waiting for it (its imports overlap the caller's set-up)."""
-        ours, theirs = self._mp.Pipe()
-        stop_theirs, stop_ours = self._mp.Pipe(duplex=False)
-        proc = self._mp.Process(
+        """Start the child without waiting for it: forked when this process has no other
+        thread yet (`segsync run` starts it first), else spawned (`_context`)."""
+        mp = _context()
+        ours, theirs = mp.Pipe()
+        stop_theirs, stop_ours = mp.Pipe(duplex=False)
+        # A forked child holds copies of this side's ends too: it closes them, or it would
+        # never see this side close (a spawned child is handed only its own ends).
+        ours_fds = (ours.fileno(), stop_ours.fileno()) if mp.get_start_method() == "fork" else ()
+        proc = mp.Process(
             target=serve,
-            args=(self._settings, theirs, stop_theirs, os.getpid()),
+            args=(self._settings, theirs, stop_theirs, os.getpid(), ours_fds),
             name="segsync-publisher",
             daemon=True,
         )
@@ -69,6 +77,7 @@ class ProcessPublisher:
         theirs.close()
         stop_theirs.close()
         self._proc, self._conn, self._stop, self._ready = proc, ours, stop_ours, False
+        self.start_method = mp.get_start_method()
         if shutdown.requested.is_set():  # a child started during a stop knows at once
             self._send_stop()
 
@@ -176,6 +185,28 @@ class ProcessPublisher:
             stop.close()
 
 
+_SERVE_IMPORTS = (
+    "kafka.errors",
+    "worker.adapters.kafka_io",
+    "worker.engine.publisher",
+    "worker.store.factory",
+)
+
+
+def _context() -> Any:
+    """How the child starts. Forked while this process has one thread: nothing can hold a
+    lock or be half-way through a write in the copy, and the child starts with the modules
+    it needs, imported here first (spawned, it imported the whole stack again: ~0.8 s of
+    CPU per start, measured, a third of a worker's start-up). With threads running (a child
+    replaced later, a test process) it is spawned: a fork would copy the others' locks in
+    whatever state they are in (ADR 0015)."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        for module in _SERVE_IMPORTS:  # so that the copy has them
+            importlib.import_module(module)
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def _error(kind: str, line: str) -> Exception:
     if kind == "transient":
         return TransientError(line)
@@ -185,8 +216,14 @@ def _error(kind: str, line: str) -> Exception:
 
 
 # --- the child ---
-def serve(settings: Settings, conn: PipeEnd, stop: PipeEnd, parent: int) -> None:
-    """The child's loop: open the store and the producer, then one publish per request."""
+def serve(
+    settings: Settings, conn: PipeEnd, stop: PipeEnd, parent: int, ours_fds: tuple[int, ...] = ()
+) -> None:
+    """The child's loop: open the store and the producer, then one publish per request.
+    `ours_fds`: the parent's ends of the pipes, inherited by a fork: closed first."""
+    for fd in ours_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
