@@ -237,6 +237,21 @@ def test_a_child_never_asked_is_killed_on_close_not_awaited(
     assert proc is not None and proc.exitcode == -signal.SIGKILL
 
 
+def _python(w: WorkerEnv, script: str, *args: str) -> list[str]:
+    """What `script` prints, run by a Python process of its own (no thread but its main)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env={**w.env(), "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
+
 _STARTER = textwrap.dedent(
     """
     import sys, threading, time
@@ -263,17 +278,7 @@ def test_the_child_is_forked_only_from_a_process_without_threads(
     spawns it (a fork would copy their locks as they are). Either child publishes."""
     w, _, store = env
     queue(store, [command(i) for i in range(3)])
-    done = subprocess.run(
-        [sys.executable, "-c", _STARTER, threads],
-        env={**w.env(), "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == [method, "3"], done.stdout
+    assert _python(w, _STARTER, threads) == [method, "3"]
     assert [r.value for r in consume_all(w.bootstrap, w.command_topic)] == [b"v0", b"v1", b"v2"]
 
 
@@ -320,14 +325,4 @@ def test_a_forked_child_ends_when_the_workers_end_of_its_pipe_closes(
     """A fork copies the parent's ends of the pipes into the child; unless the child closes
     them it never reads the end of its request pipe, and waits for ever."""
     w, _, _ = env
-    done = subprocess.run(
-        [sys.executable, "-c", _DROPPER],
-        env={**w.env(), "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["fork", "0"], done.stdout
+    assert _python(w, _DROPPER) == ["fork", "0"]
