@@ -127,6 +127,7 @@ def markdown(ctx: Ctx) -> str:
         else f"incomplete: {_n(bf.get('adds_seen'))} adds on the topic after "
         f"{_n(sizes.get('backfill_cap_s'))} s"
     )
+    replay_runs = _runs(ph, "replay_postgresql")
     rows = [
         (
             "kafka-python passthrough (ceiling)",
@@ -178,11 +179,7 @@ def markdown(ctx: Ctx) -> str:
             f"{_n(s['replay_eps'], 'events/s')} = {_n(s['replay_ratio'])}x the kafka-python "
             f"consume-only ceiling, {_n(s['consume_ceiling_eps'], 'events/s')}"
             + _runs(ph, "ceiling_consume")
-            + (
-                "; replay" + _runs(ph, "replay_postgresql")
-                if _runs(ph, "replay_postgresql")
-                else ""
-            ),
+            + ("; replay" + replay_runs if replay_runs else ""),
             "≥ 0.8x",
             _met(ctx, "replay_ratio"),
         ),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.proc import children_of
 from tests.support.kafka_io import TopicFactory, consume_all
 from tests.support.worker_proc import WorkerEnv, alive, fresh_env, start, stop, wait_until
 from worker import destinations, shutdown
@@ -282,11 +283,6 @@ def test_the_child_is_forked_only_from_a_process_without_threads(
     assert [r.value for r in consume_all(w.bootstrap, w.command_topic)] == [b"v0", b"v1", b"v2"]
 
 
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(c) for c in f.read().split()]
-
-
 def test_segsync_run_forks_its_publisher(env: tuple[WorkerEnv, Settings, SqlStore]) -> None:
     """The start-up gain holds only while `segsync run` has no thread when it starts the
     child: a forked child runs the worker's own command line, a spawned one multiprocessing's
@@ -294,8 +290,8 @@ def test_segsync_run_forks_its_publisher(env: tuple[WorkerEnv, Settings, SqlStor
     w, _, _ = env
     proc = start(w)
     try:
-        assert wait_until(lambda: bool(_children(proc.pid)), 60), "no publisher process"
-        child = _children(proc.pid)[0]
+        assert wait_until(lambda: bool(children_of(proc.pid)), 60), "no publisher process"
+        child = children_of(proc.pid)[0]
         with open(f"/proc/{child}/cmdline", "rb") as f:
             cmdline = f.read().split(b"\0")
         assert b"run" in cmdline and not any(b"multiprocessing" in a for a in cmdline), cmdline

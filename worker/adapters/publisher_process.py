@@ -66,7 +66,8 @@ class ProcessPublisher:
         stop_theirs, stop_ours = mp.Pipe(duplex=False)
         # A forked child holds copies of this side's ends too: it closes them, or it would
         # never see this side close (a spawned child is handed only its own ends).
-        ours_fds = (ours.fileno(), stop_ours.fileno()) if mp.get_start_method() == "fork" else ()
+        method = mp.get_start_method()
+        ours_fds = (ours.fileno(), stop_ours.fileno()) if method == "fork" else ()
         proc = mp.Process(
             target=serve,
             args=(self._settings, theirs, stop_theirs, os.getpid(), ours_fds),
@@ -77,7 +78,7 @@ class ProcessPublisher:
         theirs.close()
         stop_theirs.close()
         self._proc, self._conn, self._stop, self._ready = proc, ours, stop_ours, False
-        self.start_method = mp.get_start_method()
+        self.start_method = method
         if shutdown.requested.is_set():  # a child started during a stop knows at once
             self._send_stop()
 
