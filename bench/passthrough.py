@@ -42,7 +42,9 @@ _SHOWN = (
 def clients() -> tuple[KafkaInput, KafkaProducer, list[str]]:
     """The worker's adapters build the clients, so the ceiling follows any tuning of theirs.
     The raw consumer is polled directly: a fresh group starts every partition at the
-    beginning (auto_offset_reset), as the worker does for partitions its store lacks."""
+    beginning (auto_offset_reset), as the worker does for partitions its store lacks. The
+    producer is sent to with kafka-python's own `send`, not the leaner path the worker's
+    commands take (worker/adapters/lean_send.py): the ceiling stays raw kafka-python."""
     from worker.adapters.kafka_io import KafkaSink
     from worker.settings import load_settings
 

@@ -14,6 +14,7 @@ from kafka.errors import (
 )
 
 from worker import destinations, logs, observability, shutdown
+from worker.adapters.lean_send import LeanSend
 from worker.adapters.partitioner import KeyPartitioner
 from worker.adapters.security import kafka_security_kwargs
 from worker.engine.dlq import fit, is_dead_letter, without_nulls
@@ -71,7 +72,9 @@ class KafkaSink:
         self.producer = self._producer()
 
     def _producer(self) -> KafkaProducer:
-        return make_producer(self.settings)
+        producer = make_producer(self.settings)
+        self._lean = LeanSend(producer)  # commands skip send()'s per-record checks
+        return producer
 
     def send_all(self, records: list[PendingRecord]) -> None:
         unknown = {r.destination for r in records} - set(self.topics)
@@ -81,7 +84,10 @@ class KafkaSink:
             futures = [self._send(r) for r in records]
             self._flush()
             for f in futures:
-                f.get(timeout=self.timeout_s)
+                if not f.is_done:
+                    f.get(timeout=self.timeout_s)
+                elif f.failed():  # get() would build a timer per record to tell the same
+                    raise f.exception
         except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
             # Only a DLQ copy can be this big (commands are bounded): the DLQ topic takes less
             # than the producer may send. The idempotent producer is unusable after such a
@@ -116,8 +122,11 @@ class KafkaSink:
                     raise
 
     def _send(self, r: OutboxRecord) -> Any:
-        if is_dead_letter(r):
-            r = fit(without_nulls(r), self.dlq_budget)
+        if not is_dead_letter(r):
+            return self._lean.send(
+                self.topics[r.destination], r.key, r.value, r.headers, r.timestamp_ms
+            )
+        r = fit(without_nulls(r), self.dlq_budget)
         return self.producer.send(
             self.topics[r.destination],
             key=r.key,
