@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kafka.errors import MessageSizeTooLargeError
+from kafka.errors import IllegalStateError, MessageSizeTooLargeError
 
 from tests.support.kafka_io import TopicFactory, consume_all
 from worker.adapters.kafka_io import make_producer
@@ -122,10 +122,13 @@ def test_what_it_does_not_handle_goes_through_send_unchanged(
         n = len(calls)
         lean.send(topic, b"k", b"v", [("h", b"1")], None).get(timeout=30)  # the lean path
         assert len(calls) == n
+        producer.close(timeout=10)  # closed: send's own error, not a record left behind
+        with pytest.raises(IllegalStateError):
+            lean.send(topic, b"k", b"after close", [], None)
     finally:
         producer.send = original
         producer.close(timeout=10)
-    assert [c for c, _ in calls] == [topic, unknown, topic, topic]
+    assert [c for c, _ in calls] == [topic, unknown, topic, topic, topic]
     values = sorted(r.value for r in consume_all(kafka_bootstrap, topic))
     assert values == [b"keyless", b"v"]
 

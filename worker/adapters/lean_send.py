@@ -13,8 +13,9 @@ batch fills or starts, as `send` does. The record on the broker is the same
 Anything else goes through `send` unchanged: a record without a key or value (the sticky
 partitioning of keyless records lives in `send`), a topic whose metadata is not loaded yet
 (`send` waits for it), a record within reach of the request size limit (`send` raises the
-error the publisher handles), headers that are not (str, bytes), and a producer whose
-internals are not the ones read here (another kafka-python version), checked once."""
+error the publisher handles), headers that are not (str, bytes), a closed producer, and a
+producer whose internals are not the ones read here (another kafka-python version),
+checked once."""
 
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ class LeanSend:
         headers: Sequence[tuple[str, bytes | None]],
     ) -> bool:
         if not self.lean or type(key) is not bytes or type(value) is not bytes:
+            return False
+        if self.producer._closed:  # `send` raises the error a closed producer gives
             return False
         size = len(key) + len(value)
         for name, raw in headers:
