@@ -35,6 +35,18 @@ def _records() -> list[tuple[bytes, bytes, Headers, int | None]]:
     return out
 
 
+def _counting(producer: Any, calls: list[tuple[str, Any]]) -> Any:
+    """Has `producer.send` note each call's (topic, key); returns the original to put back."""
+    original = producer.send
+
+    def counting_send(topic: str, **kw: Any) -> Any:
+        calls.append((topic, kw["key"]))
+        return original(topic, **kw)
+
+    producer.send = counting_send
+    return original
+
+
 def _seen(bootstrap: str, topic: str) -> list[tuple[int, bytes, bytes, Headers, int]]:
     got = consume_all(bootstrap, topic)
     return [(r.partition, r.key, r.value, list(r.headers), r.timestamp) for r in got]
@@ -50,14 +62,8 @@ def test_the_records_on_the_broker_are_those_send_puts_there(
     producer = _producer(kafka_bootstrap)
     try:
         producer.partitions_for(lean_topic)  # its metadata loaded, as after a first send
-        sent_by_send: list[bytes] = []
-        original = producer.send
-
-        def counting_send(topic: str, **kw: Any) -> Any:
-            sent_by_send.append(kw["key"])
-            return original(topic, **kw)
-
-        producer.send = counting_send
+        sent_by_send: list[tuple[str, Any]] = []
+        original = _counting(producer, sent_by_send)
         lean = LeanSend(producer)
         assert lean.lean
         futures = [lean.send(lean_topic, k, v, h, ts) for k, v, h, ts in records]
@@ -98,13 +104,7 @@ def test_what_it_does_not_handle_goes_through_send_unchanged(
     unknown = topic_factory("not-loaded-yet", partitions=3)
     producer = _producer(kafka_bootstrap)
     calls: list[tuple[str, Any]] = []
-    original = producer.send
-
-    def counting_send(t: str, **kw: Any) -> Any:
-        calls.append((t, kw["key"]))
-        return original(t, **kw)
-
-    producer.send = counting_send
+    original = _counting(producer, calls)
     try:
         producer.partitions_for(topic)
         assert producer._metadata.partitions_for_topic(unknown) is None  # the case below

@@ -58,17 +58,16 @@ class LeanSend:
         timestamp_ms: int | None,
     ) -> Any:
         """A future of the record's metadata, as `KafkaProducer.send` returns."""
-        if not self._fits(key, value, headers):
+        if (
+            key is None
+            or value is None
+            or not self._fits(key, value, headers)
+            or self._metadata.partitions_for_topic(topic) is None  # not loaded: `send` waits
+        ):
             return self.producer.send(
                 topic, key=key, value=value, headers=list(headers), timestamp_ms=timestamp_ms
             )
-        assert key is not None and value is not None  # _fits
-        metadata = self._metadata
-        if metadata.partitions_for_topic(topic) is None:  # not loaded yet: `send` waits
-            return self.producer.send(
-                topic, key=key, value=value, headers=list(headers), timestamp_ms=timestamp_ms
-            )
-        partition = self._partitioner.partition(topic, key, key, value, value, metadata)
+        partition = self._partitioner.partition(topic, key, key, value, value, self._metadata)
         tp = self._tps.get((topic, partition))
         if tp is None:
             tp = self._tps[(topic, partition)] = TopicPartition(topic, partition)
@@ -77,12 +76,7 @@ class LeanSend:
             self._wakeup()
         return future
 
-    def _fits(
-        self,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes | None]],
-    ) -> bool:
+    def _fits(self, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes | None]]) -> bool:
         if not self.lean or type(key) is not bytes or type(value) is not bytes:
             return False
         if self.producer._closed:  # `send` raises the error a closed producer gives
