@@ -21,7 +21,6 @@ from worker.ports import FactKey
 from worker.store.facts_repo import FACT_TABLES, MARK_TABLES
 from worker.store.postgres import PostgresTx
 from worker.store.sql_base import SqlStore, SqlTx
-from worker.store.tables import enrollment
 
 S = "site"
 TIME = st.integers(1, 4)
@@ -61,10 +60,7 @@ def fact_case(draw: st.DrawFn) -> tuple[str, list[tuple[FactKey, Fact]], list[An
 
 def _state(conn: Connection, kind: str, marks: bool = False) -> list[Any]:
     table = (MARK_TABLES if marks else FACT_TABLES)[kind][0]
-    got = sorted(tuple(r) for r in conn.execute(select(table)))
-    if kind == "enrollment":
-        got += sorted(tuple(r) for r in conn.execute(select(enrollment)))
-    return got
+    return sorted(tuple(r) for r in conn.execute(select(table)))
 
 
 @pytest.fixture

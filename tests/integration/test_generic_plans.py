@@ -38,7 +38,8 @@ def store(pg_url: str) -> Iterator[SqlStore]:
                 for c in ("c0", "c1"):
                     if rnd.random() < 0.6:
                         conn.exec_driver_sql(
-                            "INSERT INTO enrollment VALUES (%s, %s, %s, 2, 'e', true)", (SRC, c, u)
+                            "INSERT INTO enrollment_method VALUES (%s, %s, %s, '', 2, 'e', true)",
+                            (SRC, c, u),
                         )
                 for seg in ("s0", "s1", "s2", "s3"):
                     if rnd.random() < 0.5:

@@ -37,13 +37,12 @@ def store(pg_url: str, request: pytest.FixtureRequest) -> Iterator[SqlStore]:
                     " 'e' || i, true FROM generate_series(1, %s) AS i",
                     (MANY,),
                 )
-            for table, col in (("enrollment", "course_id"), ("membership", "segment_id")):
-                conn.exec_driver_sql(
-                    f"INSERT INTO {table} (source, {col}, user_id, ev_time, ev_id, active)"
-                    " SELECT 's' || (i %% 4), 'x' || (i %% 40), 'u' || i, 1, 'e' || i, true"
-                    " FROM generate_series(1, %s) AS i",
-                    (MANY,),
-                )
+            conn.exec_driver_sql(
+                "INSERT INTO membership (source, segment_id, user_id, ev_time, ev_id, active)"
+                " SELECT 's' || (i %% 4), 'x' || (i %% 40), 'u' || i, 1, 'e' || i, true"
+                " FROM generate_series(1, %s) AS i",
+                (MANY,),
+            )
             if request.param == "fresh statistics":
                 conn.exec_driver_sql("ANALYZE")
         yield s
@@ -83,7 +82,7 @@ def test_the_processed_event_lookup_probes_the_key(store: SqlStore) -> None:
 @pytest.mark.parametrize("kind", ["enrollment", "membership"])
 def test_a_fold_reads_the_stored_facts_by_key(store: SqlStore, kind: str) -> None:
     n = KEYS
-    if kind == "enrollment":  # the enrolment methods, and the enrolments they make
+    if kind == "enrollment":  # the enrolment methods
         cols: list[list[Any]] = [
             [f"s{i % 4}" for i in range(n)],
             [f"c{i % 40}" for i in range(n)],

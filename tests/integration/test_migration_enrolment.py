@@ -4,7 +4,7 @@ without a method then ends them and one with another method does not."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import column, insert, select, table
 
 from tests.support.engine_harness import apply_in_batches, outbox_commands, records_of
 from tests.support.scenario_kit import T0, Lms
@@ -12,7 +12,13 @@ from worker.store.db import make_engine
 from worker.store.migrate import upgrade
 from worker.store.postgres import PostgresStore
 from worker.store.sqlite import SqliteStore
-from worker.store.tables import enrollment, enrollment_method
+from worker.store.tables import enrollment_method
+
+# The table as revision 0005 had it (migration 0008 dropped it).
+enrollment = table(
+    "enrollment",
+    *(column(c) for c in ("source", "course_id", "user_id", "ev_time", "ev_id", "active")),
+)
 
 
 def test_old_enrolments_become_the_empty_method(db_url: str) -> None:

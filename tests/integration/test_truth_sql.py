@@ -23,7 +23,7 @@ from worker.store.postgres import PostgresTx
 from worker.store.sql_base import SqlStore, SqlTx
 from worker.store.tables import (
     course_deletion,
-    enrollment,
+    enrollment_method,
     group_deletion,
     justification,
     link,
@@ -36,6 +36,7 @@ SRC = "site"
 LINKS = ["L0", "L1", "L2"]
 USERS = ["u0", "u1", "u2"]
 COURSES, SEGMENTS, GROUPS = ["c0", "c1"], ["s0", "s1"], ["g0", "g1"]
+METHODS = ["", "manual"]
 TIME = st.integers(1, 5)  # few values: ties between facts and marks are common
 MOSTLY = st.sampled_from([True, True, True, False])
 
@@ -65,7 +66,8 @@ def each(keys: list[Any], value: st.SearchStrategy[Any]) -> st.SearchStrategy[di
 @st.composite
 def stores(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
     links = draw(each(LINKS, link_row))
-    enrol = draw(each([(c, u) for c in COURSES for u in USERS], fact))
+    # Two methods per (course, user): the rule reads what they make of it together.
+    enrol = draw(each([(c, u, m) for c in COURSES for u in USERS for m in METHODS], fact))
     member = draw(each([(s, u) for s in SEGMENTS for u in USERS], fact))
     cdel = draw(st.dictionaries(st.sampled_from(COURSES), TIME, max_size=1))
     sdel = draw(st.dictionaries(st.sampled_from(SEGMENTS), TIME, max_size=1))
@@ -84,7 +86,10 @@ def stores(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
     base = {"source": SRC, "ev_id": "e"}
     return {
         "link": [{**base, "link_id": a, **v} for a, v in links.items()],
-        "enrollment": [{**base, "course_id": c, "user_id": u, **v} for (c, u), v in enrol.items()],
+        "enrollment_method": [
+            {**base, "course_id": c, "user_id": u, "method": m, **v}
+            for (c, u, m), v in enrol.items()
+        ],
         "membership": [
             {**base, "segment_id": s, "user_id": u, **v} for (s, u), v in member.items()
         ],
@@ -100,7 +105,7 @@ def stores(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-TABLES = [link, enrollment, membership, course_deletion, segment_deletion, group_deletion]
+TABLES = [link, enrollment_method, membership, course_deletion, segment_deletion, group_deletion]
 
 
 @pytest.fixture

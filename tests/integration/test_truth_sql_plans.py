@@ -30,6 +30,11 @@ def store(pg_url: str) -> Iterator[SqlStore]:
         yield s
 
 
+# An enrolment is a row per method: these are the method "" (an event without one).
+_METHOD = {"enrollment_method": ", method", "membership": ""}
+_NONE = {"enrollment_method": ", ''", "membership": ""}
+
+
 def _skewed(store: SqlStore) -> list[str]:
     """c1 and s1 with MANY users; another site's courses and segments hold fewer each."""
     with store.engine.begin() as conn:
@@ -44,23 +49,25 @@ def _skewed(store: SqlStore) -> list[str]:
 
     def add_users(first: int, last: int) -> None:
         with store.engine.begin() as conn:
-            for table, col, val in (("enrollment", "course_id", "c1"),
+            for table, col, val in (("enrollment_method", "course_id", "c1"),
                                     ("membership", "segment_id", "s1")):  # fmt: skip
                 conn.exec_driver_sql(
-                    f"INSERT INTO {table} (source, {col}, user_id, ev_time, ev_id, active)"
-                    " SELECT %s, %s, 'u' || lpad(i::text, 6, '0'), 1, 'e' || i, true"
+                    f"INSERT INTO {table} (source, {col}, user_id{_METHOD[table]}, ev_time, ev_id,"
+                    f" active) SELECT %s, %s, 'u' || lpad(i::text, 6, '0'){_NONE[table]}, 1,"
+                    " 'e' || i, true"
                     " FROM generate_series(%s::int, %s::int) AS i",
                     (SRC, val, first, last),
                 )
             # Another site with 40 courses and 15 segments: in the planner's eyes an average
             # course or segment, whose count it then takes for c1's and s1's.
             for table, col, n in (
-                ("enrollment", "course_id", 40),
+                ("enrollment_method", "course_id", 40),
                 ("membership", "segment_id", 15),
             ):
                 conn.exec_driver_sql(
-                    f"INSERT INTO {table} (source, {col}, user_id, ev_time, ev_id, active)"
-                    " SELECT 'elsewhere', 'x' || (i %% %s), 'x' || i, 1, 'x' || i, true"
+                    f"INSERT INTO {table} (source, {col}, user_id{_METHOD[table]}, ev_time, ev_id,"
+                    f" active) SELECT 'elsewhere', 'x' || (i %% %s), 'x' || i{_NONE[table]}, 1,"
+                    " 'x' || i, true"
                     " FROM generate_series(%s::int, %s::int) AS i",
                     (n, first, first + (last - first) // 5),
                 )
@@ -180,12 +187,12 @@ def test_a_bulk_diff_over_many_links_probes_memberships_per_enrolment(store: Sql
             " 'g1' FROM generate_series(1, %s) AS i",
             (SRC, links),
         )
-        for table, col in (("enrollment", "course_id"), ("membership", "segment_id")):
+        for table, col in (("enrollment_method", "course_id"), ("membership", "segment_id")):
             prefix = "c" if col == "course_id" else "s"
             conn.exec_driver_sql(
-                f"INSERT INTO {table} (source, {col}, user_id, ev_time, ev_id, active)"
-                f" SELECT %s, '{prefix}' || (1 + i %% %s), 'u' || lpad(i::text, 6, '0'), 1,"
-                " 'e' || i, true FROM generate_series(1, %s) AS i",
+                f"INSERT INTO {table} (source, {col}, user_id{_METHOD[table]}, ev_time, ev_id,"
+                f" active) SELECT %s, '{prefix}' || (1 + i %% %s), 'u' || lpad(i::text, 6, '0')"
+                f"{_NONE[table]}, 1, 'e' || i, true FROM generate_series(1, %s) AS i",
                 (SRC, links, CHUNK),
             )
         # As in the benchmark's store: other sites' links, deletions, other enrolments.
@@ -201,8 +208,9 @@ def test_a_bulk_diff_over_many_links_probes_memberships_per_enrolment(store: Sql
                 (SRC,),
             )
         conn.exec_driver_sql(
-            "INSERT INTO enrollment (source, course_id, user_id, ev_time, ev_id, active)"
-            " SELECT %s, 'other' || (i %% 7), 'u' || lpad((i %% %s)::text, 6, '0'), 1,"
+            "INSERT INTO enrollment_method"
+            " (source, course_id, user_id, method, ev_time, ev_id, active)"
+            " SELECT %s, 'other' || (i %% 7), 'u' || lpad((i %% %s)::text, 6, '0'), '', 1,"
             " 'o' || i, i %% 5 > 0 FROM generate_series(1, %s) AS i",
             (SRC, CHUNK, 3 * CHUNK),
         )

@@ -23,7 +23,7 @@ def analyzed(store: object, table: str) -> int:
 
 def test_a_growing_store_is_analysed_each_time_its_writes_double(pg_url: str) -> None:
     with migrated(pg_url) as store:
-        assert analyzed(store, "enrollment") == 0  # a fresh store: never analysed
+        assert analyzed(store, "enrollment_method") == 0  # a fresh store: never analysed
         written, batch = 0, 1000
         while written < 4 * FIRST_ANALYZE_ROWS + batch:
             facts = [
@@ -35,5 +35,5 @@ def test_a_growing_store_is_analysed_each_time_its_writes_double(pg_url: str) ->
             written += batch
         # At 5,000, 10,000 and 20,000 rows written: three times, not once per each of the 21
         # batches (autovacuum may add one of its own if its minute falls in the test).
-        assert 3 <= analyzed(store, "enrollment") <= 4
+        assert 3 <= analyzed(store, "enrollment_method") <= 4
         assert analyzed(store, "membership") >= 3  # every state table, not only the written

@@ -276,6 +276,55 @@ def test_a_batchs_changes_apply_the_rule_to_the_pairs_they_can_move(store: State
         assert tx.justification_counts("T", ["L1"]) == {"L1": 1}
 
 
+class _Undo(Exception):
+    pass
+
+
+def test_an_enrolment_by_several_methods_is_theirs(store: StateStore) -> None:
+    """(course, user) is enrolled while one of its methods is, at the newest active one's
+    time (`enrolment_of`), on every path that reads enrolments; and a user with several
+    methods is one user of a page. The course was deleted at 4, the link made again at 6:
+    `a` (an active method from 5) is in, `b` (its method from 5 ended; the active one is from
+    2) and `c` (no active method) are not."""
+    methods = {
+        "a": ((2, True), (5, True)),
+        "b": ((2, True), (5, False)),
+        "c": ((2, False), (3, False)),
+    }
+    users = sorted(methods)
+    with store.transaction() as tx:
+        tx.save_facts("link", {(S, "L1"): Fact(6, "l", True, ("c1", "s1", "g1"))})
+        tx.save_marks("course", {(S, "c1"): 4})
+        tx.save_facts(
+            "enrollment",
+            {
+                (S, "c1", u, m): Fact(t, f"{u}{m}", on)
+                for u, both in methods.items()
+                for m, (t, on) in zip(("", "manual"), both, strict=True)
+            },
+        )
+        tx.save_facts("membership", {(S, "s1", u): Fact(2, f"m{u}", True) for u in users})
+    only_a = {("L1", "a", "c1", "g1")}
+    every_pair = [("L1", u) for u in users]
+    with store.transaction() as tx:
+        assert tx.next_users(S, ["L1"], None, 2) == ["a", "b"]  # not ["a"]: a once
+        assert tx.next_users(S, ["L1"], "b", 2) == []
+        held = tx.user_holdings([(S, u) for u in users])
+        assert {u: held[(S, u)].courses for u in ("a", "b")} == {"a": {"c1"}, "b": {"c1"}}
+        assert (S, "c") not in held or not held[(S, "c")].courses
+        assert tx.truth_diff(S, ["L1"], users).inserts == only_a
+        assert tx.truth_diff(S, ["L1"], users, every_pair).inserts == only_a
+    for user_work in (False, True):  # the pairs form, then the batch's user work
+        with pytest.raises(_Undo), store.transaction() as tx:
+            if user_work:
+                touching = TouchingLinks.of(tx.links_touching([(S, "c1")], []))
+                got = tx.apply_user_truth({(S, u): ({"c1"}, set()) for u in users}, touching)
+            else:
+                got = tx.apply_truth_sites({S: every_pair})
+            assert got[S].inserts == only_a
+            raise _Undo
+
+
 def test_links_by_course_segment_and_id(store: StateStore) -> None:
     _world(store)
     with store.transaction() as tx:

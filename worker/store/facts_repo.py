@@ -8,13 +8,12 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-from worker.domain.facts import Fact, enrolment_of
+from worker.domain.facts import Fact
 from worker.store.db import upsert
 from worker.store.keys import by_keys
 from worker.store.tables import (
     course_deletion,
     enrol_link,
-    enrollment,
     enrollment_method,
     group_deletion,
     link,
@@ -24,7 +23,7 @@ from worker.store.tables import (
 )
 
 FACT_TABLES: dict[str, tuple[Table, tuple[str, ...]]] = {
-    # Enrolments are folded per method; `enrollment` holds what they make of (course, user).
+    # Enrolments are folded per method; readers make (course, user)'s enrolment of them.
     "enrollment": (enrollment_method, ("source", "course_id", "user_id", "method")),
     "membership": (membership, ("source", "segment_id", "user_id")),
     "link": (link, ("source", "link_id")),
@@ -82,34 +81,12 @@ def save_facts(conn: Connection, kind: str, facts: dict[tuple[str, ...], Fact]) 
 
     if not attr_cols:
         upsert(conn, table, [row(k, f) for k, f in facts.items()], cols, base)
-        if kind == "enrollment":
-            _save_enrolments(conn, {k[:3] for k in facts})
         return
     # A link's `deleted` event keeps the attributes of its last `created` one.
     created = [row(k, f) for k, f in facts.items() if f.attrs is not None]
     deleted = [row(k, f) for k, f in facts.items() if f.attrs is None]
     upsert(conn, table, created, cols, [*base, *attr_cols])
     upsert(conn, table, deleted, cols, base)
-
-
-def _save_enrolments(conn: Connection, pairs: set[tuple[str, ...]]) -> None:
-    """Refresh (course, user)'s enrolment from all its methods' facts."""
-    if not pairs:
-        return
-    t = enrollment_method
-    methods: dict[tuple[str, ...], list[Fact]] = {}
-    cols = ("source", "course_id", "user_id")
-    for r in by_keys(conn, t, cols, pairs, t.c.ev_time, t.c.ev_id, t.c.active):
-        methods.setdefault(tuple(r[:3]), []).append(Fact(r[3], r[4], bool(r[5])))
-    rows = []
-    for key in sorted(methods):
-        f = enrolment_of(methods[key])
-        assert f is not None
-        rows.append(
-            {**dict(zip(cols, key, strict=True)), "ev_time": f.time_us, "ev_id": f.event_id}
-            | {"active": f.active}
-        )
-    upsert(conn, enrollment, rows, cols, ["ev_time", "ev_id", "active"])
 
 
 def load_marks(conn: Connection, kind: str, keys: Iterable[tuple[str, ...]]) -> dict[Any, int]:

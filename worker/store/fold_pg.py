@@ -65,8 +65,7 @@ WITH i AS (
   INSERT INTO {q(name)} ({names}) SELECT {names} FROM w
   ON CONFLICT ({ks}) DO UPDATE SET {", ".join(sets)}
   WHERE (EXCLUDED.ev_time, EXCLUDED.ev_id {_C}) > ({q(name)}.ev_time, {q(name)}.ev_id {_C})
-  {"RETURNING " + names if kind == "enrollment" else ""}
-){_ENROLMENTS if kind == "enrollment" else ""}
+)
 SELECT ord, stale FROM v WHERE stale OR same
 """
 
@@ -94,34 +93,6 @@ WITH i AS (
 )
 SELECT ord, stale FROM v WHERE stale OR same
 """
-
-
-# (course, user)'s enrolment from all its methods (`worker.domain.facts.enrolment_of`): the
-# newest active method, else the newest of all, for the pairs whose methods `up` changed.
-# The statement's snapshot is from before `up`: each method is `up`'s version if it has one
-# (pri 0), else the stored one. Rows that would not change are not written.
-_ENROLMENTS = f""", en AS (
-  INSERT INTO enrollment (source, course_id, user_id, ev_time, ev_id, active)
-  SELECT DISTINCT ON (source, course_id, user_id)
-    source, course_id, user_id, ev_time, ev_id, active
-  FROM (
-    SELECT DISTINCT ON (source, course_id, user_id, method)
-      source, course_id, user_id, ev_time, ev_id, active
-    FROM (
-      SELECT source, course_id, user_id, method, ev_time, ev_id, active, 0 AS pri FROM up
-      UNION ALL
-      SELECT m.source, m.course_id, m.user_id, m.method, m.ev_time, m.ev_id, m.active, 1
-      FROM (SELECT DISTINCT source, course_id, user_id FROM up) k
-     {probe("enrollment_method", _on("m", "k", ("source", "course_id", "user_id")), "m")}
-    ) b
-    ORDER BY source, course_id, user_id, method, pri
-  ) a
-  ORDER BY source, course_id, user_id, active DESC, ev_time DESC, ev_id {_C} DESC
-  ON CONFLICT (source, course_id, user_id) DO UPDATE
-    SET ev_time = EXCLUDED.ev_time, ev_id = EXCLUDED.ev_id, active = EXCLUDED.active
-    WHERE (enrollment.ev_time, enrollment.ev_id, enrollment.active)
-      IS DISTINCT FROM (EXCLUDED.ev_time, EXCLUDED.ev_id, EXCLUDED.active)
-)"""
 
 
 def _verdicts(n: int, got: list[tuple[int, bool]]) -> list[Verdict]:

@@ -66,10 +66,10 @@ WITH c AS MATERIALIZED (
     AND active AND group_id IS NOT NULL
 ), e AS MATERIALIZED (
   SELECT c.user_id, e.course_id, e.ev_time FROM c CROSS JOIN LATERAL (
-    SELECT e.course_id, e.ev_time FROM enrollment e
+    SELECT e.course_id, max(e.ev_time) AS ev_time FROM enrollment_method e
     WHERE e.source = %(source)s AND e.course_id = ANY(ARRAY(SELECT course_id FROM l))
       AND e.user_id = c.user_id AND e.active
-    OFFSET 0
+    GROUP BY e.course_id OFFSET 0
   ) e
 ), t AS (
   SELECT l.source, l.link_id, e.user_id, l.course_id, l.group_id FROM e
@@ -168,8 +168,10 @@ WITH c AS MATERIALIZED (
   SELECT DISTINCT {c_site}link_id, user_id
   FROM unnest({arrays}) AS c({c_site}link_id, user_id)
 ), e AS MATERIALIZED (
-  SELECT {u_site}e.course_id, e.user_id, e.ev_time FROM (SELECT DISTINCT {c_site}user_id FROM c) u
-  JOIN enrollment e ON e.source = {site_u} AND e.user_id = u.user_id WHERE e.active
+  SELECT {u_site}e.course_id, e.user_id, max(e.ev_time) AS ev_time
+  FROM (SELECT DISTINCT {c_site}user_id FROM c) u
+  JOIN enrollment_method e ON e.source = {site_u} AND e.user_id = u.user_id WHERE e.active
+  GROUP BY {u_site}e.course_id, e.user_id
 ), m AS MATERIALIZED (
   SELECT {u_site}m.segment_id, m.user_id, m.ev_time FROM (SELECT DISTINCT {c_site}user_id FROM c) u
   JOIN membership m ON m.source = {site_u} AND m.user_id = u.user_id WHERE m.active

@@ -17,7 +17,7 @@ from worker.ports import PairT, Saved
 from worker.store.db import upsert
 from worker.store.keys import by_keys, chunks
 from worker.store.tables import course_deletion as cd
-from worker.store.tables import enrollment as e
+from worker.store.tables import enrollment_method as e
 from worker.store.tables import group_deletion as gd
 from worker.store.tables import justification as j
 from worker.store.tables import link as lk
@@ -70,7 +70,9 @@ def user_facts(
     conn: Connection, kind: str, source: str, users: Sequence[str], scopes: Sequence[str]
 ) -> dict[tuple[str, str], FactState]:
     """(active, time) of these users' enrolments in these courses (kind "enrollment") or
-    memberships of these segments (kind "membership"), by (course or segment, user)."""
+    memberships of these segments (kind "membership"), by (course or segment, user). An
+    enrolment is its methods' (`enrolment_of`): active if one is, at the newest active one's
+    time (an inactive one's time is never read)."""
     table, col = (e, e.c.course_id) if kind == "enrollment" else (m, m.c.segment_id)
     out: dict[tuple[str, str], FactState] = {}
     if not scopes:
@@ -79,7 +81,10 @@ def user_facts(
         q = select(col, table.c.user_id, table.c.active, table.c.ev_time).where(
             table.c.source == source, table.c.user_id.in_(part), col.in_(sorted(set(scopes)))
         )
-        out.update({(r[0], r[1]): (bool(r[2]), r[3]) for r in conn.execute(q)})
+        for scope, user, active, at in conn.execute(q):
+            got = out.get((scope, user))
+            if got is None or (active, at) > got:  # several methods: active first, then newest
+                out[(scope, user)] = (bool(active), at)
     return out
 
 

@@ -35,7 +35,7 @@ GROUP = LinkKind(
     "justification",
     "pair",
     ("course_id", "group_id", "user_id"),
-    "enrollment",
+    "enrollment_method",  # a user with an active method is in the course
     "course_id",
     "link",
     could="f.active AND EXISTS (SELECT FROM membership o WHERE o.source = f.source"
@@ -76,9 +76,10 @@ def next_users_sql(k: LinkKind) -> str:
        WHERE l.source = %(source)s AND l.link_id = ANY(%(links)s::text[]))
      AND {after.format("f")}
    ORDER BY f.user_id LIMIT %(limit)s"""
-    else:  # per link: its fact rows in user order (the primary key), filtered as they come
+    else:  # per link: its fact rows in user order (the primary key), filtered as they come;
+        # each user once (enrolments have a row per method), or a page would come up short
         reached = f"""SELECT DISTINCT f.user_id FROM {k.link} l CROSS JOIN LATERAL (
-     SELECT f.user_id FROM {k.facts} f
+     SELECT DISTINCT f.user_id FROM {k.facts} f
      WHERE f.source = l.source AND f.{k.fact_key} = l.{k.fact_key} AND {k.could}
        AND {after.format("f")}
      ORDER BY f.user_id LIMIT %(limit)s) f

@@ -49,7 +49,7 @@ PUBLISH_LOCK = 0x5E65_0001
 FIRST_ANALYZE_ROWS = 5_000
 ANALYZE_TARGET = 10
 STATE_TABLES = (
-    "enrollment, enrollment_method, membership, link, processed_event, justification, pair,"
+    "enrollment_method, membership, link, processed_event, justification, pair,"
     " enrol_link, enrol_justification, enrol_pair"
 )
 

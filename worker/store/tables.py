@@ -34,7 +34,10 @@ processed_event = Table(
 )
 
 # The newest event per fact. `active` is what that event says (created/added vs deleted/removed).
-# Enrolments: one fact per method (`method` "" when the event names none) ...
+# Enrolments: one fact per method (`method` "" when the event names none). (course, user) is
+# enrolled while any of its methods is, at the newest active method's time
+# (`worker.domain.facts.enrolment_of`): the readers take that from these rows; no table of its
+# own (migration 0008).
 enrollment_method = Table(
     "enrollment_method",
     metadata,
@@ -46,20 +49,6 @@ enrollment_method = Table(
     Column("ev_id", ID, nullable=False),
     Column("active", Boolean, nullable=False),
     Index("ix_enrollment_method_user", "source", "user_id"),
-)
-
-# ... and what they make of (course, user), kept with them (`worker.domain.facts.enrolment_of`):
-# enrolled while any method is, at the newest active method's time. The rule reads only this.
-enrollment = Table(
-    "enrollment",
-    metadata,
-    Column("source", SOURCE, primary_key=True),
-    Column("course_id", ID, primary_key=True),
-    Column("user_id", ID, primary_key=True),
-    Column("ev_time", BigInteger, nullable=False),
-    Column("ev_id", ID, nullable=False),
-    Column("active", Boolean, nullable=False),
-    Index("ix_enrollment_user", "source", "user_id"),
 )
 
 membership = Table(

@@ -31,8 +31,9 @@ WITH ch AS MATERIALIZED (  -- one row per changed (user, course) or (user, segme
   SELECT * FROM unnest(%(u_sources)s::text[], %(u_users)s::text[]) AS u(source, user_id)
 ), e AS MATERIALIZED (
   SELECT u.source, u.user_id, x.course_id, x.ev_time FROM u CROSS JOIN LATERAL (
-    SELECT e.course_id, e.ev_time FROM enrollment e
-    WHERE e.source = u.source AND e.user_id = u.user_id AND e.active OFFSET 0
+    SELECT e.course_id, max(e.ev_time) AS ev_time FROM enrollment_method e
+    WHERE e.source = u.source AND e.user_id = u.user_id AND e.active
+    GROUP BY e.course_id OFFSET 0
   ) x
 ), m AS MATERIALIZED (
   SELECT u.source, u.user_id, x.segment_id, x.ev_time FROM u CROSS JOIN LATERAL (
