@@ -4,12 +4,13 @@ without a method then ends them and one with another method does not."""
 
 from __future__ import annotations
 
+from alembic import command
 from sqlalchemy import column, insert, select, table
 
 from tests.support.engine_harness import apply_in_batches, outbox_commands, records_of
 from tests.support.scenario_kit import T0, Lms
 from worker.store.db import make_engine
-from worker.store.migrate import upgrade
+from worker.store.migrate import alembic_config, upgrade
 from worker.store.postgres import PostgresStore
 from worker.store.sqlite import SqliteStore
 from worker.store.tables import enrollment_method
@@ -58,6 +59,44 @@ def test_old_enrolments_become_the_empty_method(db_url: str) -> None:
             ("lms.group.member.add", "u1"),
             ("lms.group.member.add", "u2"),
             ("lms.group.member.remove", "u1"),  # the one method it had ended
+        ]
+    finally:
+        engine.dispose()
+
+
+def test_going_back_before_0008_rebuilds_the_enrolments(db_url: str) -> None:
+    """Migration 0008's downgrade writes `enrollment` as `enrolment_of` makes it of the methods:
+    the newest active method, else the newest of all (ids byte-wise: "B" before "a")."""
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine)
+        methods = {
+            ("u1", ""): (T0, "a", True),  # u1: its newer method ended; the active one stands
+            ("u1", "manual"): (T0 + 5, "b", False),
+            ("u2", ""): (T0, "x", False),  # u2: none active; the newest of all stands
+            ("u2", "manual"): (T0 + 3, "y", False),
+            ("u3", ""): (T0 + 4, "B", True),  # u3: a tie in time, the greater id ("a")
+            ("u3", "manual"): (T0 + 4, "a", True),
+        }
+        with engine.begin() as conn:
+            conn.execute(
+                insert(enrollment_method),
+                [
+                    {"source": "site-a", "course_id": "C", "user_id": u, "method": m,
+                     "ev_time": t, "ev_id": i, "active": on}
+                    for (u, m), (t, i, on) in methods.items()
+                ],
+            )  # fmt: skip
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0007")
+        with engine.connect() as conn:
+            got = conn.execute(select(enrollment).order_by(enrollment.c.user_id)).all()
+        assert [(r.user_id, r.ev_time, r.ev_id, r.active) for r in got] == [
+            ("u1", T0, "a", True),
+            ("u2", T0 + 3, "y", False),
+            ("u3", T0 + 4, "a", True),
         ]
     finally:
         engine.dispose()
