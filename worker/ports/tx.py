@@ -1,112 +1,31 @@
-"""The state store port: what the engine, the health sampler and the ops commands need from
-the store, as Protocols (docs/adr/0005-state-store-port.md).
-
-`worker.store` implements it twice: `SqliteStore` (the rule in the domain, in Python: the
-embedded default and the reference) and `PostgresStore` (set-based statements). Nothing
-outside `worker/store/` writes SQL, holds a connection or asks which database it is; the
-layering is schemas ← domain ← ports ← adapters / store ← cli.
-"""
+"""`StoreTx`: one transaction of the engine, the reads and writes of a batch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Protocol
 
 from worker.domain.candidates import TouchingLinks, UserHoldings
 from worker.domain.enrol import EnrolLinkState
 from worker.domain.facts import Fact, Verdict
 from worker.domain.justify import Diff, Row
 from worker.domain.updates import Selector
-
-Headers = Sequence[tuple[str, bytes | None]]  # a Kafka header value may be null
-TP = tuple[str, int]  # (topic, partition)
-PairT = tuple[str, str, str]  # (course_id, group_id, user_id)
-SitePair = tuple[str, str, str, str]  # (source, course_id, group_id, user_id)
-LinkRow = tuple[str, str | None, str | None, str | None]  # (link, course, segment, group)
-FactKey = tuple[str, ...]
-# A pair's history after a command: (commands so far, held batch it queues behind, and the
-# last command's reason, caused_by, time)
-Saved = tuple[int, int | None, str, str, int]
-# A pair's justifying links now, its commands so far and the held batch it queues behind.
-PairState = tuple[frozenset[str], int, int | None]
-ERow = tuple[str, str, str]  # an enrol justification row: (link_id, user_id, course_id)
-EPair = tuple[str, str]  # an enrolment pair: (course_id, user_id)
-ELinkRow = tuple[str, str | None, str | None]  # (enrol link, course, segment)
-SiteKey = tuple[str, str]  # (source, an id of that site)
-SiteEPair = tuple[str, str, str]  # (source, course_id, user_id)
-SiteELinkRow = tuple[str, str, str | None, str | None]  # (source, enrol link, course, segment)
-
-
-class CommandMeta(NamedTuple):
-    """What the metrics need of a command once acknowledged, kept beside its bytes."""
-
-    command_type: str
-    reason: str
-    cause_time_us: int
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    destination: str  # a role (worker/destinations.py), not a topic name
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-    # Kafka record timestamp; None: the producer's clock (commands). DLQ copies keep theirs.
-    timestamp_ms: int | None = field(default=None, kw_only=True)
-    meta: CommandMeta | None = field(default=None, kw_only=True)  # commands only
-
-
-@dataclass(frozen=True, slots=True)
-class PendingRecord(OutboxRecord):
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class HeldBatch:
-    id: int
-    source: str
-    cause_event_id: str
-    cause_type: str
-    detail: str
-    status: str
-    commands: int
-
-
-@dataclass(frozen=True, slots=True)
-class HeldRecord:
-    course_id: str
-    group_id: str
-    user_id: str
-    record: OutboxRecord
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStatus:
-    """What `segsync status` reads from the store."""
-
-    offsets: dict[TP, int]
-    counters: dict[str, int]
-    outbox_backlog: int
-    held_batches: int
-    held_commands: int
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """What the health sampler reads; `held` is None where the store cannot say."""
-
-    outbox_backlog: int
-    held: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class RecordSink(Protocol):
-    """Publishes records and returns only once all are acknowledged (acks=all)."""
-
-    def send_all(self, records: list[PendingRecord]) -> None: ...
+from worker.ports.records import HeldRecord, OutboxRecord
+from worker.ports.shapes import (
+    TP,
+    EPair,
+    ERow,
+    FactKey,
+    LinkRow,
+    PairState,
+    PairT,
+    Saved,
+    SiteELinkRow,
+    SiteEPair,
+    SiteKey,
+    SitePair,
+)
 
 
 class StoreTx(Protocol):
@@ -299,77 +218,3 @@ class StoreTx(Protocol):
     # --- bookkeeping ---
     def bump_counters(self, counts: dict[tuple[str, int, str], int]) -> None: ...
     def save_offsets(self, group_id: str, offsets: dict[TP, int]) -> None: ...
-
-
-class StateStore(Protocol):
-    """The store as a whole: transactions for the engine, the outbox for the publisher,
-    reads for health, status, diff and the brake's desk."""
-
-    name: str  # "sqlite" | "postgresql", for logs and metrics only
-    # Whether the outbox can be published (its own connection) while a batch's transaction
-    # is open: PostgreSQL yes; SQLite has one writer, so a publish would wait for the apply.
-    publishes_while_applying: bool
-    # Whether transactions of different sites may run at once, each on its own connection
-    # (the loop's apply lanes, ADR 0013): PostgreSQL yes; SQLite has one writer.
-    concurrent_sites: bool
-
-    def transaction(self, sites: Collection[str] = ()) -> AbstractContextManager[StoreTx]:
-        """Commits on a clean exit, rolls back on an exception. `sites`: the LMS sites whose
-        events the transaction applies; on a store shared by several workers, transactions
-        of one site take turns, so that big batches do not abort each other (ADR 0010)."""
-        ...
-
-    def is_transient(self, exc: BaseException) -> bool:
-        """An error a retry with backoff may cure (lost connection, serialization failure)."""
-        ...
-
-    def close(self) -> None: ...
-
-    # --- the publisher ---
-    def publish_pending(self, send: Callable[[list[PendingRecord]], None], batch: int) -> int:
-        """Hand every outbox row committed before the call to `send`, oldest first, one
-        publisher at a time across workers; rows are deleted only after `send` returned
-        (all acknowledged). (Rows committed meanwhile may wait for the next call.)"""
-        ...
-
-    def pending(self, limit: int) -> list[PendingRecord]: ...
-    def remove_pending(self, seqs: Sequence[int]) -> None: ...
-
-    # --- reads ---
-    def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """The (source, id) of these already in the processed-event log (which only grows:
-        safe to read outside the batch's transaction)."""
-        ...
-
-    def load_offsets(self, group_id: str, partitions: Iterable[TP]) -> dict[TP, int]: ...
-    def all_offsets(self, group_id: str) -> dict[TP, int]:
-        """Every partition's stored next offset for this group (any member's)."""
-        ...
-
-    def sample(self) -> Sample: ...
-    def status(self, group_id: str) -> StoreStatus: ...
-    def has_schema(self) -> bool: ...
-    def read_user(self, source: str, user: str, course: str | None) -> dict[str, Any]:
-        """`segsync why`'s raw rows for one user (by index: user first)."""
-        ...
-
-    def managed_groups(self, source: str) -> set[tuple[str, str]]: ...
-    def managed_courses(self, source: str) -> set[str]:
-        """Courses of some enrol link, or that segsync sent an enrolment command for."""
-        ...
-
-    def desired_enrolments(self, source: str) -> Iterator[EPair]: ...
-    def enrol_resync_attrs(
-        self, source: str, pairs: Sequence[EPair]
-    ) -> dict[EPair, tuple[list[str], list[str], str]]:
-        """(justifying links, their roles, on_leave) per (course, user), for resyncs."""
-        ...
-
-    def desired_pairs(self, source: str) -> Iterator[PairT]: ...
-    def pair_links(self, source: str, pairs: Iterable[PairT]) -> dict[PairT, set[str]]: ...
-
-    # --- the brake's desk ---
-    def held_batches(self, status: str | None = None) -> list[HeldBatch]: ...
-    def close_held(self, batch_id: int, release: bool) -> int:
-        """Release (to the outbox, in order) or discard; raises LookupError / ValueError."""
-        ...
