@@ -1,4 +1,4 @@
-"""Kafka record <-> CloudEvent: decoding input events, encoding group and enrolment commands.
+"""Kafka record -> CloudEvent: decoding input events.
 
 The decoder is a trust boundary on the hot path: whatever the bytes, it returns
 a validated event or raises `InvalidEvent` / `UnknownEventType`, nothing else.
@@ -9,43 +9,19 @@ headers and logs).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from typing import Any, Final, Literal
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 import orjson
 from pydantic import ValidationError
 
-from schemas.commands import (
-    ADD_TYPE,
-    COMPONENT,
-    ENROL_METHOD,
-    ENROL_REASONS,
-    ENROL_TYPE,
-    MAX_LINK_IDS,
-    REASONS,
-    REMOVE_TYPE,
-    UNENROL_TYPE,
-    enrol_subject_of,
-    subject_of,
-)
 from schemas.events import KNOWN_TYPES, LMS_EVENT_ADAPTER, SOURCE_MAX_LENGTH, LmsEvent
+from worker.codec.times import EPOCH
 from worker.errors import InvalidEvent, UnknownEventType
 from worker.ports import Headers
 
-COMMAND_CONTENT_TYPE: Final = "application/cloudevents+json"
-# The one header of every command record (group and enrolment, worker and ops alike).
-COMMAND_HEADER: Final[tuple[str, bytes | None]] = ("content-type", COMMAND_CONTENT_TYPE.encode())
-
-
 _REASON_MAX: Final = 300
 _TYPE_MAX: Final = 255
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_NAIVE: Final = datetime(1970, 1, 1)
-_ONE_US: Final = timedelta(microseconds=1)
-_COMMAND_TYPES: Final = {"add": ADD_TYPE, "remove": REMOVE_TYPE}
-_ENROL_TYPES: Final = {"enrol": ENROL_TYPE, "unenrol": UNENROL_TYPE}
 _ENVELOPE: Final = ("specversion", "id", "source", "type")
 _JSON_KINDS: Final[dict[type, str]] = {
     dict: "object",
@@ -55,117 +31,6 @@ _JSON_KINDS: Final[dict[type, str]] = {
     float: "number",
     bool: "boolean",
 }
-
-
-def time_to_us(dt: datetime) -> int:
-    """Microseconds since the Unix epoch of an aware datetime (exact, no float)."""
-    if dt.utcoffset() is None:
-        raise ValueError("time_to_us needs a timezone-aware datetime")
-    return (dt - _EPOCH) // _ONE_US
-
-
-@lru_cache(maxsize=4096)
-def us_to_rfc3339(us: int) -> str:
-    """RFC 3339 UTC with microseconds, e.g. '2024-05-01T12:00:00.000000Z'. Cached: the
-    commands of one recompute share their cause's time (100,000 of a backfill, one time)."""
-    return (_EPOCH_NAIVE + timedelta(microseconds=us)).isoformat(timespec="microseconds") + "Z"
-
-
-def _bounded_links(link_ids: Sequence[str]) -> dict[str, Any]:
-    """`link_ids` of a command, bounded in size: past MAX_LINK_IDS, the first ids in sorted
-    order and `link_count` with how many there were (a command must always be publishable)."""
-    if len(link_ids) > MAX_LINK_IDS:
-        return {"link_ids": sorted(link_ids)[:MAX_LINK_IDS], "link_count": len(link_ids)}
-    # orjson writes lists and tuples natively; copy only other sequences.
-    return {"link_ids": link_ids if isinstance(link_ids, list | tuple) else list(link_ids)}
-
-
-def encode_command(
-    *,
-    command_id: str,
-    source: str,
-    kind: Literal["add", "remove"],
-    course_id: str,
-    group_id: str,
-    user_id: str,
-    link_ids: Sequence[str],
-    reason: str,
-    caused_by: str,
-    time_us: int,
-) -> bytes:
-    """The structured-mode CloudEvent JSON of one group command (value of the record)."""
-    event_type = _COMMAND_TYPES.get(kind)
-    if event_type is None:
-        raise ValueError(f"unknown command kind {kind!r}")
-    if reason not in REASONS:
-        raise ValueError(f"unknown command reason {reason!r}")
-    data: dict[str, Any] = {
-        "course_id": course_id,
-        "group_id": group_id,
-        "user_id": user_id,
-        **_bounded_links(link_ids),
-        "reason": reason,
-        "caused_by": caused_by,
-        "component": COMPONENT,
-    }
-    return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": command_id,
-            "source": source,
-            "type": event_type,
-            "subject": subject_of(course_id, group_id, user_id),
-            "time": us_to_rfc3339(time_us),
-            "datacontenttype": "application/json",
-            "data": data,
-        }
-    )
-
-
-def encode_enrol_command(
-    *,
-    command_id: str,
-    source: str,
-    kind: Literal["enrol", "unenrol"],
-    course_id: str,
-    user_id: str,
-    link_ids: Sequence[str],
-    roles: Sequence[str],
-    on_leave: Literal["unenrol", "suspend"],
-    reason: str,
-    caused_by: str,
-    time_us: int,
-) -> bytes:
-    """The structured-mode CloudEvent JSON of one enrolment command (segment sync)."""
-    event_type = _ENROL_TYPES.get(kind)
-    if event_type is None:
-        raise ValueError(f"unknown enrolment command kind {kind!r}")
-    if reason not in ENROL_REASONS:
-        raise ValueError(f"unknown enrolment command reason {reason!r}")
-    if on_leave not in ("unenrol", "suspend"):
-        raise ValueError(f"unknown on_leave {on_leave!r}")
-    return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": command_id,
-            "source": source,
-            "type": event_type,
-            "subject": enrol_subject_of(course_id, user_id),
-            "time": us_to_rfc3339(time_us),
-            "datacontenttype": "application/json",
-            "data": {
-                "course_id": course_id,
-                "user_id": user_id,
-                "method": ENROL_METHOD,
-                **_bounded_links(link_ids),
-                "roles": list(roles),
-                "on_leave": on_leave,
-                "reason": reason,
-                "caused_by": caused_by,
-                "component": COMPONENT,
-            },
-        }
-    )
 
 
 def decode_record(value: bytes | None, headers: Headers | None, timestamp_ms: int) -> LmsEvent:
@@ -318,7 +183,7 @@ def _record_time(timestamp_ms: int) -> datetime:
     if timestamp_ms < 0:
         raise InvalidEvent("time is absent and the record has no timestamp")
     try:
-        return _EPOCH + timedelta(milliseconds=timestamp_ms)
+        return EPOCH + timedelta(milliseconds=timestamp_ms)
     except OverflowError:
         raise InvalidEvent("time is absent and the record timestamp is out of range") from None
 
