@@ -61,7 +61,8 @@ def migrate() -> None:
 
 
 import worker.cli.held_cmds  # noqa: E402  (registers the brake's commands)
-import worker.cli.ops_cmds  # noqa: E402  (registers the ops commands)
+import worker.cli.input_cmds  # noqa: E402  (registers import and links apply)
+import worker.cli.ops_cmds  # noqa: E402  (registers plan, diff and status)
 import worker.cli.why_cmd  # noqa: E402, F401  (registers `why`)
 
 

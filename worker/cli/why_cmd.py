@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from worker.cli.app import app
-from worker.cli.ops_cmds import _existing_store, _run, _settings
+from worker.cli.ops_common import existing_store, ops_settings, run_ops
 
 
 @app.command(
@@ -32,8 +32,8 @@ def why(
         from worker.cli.common import fail
         from worker.ops.why import explain, known, render
 
-        settings = _settings()
-        store = _existing_store(settings)
+        settings = ops_settings()
+        store = existing_store(settings)
         try:
             doc = explain(store, source, user, course)
         finally:
@@ -47,4 +47,4 @@ def why(
             # Piped: wide enough that ids and times are not cut.
             render(doc, Console() if sys.stdout.isatty() else Console(width=240))
 
-    _run(body)
+    run_ops(body)
