@@ -62,7 +62,7 @@ def test_one_place_builds_producers_and_in_records() -> None:
 
 
 def test_in_record_from_a_consumer_record() -> None:
-    from worker.adapters.kafka_input import in_record
+    from worker.adapters.input_consumer import in_record
 
     r = SimpleNamespace(offset=7, key=b"k", value=b"v", headers=None, timestamp=123)
     rec = in_record("t", 2, r)

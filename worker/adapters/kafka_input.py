@@ -7,15 +7,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from worker import logs, observability
 from worker.adapters.consumer_watchdog import Watchdog, read_membership
-from worker.adapters.kafka_io import client_config
+from worker.adapters.input_consumer import in_record, subscribe
+from worker.adapters.input_offsets import partition_lags, raise_if_behind, seek_stored
 from worker.engine.records import InRecord
-from worker.errors import FatalError, TransientError
+from worker.errors import TransientError
 from worker.ports import TP
 from worker.settings import Settings
 
@@ -23,31 +24,9 @@ log = logs.get("segsync.kafka")
 COMMIT_TIMEOUT_MS = 5000  # Kafka's copy of the offsets is for lag tools only
 
 
-def in_record(topic: str, partition: int, r: Any) -> InRecord:
-    """A kafka-python ConsumerRecord as the engine sees it (the worker's consumer and the
-    ops commands' reader both read through this)."""
-    return InRecord(topic, partition, r.offset, r.key, r.value, r.headers or [], r.timestamp)
-
-
 def _async_commit_done(_offsets: Any, response: Any) -> None:
     if isinstance(response, Exception):  # lag bookkeeping only: the next commit repairs it
         log.warning("kafka offset commit failed", error=str(response) or type(response).__name__)
-
-
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """kafka-python runs these on its IO thread, inside poll(), and sends no heartbeat while
-    one runs: they only take note (no database, no publish, nothing that can wait or fail).
-    A listener that waited for the database during an outage stopped the heartbeats, the
-    session expired and the whole group rebalanced again (docs/FAULTS.md)."""
-
-    def __init__(self, owner: KafkaInput) -> None:
-        self.owner = owner
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self.owner.on_revoked({(tp.topic, tp.partition) for tp in revoked})
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.owner.on_assigned({(tp.topic, tp.partition) for tp in assigned})
 
 
 class KafkaInput:
@@ -79,28 +58,7 @@ class KafkaInput:
         self.consumer = self._subscribe()
 
     def _subscribe(self) -> KafkaConsumer:
-        settings = self._settings
-        consumer = KafkaConsumer(
-            **client_config(settings),
-            group_id=settings.group_id,
-            group_instance_id=settings.instance_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.batch_max_records,
-            session_timeout_ms=settings.session_timeout_ms,
-            max_poll_interval_ms=settings.max_poll_interval_ms,
-            heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 4),
-            # A subscribed topic without metadata yet is assigned nothing until the next
-            # refresh: refresh every 30 s rather than kafka-python's 5 minutes.
-            metadata_max_age_ms=30_000,
-        )
-        # Load the input topics' metadata before joining, so that the first assignment
-        # already covers their partitions (seen once: a join before the metadata, an empty
-        # assignment, and nothing consumed until the next refresh).
-        for topic in settings.input_topics:
-            consumer.partitions_for_topic(topic)
-        consumer.subscribe(list(settings.input_topics), listener=_Listener(self))
-        return consumer
+        return subscribe(self._settings, self)
 
     def recreate(self, reason: str) -> None:
         """Close the consumer and subscribe a new one: it joins as a new member and its
@@ -158,16 +116,7 @@ class KafkaInput:
         owed first, then reads them, retrying through an outage while heartbeats go on)."""
         tps = set(self._unsought)
         stored = {tp: off for tp, off in self._seek_to(tps).items() if tp in tps}
-        owned = {(t.topic, t.partition) for t in self.consumer.assignment()}
-        fresh = []
-        for topic, part in sorted(tps & owned):
-            ktp = TopicPartition(topic, part)
-            if (topic, part) in stored:
-                self.consumer.seek(ktp, stored[(topic, part)])
-            else:
-                fresh.append(ktp)
-        if fresh:
-            self.consumer.seek_to_beginning(*fresh)
+        seek_stored(self.consumer, tps, stored)
         self._unsought -= tps
         self._next.update(stored)
         self._to_check.update(stored)  # checked right after, before anything is returned
@@ -185,15 +134,7 @@ class KafkaInput:
         except KafkaError as exc:
             self._to_check = stored  # check again after the next poll
             raise TransientError(f"reading end offsets failed: {exc}") from exc
-        for ktp, end in sorted(ends.items()):
-            at = stored[(ktp.topic, ktp.partition)]
-            if end is not None and at > end:
-                raise FatalError(
-                    f"input topic {ktp.topic} partition {ktp.partition} went backwards: the "
-                    f"store has read it up to offset {at} but it ends at {end} (re-created, or "
-                    "the broker lost its data?); stopping rather than skipping new events. "
-                    "To read it again from the start, use a new SEGSYNC_GROUP_ID"
-                )
+        raise_if_behind(stored, ends)
 
     def keep_alive(self, every_s: float = 0.5) -> None:
         """Between the chunks of a long batch: a poll, so that the group does not count us
@@ -259,16 +200,7 @@ class KafkaInput:
         if now - self._status_at < every_s:
             return
         self._status_at = now
-        lags: dict[TP, int] = {}
-        for tp in self.assigned:
-            try:
-                high = self.consumer.highwater(TopicPartition(*tp))
-            except Exception:
-                continue
-            if high is not None and tp in self._next:
-                lags[tp] = high - self._next[tp]
-            elif high == 0:
-                lags[tp] = 0
+        lags = partition_lags(self.consumer, self.assigned, self._next)
         try:
             broker_ok = not self.consumer._coordinator.coordinator_unknown()
         except Exception:  # kafka-python internals moved: fall back to "joined"

@@ -17,7 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from worker import destinations, shutdown
-from worker.adapters.kafka_input import in_record
+from worker.adapters.input_consumer import in_record
 from worker.adapters.kafka_io import client_config, make_producer
 from worker.codec import COMMAND_HEADER, us_to_rfc3339
 from worker.engine.records import InRecord
