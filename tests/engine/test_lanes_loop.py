@@ -22,7 +22,8 @@ from worker.engine.lanes import MIN_RECORDS
 from worker.engine.loop import Worker
 from worker.engine.records import InRecord
 from worker.errors import FatalError
-from worker.store.sql_base import SqlStore, SqlTx
+from worker.store.sql_base import SqlStore
+from worker.store.sql_tx import SqlTx
 
 CFG = BatchConfig(group_id="g", chunk=5000)
 BIG = 2 * MIN_RECORDS

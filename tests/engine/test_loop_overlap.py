@@ -25,7 +25,8 @@ from worker.engine.apply import BatchConfig
 from worker.engine.loop import Worker
 from worker.engine.records import InRecord
 from worker.ports import TP, PendingRecord
-from worker.store.sql_base import SqlStore, SqlTx
+from worker.store.sql_base import SqlStore
+from worker.store.sql_tx import SqlTx
 
 BATCH = 50
 # One chunk per recompute: a chunk checkpoint publishes on the main thread, in the batch.

@@ -20,7 +20,8 @@ from worker.domain.facts import Fact, Verdict
 from worker.ports import FactKey
 from worker.store.facts_repo import FACT_TABLES, MARK_TABLES
 from worker.store.postgres import PostgresTx
-from worker.store.sql_base import SqlStore, SqlTx
+from worker.store.sql_base import SqlStore
+from worker.store.sql_tx import SqlTx
 
 S = "site"
 TIME = st.integers(1, 4)

@@ -20,7 +20,8 @@ from worker.domain.justify import diff
 from worker.store import justify_pg, truth_sqlite
 from worker.store import justify_repo as jr
 from worker.store.postgres import PostgresTx
-from worker.store.sql_base import SqlStore, SqlTx
+from worker.store.sql_base import SqlStore
+from worker.store.sql_tx import SqlTx
 from worker.store.tables import (
     course_deletion,
     enrollment_method,

@@ -23,7 +23,8 @@ from worker.domain.justify import Diff
 from worker.store import justify_repo as jr
 from worker.store import truth_sqlite, user_truth_pg
 from worker.store.postgres import PostgresTx
-from worker.store.sql_base import SqlStore, SqlTx
+from worker.store.sql_base import SqlStore
+from worker.store.sql_tx import SqlTx
 from worker.store.tables import justification
 
 SITES = ("site", "T")  # `stores()` draws site "site"; a second draw is moved to "T"

@@ -29,10 +29,7 @@ asks waits for its answer, so none of this order changes; its Python leaves this
 
 from __future__ import annotations
 
-import contextlib
-import random
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
@@ -41,15 +38,15 @@ from typing import Protocol, TypeVar
 from worker import logs, observability, shutdown
 from worker.engine import lanes
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch, store_progress
+from worker.engine.catch_up import CatchUp
 from worker.engine.publisher import RecordSink, publish_pending
 from worker.engine.records import Decoded, InRecord, decode_batch
 from worker.engine.replay_probe import ReplayProbe
-from worker.errors import FatalError, TransientError
+from worker.engine.retrying import with_retries
 from worker.ports import TP, StateStore
 
 log = logs.get("segsync.loop")
 R = TypeVar("R")
-WAITING_LOG_S = 10.0  # --until-caught-up: how often it says which partitions it waits for
 
 
 class Input(Protocol):
@@ -91,7 +88,6 @@ class Worker:
         self.poll_timeout_ms = poll_timeout_ms
         self.totals: dict[str, int] = {}
         self._publishing = threading.Lock()
-        self._waiting_logged = 0.0
         self._source: Input | None = None  # polled between the chunks of a long batch
         self.replay_probe = ReplayProbe()  # whether the next decode looks for replays first
 
@@ -129,7 +125,7 @@ class Worker:
     def _run(self, source: Input, topics: list[str], until_caught_up: bool) -> None:
         self._source = source
         self.publish()
-        targets = (
+        catch_up = CatchUp(
             self.retry("end offsets", lambda: source.end_offsets(topics)) if until_caught_up else {}
         )
         with ThreadPoolExecutor(1, thread_name_prefix="segsync-publish") as publisher:
@@ -163,7 +159,7 @@ class Worker:
                     owed = (publisher.submit(self.publish), result.next_offsets)
                 else:
                     self.publish()  # another worker's crash may have left rows behind
-                if until_caught_up and self.caught_up(source, targets):
+                if until_caught_up and self.caught_up(source, catch_up):
                     settle_last(wait=True)  # caught up means published and committed too
                     log.info("caught up", totals=self.totals)
                     return
@@ -306,50 +302,12 @@ class Worker:
         except Exception as exc:  # lag bookkeeping only: the store holds the real offsets
             log.warning("kafka offset commit failed", error=str(exc))
 
-    def caught_up(self, source: Input, targets: dict[TP, int]) -> bool:
-        """Every partition of the input topics applied up to its end offset at start-up, by
-        this worker or by another of its group (the store holds every member's offsets). A
-        partition that a dead member still holds is waited for: the loop keeps polling, and
-        the group hands it over once that member's session times out."""
-        if not source.joined:
+    def caught_up(self, source: Input, catch_up: CatchUp) -> bool:
+        if not source.joined:  # nothing assigned yet: nothing to tell
             return False
-
         done = self.retry("load offsets", lambda: self.store.all_offsets(self.cfg.group_id))
-        for tp in source.assigned:
-            # Our own position also counts what the consumer skipped (transaction markers).
-            with contextlib.suppress(Exception):
-                done[tp] = max(done.get(tp, 0), source.position(tp))
-        behind = sorted(tp for tp, end in targets.items() if done.get(tp, 0) < end)
-        now = time.monotonic()
-        if behind and now - self._waiting_logged >= WAITING_LOG_S:
-            self._waiting_logged = now
-            log.info(
-                "waiting for partitions",
-                mine=[f"{t}:{p}" for t, p in behind if (t, p) in source.assigned],
-                elsewhere=[f"{t}:{p}" for t, p in behind if (t, p) not in source.assigned],
-            )
-        return not behind
+        return catch_up.reached(source, done)
 
     def retry(self, what: str, fn: Callable[[], R]) -> R:
-        """Retry transient failures with capped exponential backoff; never skip ahead.
-        Once a stop is requested a failure is not retried: StopRequested."""
-        deadline = time.monotonic() + self.retry_deadline_s
-        delay = 0.05
-        while True:
-            try:
-                return fn()
-            except Exception as exc:
-                transient = isinstance(exc, TransientError) or self.store.is_transient(exc)
-                if not transient:
-                    raise
-                if self.stopping:
-                    raise shutdown.StopRequested(what) from exc
-                if time.monotonic() + delay > deadline:
-                    msg = f"{what}: gave up after {self.retry_deadline_s:g}s: {exc}"
-                    raise FatalError(msg) from exc
-                log.warning("retrying", what=what, error=str(exc).splitlines()[0][:300])
-                observability.retrying(what)
-                # A stop signal ends the wait: an outage must not hold a stop for the deadline.
-                if shutdown.requested.wait(delay * (0.5 + random.random())):
-                    raise shutdown.StopRequested(what) from exc
-                delay = min(delay * 2, 5.0)
+        """`fn()`, retried while it fails transiently (`with_retries`), within the deadline."""
+        return with_retries(what, fn, self.store.is_transient, self.retry_deadline_s)

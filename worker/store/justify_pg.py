@@ -41,6 +41,28 @@ def delete_rows(conn: Connection, source: str, pairs: Sequence[tuple[str, str]])
     )
 
 
+def deletion_joins(site: str, link: str) -> str:
+    """The deletion marks that can end a (link, user) candidate, each joined once: its
+    link's course (`cd`), segment (`sd`) and group (`gd`); `link` the alias holding
+    course_id, segment_id and group_id, `site` the expression of its source."""
+    return f"""
+  LEFT JOIN course_deletion cd ON cd.source = {site} AND cd.course_id = {link}.course_id
+  LEFT JOIN segment_deletion sd ON sd.source = {site} AND sd.segment_id = {link}.segment_id
+  LEFT JOIN group_deletion gd
+    ON gd.source = {site} AND gd.course_id = {link}.course_id AND gd.group_id = {link}.group_id
+"""
+
+
+def after_deletions(link_time: str, e_time: str, m_time: str) -> str:
+    """The deletion part of `worker.domain.justify.justified` over `deletion_joins`, written
+    once for the three statements that apply the rule: a course's deletion ends the link and
+    the enrolments from before it, a segment's the link and the memberships, a group's the
+    link."""
+    return f"""(cd.at IS NULL OR ({link_time} > cd.at AND {e_time} > cd.at))
+    AND (sd.at IS NULL OR ({link_time} > sd.at AND {m_time} > sd.at))
+    AND (gd.at IS NULL OR {link_time} > gd.at)"""
+
+
 # The justification rule of `worker.domain.justify.justified`, over many (link, user)
 # candidates at once, and the difference with the stored rows: only the rows that change
 # come back to Python. The rule stays written once in the domain for SQLite; both paths run
@@ -57,7 +79,8 @@ def delete_rows(conn: Connection, source: str, pairs: Sequence[tuple[str, str]])
 # memberships are probed: with both lookups lateral, the planner was free to probe a
 # membership for every link with every user first (27 x 3,539 probes, 200 ms a statement in
 # the benchmark; test_truth_sql_plans), and only then the enrolments.
-_CROSS_HEAD = """
+_CROSS_HEAD = (
+    """
 WITH c AS MATERIALIZED (
   SELECT DISTINCT user_id FROM unnest(%(users)s::text[]) AS c(user_id)
 ), l AS MATERIALIZED (
@@ -79,14 +102,9 @@ WITH c AS MATERIALIZED (
     WHERE m.source = %(source)s AND m.segment_id = l.segment_id AND m.user_id = e.user_id
       AND m.active
     OFFSET 0
-  ) m
-  LEFT JOIN course_deletion cd ON cd.source = %(source)s AND cd.course_id = l.course_id
-  LEFT JOIN segment_deletion sd ON sd.source = %(source)s AND sd.segment_id = l.segment_id
-  LEFT JOIN group_deletion gd
-    ON gd.source = %(source)s AND gd.course_id = l.course_id AND gd.group_id = l.group_id
-  WHERE (cd.at IS NULL OR (l.ev_time > cd.at AND e.ev_time > cd.at))
-    AND (sd.at IS NULL OR (l.ev_time > sd.at AND m.ev_time > sd.at))
-    AND (gd.at IS NULL OR l.ev_time > gd.at)
+  ) m"""
+    + deletion_joins("%(source)s", "l")
+    + f"""  WHERE {after_deletions("l.ev_time", "e.ev_time", "m.ev_time")}
 ), x AS (
   SELECT j.source, j.link_id, j.user_id, j.course_id, j.group_id FROM c CROSS JOIN LATERAL (
     SELECT j.source, j.link_id, j.user_id, j.course_id, j.group_id FROM justification j
@@ -96,6 +114,7 @@ WITH c AS MATERIALIZED (
   ) j
 )
 """
+)
 
 
 def truth_diff(
@@ -163,7 +182,8 @@ def split(got: Sequence[tuple[Any, ...]]) -> dict[str, tuple[set[Row], set[Row]]
 # values: joined on a site column, the planner takes the site for one of 200 values, sees
 # 17 enrolments where there are 5,000 and nests loops over them (28 s for 50,000
 # candidates of four sites against 0.2 s site by site).
-_PAIRS_HEAD = """
+_PAIRS_HEAD = (
+    """
 WITH c AS MATERIALIZED (
   SELECT DISTINCT {c_site}link_id, user_id
   FROM unnest({arrays}) AS c({c_site}link_id, user_id)
@@ -179,20 +199,17 @@ WITH c AS MATERIALIZED (
   SELECT l.source, c.link_id, c.user_id, l.course_id, l.group_id FROM c
   JOIN link l ON l.source = {site_c} AND l.link_id = c.link_id
   JOIN e ON {e_site}e.course_id = l.course_id AND e.user_id = c.user_id
-  JOIN m ON {m_site}m.segment_id = l.segment_id AND m.user_id = c.user_id
-  LEFT JOIN course_deletion cd ON cd.source = l.source AND cd.course_id = l.course_id
-  LEFT JOIN segment_deletion sd ON sd.source = l.source AND sd.segment_id = l.segment_id
-  LEFT JOIN group_deletion gd
-    ON gd.source = l.source AND gd.course_id = l.course_id AND gd.group_id = l.group_id
-  WHERE l.active AND l.group_id IS NOT NULL
-    AND (cd.at IS NULL OR (l.ev_time > cd.at AND e.ev_time > cd.at))
-    AND (sd.at IS NULL OR (l.ev_time > sd.at AND m.ev_time > sd.at))
-    AND (gd.at IS NULL OR l.ev_time > gd.at)
+  JOIN m ON {m_site}m.segment_id = l.segment_id AND m.user_id = c.user_id"""
+    + deletion_joins("l.source", "l")
+    + "  WHERE l.active AND l.group_id IS NOT NULL\n    AND "
+    + after_deletions("l.ev_time", "e.ev_time", "m.ev_time")
+    + """
 ), x AS (
   SELECT j.source, j.link_id, j.user_id, j.course_id, j.group_id FROM c JOIN justification j
     ON j.source = {site_c} AND j.link_id = c.link_id AND j.user_id = c.user_id
 )
 """
+)
 _ONE_SITE = _PAIRS_HEAD.format(
     c_site="",
     arrays="%(links)s::text[], %(users)s::text[]",

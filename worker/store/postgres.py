@@ -29,7 +29,8 @@ from worker.ports import (
 )
 from worker.store import enrol_pg, fold_pg, justify_pg, site_locks, user_truth_pg
 from worker.store import enrol_repo as er
-from worker.store.sql_base import SqlStore, SqlTx
+from worker.store.sql_base import SqlStore
+from worker.store.sql_tx import SqlTx
 from worker.store.sqlite import HELD_SQL
 
 # One publisher at a time across workers sharing a PostgreSQL, so that per-pair command

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 from worker.domain.justify import Diff
 from worker.ports import Sample
 from worker.store import truth_sqlite
-from worker.store.sql_base import SqlStore, SqlTx
+from worker.store.sql_base import SqlStore
+from worker.store.sql_tx import SqlTx
 
 HELD_SQL = (
     "SELECT count(*) FROM held_command hc JOIN held_batch hb ON hb.id = hc.batch_id "

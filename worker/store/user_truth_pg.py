@@ -20,10 +20,11 @@ from sqlalchemy.engine import Connection
 
 from worker.domain.justify import Diff
 from worker.ports import SiteKey
-from worker.store.justify_pg import APPLY_TAIL, split
+from worker.store.justify_pg import APPLY_TAIL, after_deletions, deletion_joins, split
 from worker.store.pg import array, custom_planned, rows
 
-_USER_TRUTH = """
+_USER_TRUTH = (
+    """
 WITH ch AS MATERIALIZED (  -- one row per changed (user, course) or (user, segment)
   SELECT * FROM unnest(%(sources)s::text[], %(users)s::text[], %(courses)s::text[],
     %(segments)s::text[]) AS ch(source, user_id, course_id, segment_id)
@@ -73,17 +74,13 @@ WITH ch AS MATERIALIZED (  -- one row per changed (user, course) or (user, segme
   JOIN e ON e.source = x.source AND e.user_id = x.user_id AND e.course_id = l.course_id
   JOIN m ON m.source = x.source AND m.user_id = x.user_id AND m.segment_id = l.segment_id
 ), t AS (  -- the rule over them: an active link with a group, no deletion after them
-  SELECT DISTINCT c.source, c.link_id, c.user_id, c.course_id, c.group_id FROM c
-  LEFT JOIN course_deletion cd ON cd.source = c.source AND cd.course_id = c.course_id
-  LEFT JOIN segment_deletion sd ON sd.source = c.source AND sd.segment_id = c.segment_id
-  LEFT JOIN group_deletion gd
-    ON gd.source = c.source AND gd.course_id = c.course_id AND gd.group_id = c.group_id
-  WHERE c.active AND c.group_id IS NOT NULL
-    AND (cd.at IS NULL OR (c.ev_time > cd.at AND c.e_time > cd.at))
-    AND (sd.at IS NULL OR (c.ev_time > sd.at AND c.m_time > sd.at))
-    AND (gd.at IS NULL OR c.ev_time > gd.at)
+  SELECT DISTINCT c.source, c.link_id, c.user_id, c.course_id, c.group_id FROM c"""
+    + deletion_joins("c.source", "c")
+    + f"""  WHERE c.active AND c.group_id IS NOT NULL
+    AND {after_deletions("c.ev_time", "c.e_time", "c.m_time")}
 )
 """
+)
 # A thin batch's few changes run one generic plan, prepared once; more are planned for
 # their values each time (the hash joins need the planner to see how many rows come in,
 # as for `justify_pg`'s pairs form).
