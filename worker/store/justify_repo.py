@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, or_, se
 from sqlalchemy.engine import Connection
 
 from worker.domain.candidates import HoldingsReader, UserHoldings
+from worker.domain.facts import Fact, enrolment_of
 from worker.domain.justify import FactState, LinkState, Row
 from worker.ports import PairT, Saved
 from worker.store.db import upsert
@@ -71,21 +72,19 @@ def user_facts(
 ) -> dict[tuple[str, str], FactState]:
     """(active, time) of these users' enrolments in these courses (kind "enrollment") or
     memberships of these segments (kind "membership"), by (course or segment, user). An
-    enrolment is its methods' (`enrolment_of`): active if one is, at the newest active one's
-    time (an inactive one's time is never read)."""
+    enrolment is what its methods' rows make of it (`enrolment_of`)."""
     table, col = (e, e.c.course_id) if kind == "enrollment" else (m, m.c.segment_id)
-    out: dict[tuple[str, str], FactState] = {}
-    if not scopes:
-        return out
-    for part in chunks(sorted(set(users))):
-        q = select(col, table.c.user_id, table.c.active, table.c.ev_time).where(
-            table.c.source == source, table.c.user_id.in_(part), col.in_(sorted(set(scopes)))
-        )
-        for scope, user, active, at in conn.execute(q):
-            got = out.get((scope, user))
-            if got is None or (active, at) > got:  # several methods: active first, then newest
-                out[(scope, user)] = (bool(active), at)
-    return out
+    facts: dict[tuple[str, str], list[Fact]] = {}
+    if scopes:
+        for part in chunks(sorted(set(users))):
+            q = select(col, table.c.user_id, table.c.ev_time, table.c.ev_id, table.c.active)
+            q = q.where(
+                table.c.source == source, table.c.user_id.in_(part), col.in_(sorted(set(scopes)))
+            )
+            for scope, user, at, ev_id, active in conn.execute(q):
+                facts.setdefault((scope, user), []).append(Fact(at, ev_id, bool(active)))
+    # A membership has one row; an enrolment one per method.
+    return {k: (f.active, f.time_us) for k, rows in facts.items() if (f := enrolment_of(rows))}
 
 
 def links_selected(
