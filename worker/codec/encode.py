@@ -68,18 +68,8 @@ def encode_command(
         "caused_by": caused_by,
         "component": COMPONENT,
     }
-    return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": command_id,
-            "source": source,
-            "type": event_type,
-            "subject": subject_of(course_id, group_id, user_id),
-            "time": us_to_rfc3339(time_us),
-            "datacontenttype": "application/json",
-            "data": data,
-        }
-    )
+    subject = subject_of(course_id, group_id, user_id)
+    return _envelope(command_id, source, event_type, subject, time_us, data)
 
 
 def encode_enrol_command(
@@ -104,25 +94,34 @@ def encode_enrol_command(
         raise ValueError(f"unknown enrolment command reason {reason!r}")
     if on_leave not in ("unenrol", "suspend"):
         raise ValueError(f"unknown on_leave {on_leave!r}")
+    data = {
+        "course_id": course_id,
+        "user_id": user_id,
+        "method": ENROL_METHOD,
+        **_bounded_links(link_ids),
+        "roles": list(roles),
+        "on_leave": on_leave,
+        "reason": reason,
+        "caused_by": caused_by,
+        "component": COMPONENT,
+    }
+    subject = enrol_subject_of(course_id, user_id)
+    return _envelope(command_id, source, event_type, subject, time_us, data)
+
+
+def _envelope(
+    command_id: str, source: str, event_type: str, subject: str, time_us: int, data: Any
+) -> bytes:
+    """A command's structured-mode CloudEvent, either kind (the attributes in this order)."""
     return orjson.dumps(
         {
             "specversion": "1.0",
             "id": command_id,
             "source": source,
             "type": event_type,
-            "subject": enrol_subject_of(course_id, user_id),
+            "subject": subject,
             "time": us_to_rfc3339(time_us),
             "datacontenttype": "application/json",
-            "data": {
-                "course_id": course_id,
-                "user_id": user_id,
-                "method": ENROL_METHOD,
-                **_bounded_links(link_ids),
-                "roles": list(roles),
-                "on_leave": on_leave,
-                "reason": reason,
-                "caused_by": caused_by,
-                "component": COMPONENT,
-            },
+            "data": data,
         }
     )
