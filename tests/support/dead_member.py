@@ -1,12 +1,21 @@
 """A consumer group member that dies holding partitions: `python -m tests.support.dead_member
 BOOTSTRAP GROUP TOPIC SESSION_MS`.
 
-It joins GROUP on TOPIC (alone, it gets every partition) and prints `joined`; when a
-rebalance shares the partitions with another member (the one that joined) and hands it some
-of them, it prints them (`holding t:p ...`) and exits at once with os._exit: no LeaveGroup,
-no more heartbeats. The group coordinator
-then believes it alive, holding those partitions, until SESSION_MS have passed: what a
-kill -9 of a worker leaves behind.
+It joins GROUP on TOPIC (alone, it gets every partition) and prints `joined` once that
+membership is settled; when a rebalance shares the partitions with another member (the one
+that joined) and hands it some of them, it prints them (`holding t:p ...`) and exits at once
+with os._exit: no LeaveGroup, no more heartbeats. The group coordinator then believes it
+alive, holding those partitions, until SESSION_MS have passed: what a kill -9 of a worker
+leaves behind. On stderr, with the time, every assignment and revocation: the test shows
+them when its premise did not happen.
+
+"Settled": kafka-python 3.0.12 can lose a join that completes while no poll awaits it (the
+worker's `consumer_watchdog` describes it): the member then holds its partitions with its
+heartbeats off and never hears of the next rebalance. Seen here right after the first
+assignment (a rejoin for the topic's metadata): `joined` was printed, the worker's join
+waited out the session, and the member never held a share. So `joined` waits until the
+client has been stable for a moment, and an orphaned join is asked to rejoin, as the worker
+does.
 """
 
 from __future__ import annotations
@@ -19,24 +28,48 @@ from collections.abc import Iterable
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
+from worker.adapters.consumer_watchdog import read_membership
+
+SETTLED_S = 1.0  # stable this long after its assignment before it says `joined`
+
+
+def _say(what: str, parts: list[str]) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    print(stamp, what, " ".join(parts) or "-", file=sys.stderr, flush=True)
+
 
 class _DieWhenShared(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self) -> None:
-        self.alone: list[str] = []
+        self.alone: list[str] = []  # what it held alone, once `joined` is said
+        self.assigned: list[str] = []
+        self.assigned_at = 0.0
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        pass
+        _say("revoked", sorted(f"{tp.topic}:{tp.partition}" for tp in revoked))
+        self.assigned = []
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         parts = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
-        if not self.alone:  # (a join before the topic's metadata is assigned nothing)
-            if parts:
-                self.alone = parts
-                print("joined", flush=True)
-        elif parts and parts != self.alone:
+        _say("assigned", parts)
+        if self.alone and parts and parts != self.alone:
             # (A rebalance that finished before the other member's join gives it all again.)
             print("holding", *parts, flush=True)
             os._exit(0)
+        self.assigned, self.assigned_at = parts, time.monotonic()
+
+    def settle(self, consumer: KafkaConsumer) -> None:
+        """Says `joined` once the first assignment has held SETTLED_S with the client
+        stable; rescues a join nobody awaited (before and after `joined`)."""
+        m = read_membership(consumer)
+        if m is not None and m.orphaned_join:
+            _say("orphaned join: rejoining", [])
+            consumer._coordinator.request_rejoin()
+            return
+        if self.alone or not self.assigned:  # (a join before the metadata assigns nothing)
+            return
+        if m is not None and m.stable and time.monotonic() - self.assigned_at >= SETTLED_S:
+            self.alone = self.assigned
+            print("joined", flush=True)
 
 
 JOIN_S, TRIES = 30, 8
@@ -77,7 +110,9 @@ def main(bootstrap: str, group: str, topic: str, session_ms: int) -> None:
         # group empty; docs/FAULTS.md): not joined in 30 s, a new consumer tries again.
         deadline = time.monotonic() + 30
         while listener.alone or time.monotonic() < deadline:
-            consumer.poll(timeout_ms=100)
+            # Long polls: a join answered after a poll gave up is the orphan described above.
+            consumer.poll(timeout_ms=1000)
+            listener.settle(consumer)
         consumer.close(autocommit=False, timeout_ms=2000)
 
 
