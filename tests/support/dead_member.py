@@ -33,6 +33,10 @@ from worker.adapters.consumer_watchdog import read_membership
 SETTLED_S = 1.0  # stable this long after its assignment before it says `joined`
 
 
+def _names(tps: Iterable[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in tps)
+
+
 def _say(what: str, parts: list[str]) -> None:
     stamp = time.strftime("%H:%M:%S")
     print(stamp, what, " ".join(parts) or "-", file=sys.stderr, flush=True)
@@ -45,11 +49,11 @@ class _DieWhenShared(ConsumerRebalanceListener):  # type: ignore[misc]
         self.assigned_at = 0.0
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        _say("revoked", sorted(f"{tp.topic}:{tp.partition}" for tp in revoked))
+        _say("revoked", _names(revoked))
         self.assigned = []
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        parts = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
+        parts = _names(assigned)
         _say("assigned", parts)
         if self.alone and parts and parts != self.alone:
             # (A rebalance that finished before the other member's join gives it all again.)
