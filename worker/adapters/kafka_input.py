@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from worker import logs, observability
+from worker.adapters import lean_fetch
 from worker.adapters.consumer_watchdog import Watchdog, read_membership
 from worker.adapters.input_consumer import in_record, subscribe
 from worker.adapters.input_offsets import partition_lags, raise_if_behind, seek_stored
@@ -55,10 +56,14 @@ class KafkaInput:
         )
         self._watched_at = 0.0
         self.recreated = 0
+        self._lean = False
         self.consumer = self._subscribe()
 
     def _subscribe(self) -> KafkaConsumer:
-        return subscribe(self._settings, self)
+        consumer = subscribe(self._settings, self)
+        # Records straight into InRecords (ADR 0019); else kafka-python's, converted below.
+        self._lean = lean_fetch.install(consumer)
+        return consumer
 
     def recreate(self, reason: str) -> None:
         """Close the consumer and subscribe a new one: it joins as a new member and its
@@ -187,7 +192,10 @@ class KafkaInput:
             raise
         out: list[InRecord] = []
         for tp, records in batches.items():
-            out.extend(in_record(tp.topic, tp.partition, r) for r in records)
+            if self._lean:
+                out.extend(records)
+            else:
+                out.extend(in_record(tp.topic, tp.partition, r) for r in records)
             if records:
                 self._next[(tp.topic, tp.partition)] = records[-1].offset + 1
         self._report_status()
