@@ -44,13 +44,15 @@ def clients() -> tuple[KafkaInput, KafkaProducer, list[str]]:
     The raw consumer is polled directly: a fresh group starts every partition at the
     beginning (auto_offset_reset), as the worker does for partitions its store lacks. The
     producer is sent to with kafka-python's own `send`, not the leaner path the worker's
-    commands take (worker/adapters/lean_send.py): the ceiling stays raw kafka-python."""
+    commands take (worker/adapters/lean_send.py), and its records are kafka-python's own,
+    not the worker's lean fetch (worker/adapters/lean_fetch.py): the ceiling stays raw
+    kafka-python."""
     from worker.adapters.kafka_io import KafkaSink
     from worker.settings import load_settings
 
     settings = load_settings()
     sink = KafkaSink(settings)
-    source = KafkaInput(settings, lambda _assigned: {})
+    source = KafkaInput(settings, lambda _assigned: {}, lean=False)
     return source, sink.producer, list(settings.input_topics)
 
 

@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import Fetcher
 
 from tests.support.kafka_io import TopicFactory
 from tests.support.kcat import produce_one
 from worker.adapters import lean_fetch
 from worker.adapters.input_consumer import in_record
+from worker.adapters.kafka_input import KafkaInput
 from worker.engine.records import InRecord
+from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 Row = tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]], int]
@@ -150,3 +153,23 @@ def test_a_consumer_it_cannot_read_for_is_left_as_it_is(kafka_bootstrap: str) ->
         assert consumer._fetcher.PartitionRecords is not lean_fetch.LeanPartitionRecords
     finally:
         consumer.close()
+
+
+def test_the_worker_reads_lean_and_the_benchmark_ceiling_raw(
+    kafka_bootstrap: str, topic_factory: TopicFactory
+) -> None:
+    """The worker's consumer gets the lean fetch; the passthrough ceiling (bench/passthrough.py)
+    builds the same KafkaInput with lean=False and keeps kafka-python's records."""
+    topic = topic_factory("lean-fetch-input", partitions=1)
+    settings = Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url="sqlite:///unused.sqlite",
+        input_topics=[topic],
+        group_id=f"lean-{topic}",
+    )
+    for lean, kind in ((True, lean_fetch.LeanPartitionRecords), (False, Fetcher.PartitionRecords)):
+        src = KafkaInput(settings, lambda tps: {tp: 0 for tp in tps}, lean=lean)
+        try:
+            assert src.consumer._fetcher.PartitionRecords is kind
+        finally:
+            src.consumer.close()

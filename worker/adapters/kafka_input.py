@@ -40,8 +40,16 @@ class KafkaInput:
     from Kafka's committed offset; they are dropped, and the partitions are sought to the
     store's offsets before poll() returns anything of them."""
 
-    def __init__(self, settings: Settings, seek_to: Callable[[set[TP]], dict[TP, int]]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        seek_to: Callable[[set[TP]], dict[TP, int]],
+        lean: bool = True,
+    ) -> None:
+        """`lean`: records read by the lean fetch (ADR 0019); the benchmark's raw ceiling
+        says False and keeps kafka-python's own."""
         self._seek_to = seek_to
+        self._want_lean = lean
         self.assigned: set[TP] = set()
         self.joined = False
         self.rebalances = 0
@@ -62,7 +70,7 @@ class KafkaInput:
     def _subscribe(self) -> KafkaConsumer:
         consumer = subscribe(self._settings, self)
         # Records straight into InRecords (ADR 0019); else kafka-python's, converted below.
-        self._lean = lean_fetch.install(consumer)
+        self._lean = self._want_lean and lean_fetch.install(consumer)
         return consumer
 
     def recreate(self, reason: str) -> None:
