@@ -15,6 +15,8 @@ from schemas.events import ID_MAX_LENGTH, KNOWN_TYPES, SOURCE_MAX_LENGTH
 
 Identity = tuple[str, str, str]  # (source, id, type)
 _NAMES = {"ce_source": "source", "ce_id": "id", "ce_type": "type", "ce_specversion": "sv"}
+# The content types nearly every record carries, already in the form the rule reads.
+_MEDIA = {t: t.decode() for t in (b"application/cloudevents+json", b"application/json")}
 
 
 def identity(value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -> Identity | None:
@@ -35,7 +37,9 @@ def identity(value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -
         elif low == "content-type":
             if raw is None:
                 return None  # the decoder's own rule decides such a record
-            media = raw.decode("utf-8", "replace").partition(";")[0].strip().lower()
+            media = (
+                _MEDIA.get(raw) or raw.decode("utf-8", "replace").partition(";")[0].strip().lower()
+            )
             if media.startswith("application/cloudevents"):
                 if not media.endswith("+json"):
                     return None  # the decoder rejects a structured event that is not JSON

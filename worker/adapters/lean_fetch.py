@@ -124,19 +124,31 @@ class LeanPartitionRecords(_Base):  # type: ignore[misc]
         first_ts = batch.first_timestamp
         append_ts = batch.max_timestamp if batch.timestamp_type == batch.LOG_APPEND_TIME else None
         varint = decode_varint
+        # The counters are kafka-python's metrics, read when the batch is drained: kept here
+        # and written back below (next_fetch_offset is exact at every record: a take ends
+        # anywhere).
+        records_read = bytes_read = 0
         try:
             for _ in range(batch.records_count):
                 length, pos = varint(buf, pos)
                 body = pos
                 b = buf[pos]  # attributes: unused (as kafka-python)
                 pos = pos + 1 if b < 0x80 else varint(buf, pos)[1]
-                ts_delta, pos = varint(buf, pos)
+                b = buf[pos]  # single-byte varints (zigzag) read inline, the rest as kafka-python
+                if b < 0x80:
+                    ts_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
+                else:
+                    ts_delta, pos = varint(buf, pos)
                 b = buf[pos]
                 if b < 0x80:
                     offset_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
                 else:
                     offset_delta, pos = varint(buf, pos)
-                n, pos = varint(buf, pos)
+                b = buf[pos]
+                if b < 0x80:
+                    n, pos = (b >> 1) ^ -(b & 1), pos + 1
+                else:
+                    n, pos = varint(buf, pos)
                 key = None
                 if n >= 0:
                     key, pos = buf[pos : pos + n], pos + n
@@ -144,7 +156,11 @@ class LeanPartitionRecords(_Base):  # type: ignore[misc]
                 value = None
                 if n >= 0:
                     value, pos = buf[pos : pos + n], pos + n
-                count, pos = varint(buf, pos)
+                b = buf[pos]
+                if b < 0x80:
+                    count, pos = (b >> 1) ^ -(b & 1), pos + 1
+                else:
+                    count, pos = varint(buf, pos)
                 if count < 0:
                     raise CorruptRecordError(f"Found invalid number of record headers {count}")
                 headers: list[tuple[str, bytes | None]] = []
@@ -173,13 +189,16 @@ class LeanPartitionRecords(_Base):  # type: ignore[misc]
                         f"payload, but instead read {pos - body}"
                     )
                 offset = base + offset_delta
-                self.records_read += 1
-                self.bytes_read += length  # kafka-python's size_in_bytes
+                records_read += 1
+                bytes_read += length  # kafka-python's size_in_bytes
                 self.next_fetch_offset = offset + 1
                 ts = first_ts + ts_delta if append_ts is None else append_ts
                 yield InRecord(topic, partition, offset, key, value, headers, ts)
         except (ValueError, IndexError) as err:
             raise CorruptRecordError(f"Found invalid record structure: {err!r}") from err
+        finally:
+            self.records_read += records_read
+            self.bytes_read += bytes_read
         if pos != len(buf):
             raise CorruptRecordError(
                 f"{len(buf) - pos} unconsumed bytes after all records consumed"
