@@ -4,7 +4,8 @@ and an error where kafka-python has one (corrupt, truncated or trailing bytes).
 
 Buffers are built with kafka-python's own batch builder (v2, plain and gzip; v0/v1 message
 sets; log-append time and control batches set the way a broker does), so both readers
-meet bytes neither of them wrote. Real-broker records: tests/integration/test_lean_fetch.py."""
+meet bytes neither of them wrote. Real-broker records:
+tests/integration/test_lean_fetch_broker.py."""
 
 from __future__ import annotations
 

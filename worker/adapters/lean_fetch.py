@@ -9,7 +9,7 @@ of the worker's time per record (docs/BENCHMARKS.md). `LeanPartitionRecords` kee
 kafka-python's batch handling as it is (CRC check, aborted transactions, control batches,
 the next fetch offset) and reads a v2 batch's records in one loop straight into
 `InRecord`s: the same offsets, keys, values, headers and timestamps
-(tests/integration/test_lean_fetch.py holds the two equal on a real broker: plain and
+(tests/integration/test_lean_fetch_broker.py holds the two equal on a real broker: plain and
 compressed batches, null keys, values and header values, log-append time, transactions).
 
 Message sets older than v2 and a consumer with deserializers go kafka-python's own way
