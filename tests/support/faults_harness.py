@@ -292,6 +292,7 @@ class Streamer(threading.Thread):
 
     def _run(self) -> None:
         producer: KafkaProducer | None = None
+        abandoned: list[KafkaProducer] = []
         slices = [
             self.records[i : i + self.slice_size]
             for i in range(0, len(self.records), self.slice_size)
@@ -316,11 +317,16 @@ class Streamer(threading.Thread):
                 except Exception:
                     self.retries += 1
                     if producer is not None:
-                        with contextlib.suppress(Exception):
-                            producer.close(timeout=1)
+                        # kafka-python's close() flushes first and raises while the broker
+                        # is away, leaving the producer half closed (its __del__ then
+                        # fails again at exit): set aside, closed once the stream is done.
+                        abandoned.append(producer)
                     producer = None
                     time.sleep(1.0)
             self.produced += len(part)
+        for old in abandoned:  # the broker is back: their sends end (delivered or expired)
+            with contextlib.suppress(Exception):
+                old.close(timeout=30)
         if producer is not None:
             producer.close(timeout=10)
 
