@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import Fetcher
+from kafka.serializer import Deserializer
 
 from tests.support.kafka_io import TopicFactory
 from tests.support.kcat import produce_one
@@ -146,8 +147,13 @@ def test_a_null_header_value_sent_by_kcat(
     assert rows[0][4] == [("ce_id", b"1"), ("trace", None)]
 
 
+class _Upper(Deserializer):  # type: ignore[misc]
+    def deserialize(self, topic: str, headers: Any, data: bytes | None) -> bytes | None:
+        return None if data is None else data.upper()
+
+
 def test_a_consumer_it_cannot_read_for_is_left_as_it_is(kafka_bootstrap: str) -> None:
-    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, value_deserializer=bytes.upper)
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, value_deserializer=_Upper())
     try:
         assert lean_fetch.install(consumer) is False
         assert consumer._fetcher.PartitionRecords is not lean_fetch.LeanPartitionRecords
