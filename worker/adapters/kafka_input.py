@@ -64,7 +64,6 @@ class KafkaInput:
         )
         self._watched_at = 0.0
         self.recreated = 0
-        self._lean = False
         self.consumer = self._subscribe()
 
     def _subscribe(self) -> KafkaConsumer:

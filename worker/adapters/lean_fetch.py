@@ -134,7 +134,10 @@ class LeanPartitionRecords(_Base):  # type: ignore[misc]
                 body = pos
                 b = buf[pos]  # attributes: unused (as kafka-python)
                 pos = pos + 1 if b < 0x80 else varint(buf, pos)[1]
-                b = buf[pos]  # single-byte varints (zigzag) read inline, the rest as kafka-python
+                # A single-byte varint (zigzag: nearly every delta and length) is read inline,
+                # longer ones by kafka-python's decoder. Inline, not a helper: one call per
+                # field made the whole read ~15 % slower (4.0 -> 4.6 µs a record, measured).
+                b = buf[pos]
                 if b < 0x80:
                     ts_delta, pos = (b >> 1) ^ -(b & 1), pos + 1
                 else:
