@@ -39,6 +39,23 @@ def custom_planned(sql: str) -> str:
     return sql
 
 
+@contextmanager
+def probes_by_index(conn: Connection) -> Iterator[None]:
+    """The statements inside read their per-key probes by plain index scans, not bitmap
+    scans: a user's two or three enrolments or memberships cost less read straight from the
+    index than through a bitmap, a sort and a heap pass (the batch's user work 53 -> 47 ms;
+    docs/BENCHMARKS.md, 2026-12-05 morning). Only for statements whose every scan is such a
+    probe: switched off for the whole run, the bulk statements got slower. `set_config(...,
+    true)` lasts until the transaction ends, so a statement that fails inside (the
+    transaction then aborted) needs no restore."""
+    conn.exec_driver_sql(_BITMAP_SCANS, ("off",)).close()
+    yield
+    conn.exec_driver_sql(_BITMAP_SCANS, ("on",)).close()
+
+
+_BITMAP_SCANS = "SELECT set_config('enable_bitmapscan', %s, true)"
+
+
 def _text(v: str) -> str:
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from worker.domain.justify import Diff
 from worker.ports import SiteKey
 from worker.store.justify_pg import APPLY_TAIL, after_deletions, deletion_joins, split
-from worker.store.pg import array, custom_planned, rows
+from worker.store.pg import array, custom_planned, probes_by_index, rows
 
 _USER_TRUTH = (
     """
@@ -121,4 +121,6 @@ def apply_user_truth(
         "segments": array(segments),
     }
     sql = _FEW if len(sources) <= FEW_CHANGES else _MANY
-    return {s: Diff(*d) for s, d in split(rows(conn, sql, params)).items()}
+    with probes_by_index(conn):  # every user's facts and rows are a few index entries
+        got = rows(conn, sql, params)
+    return {s: Diff(*d) for s, d in split(got).items()}
