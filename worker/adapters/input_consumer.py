@@ -65,4 +65,20 @@ def subscribe(settings: Settings, owner: Assignments) -> KafkaConsumer:
     for topic in settings.input_topics:
         consumer.partitions_for_topic(topic)
     consumer.subscribe(list(settings.input_topics), listener=_Listener(owner))
+    _snapshot_metadata(consumer)
     return consumer
+
+
+def _snapshot_metadata(consumer: KafkaConsumer) -> None:
+    """kafka-python's group leader rejoins when the subscribed topics' metadata differs from
+    the snapshot it assigned with, and takes that snapshot on metadata updates only: with the
+    metadata loaded just before `subscribe`, the snapshot stayed empty, the first metadata
+    update after the join differed from it, and every start assigned the partitions twice
+    (two rebalances before the first batch; tests/integration/test_consumer_join.py). Taken
+    here from the metadata loaded above, as that update does. Internals (kafka-python 3.0,
+    pinned): if they moved, the extra rebalance only costs time."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    update = getattr(coordinator, "_handle_metadata_update", None)
+    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+    if callable(update) and cluster is not None:
+        update(cluster)
