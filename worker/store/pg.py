@@ -45,14 +45,20 @@ def probes_by_index(conn: Connection) -> Iterator[None]:
     scans: a user's two or three enrolments or memberships cost less read straight from the
     index than through a bitmap, a sort and a heap pass (the batch's user work 53 -> 47 ms;
     docs/BENCHMARKS.md, 2026-12-05 morning). Only for statements whose every scan is such a
-    probe: switched off for the whole run, the bulk statements got slower. `set_config(...,
-    true)` lasts until the transaction ends, so a statement that fails inside (the
-    transaction then aborted) needs no restore."""
-    conn.exec_driver_sql(_BITMAP_SCANS, ("off",)).close()
+    probe: switched off for the whole run, the bulk statements got slower. Afterwards the
+    setting is what it was (a server or role may have set it). `set_config(..., true)` lasts
+    until the transaction ends, so a statement that fails inside (the transaction then
+    aborted) needs no restore."""
+    was = conn.exec_driver_sql(_BITMAP_SCANS_OFF).scalar_one()
     yield
-    conn.exec_driver_sql(_BITMAP_SCANS, ("on",)).close()
+    conn.exec_driver_sql(_BITMAP_SCANS, (was,)).close()
 
 
+# The value before, read in a subquery that runs first, and the new one in one round trip.
+_BITMAP_SCANS_OFF = (
+    "SELECT s.was FROM (SELECT current_setting('enable_bitmapscan') AS was OFFSET 0) s"
+    " WHERE set_config('enable_bitmapscan', 'off', true) IS NOT NULL"
+)
 _BITMAP_SCANS = "SELECT set_config('enable_bitmapscan', %s, true)"
 
 
