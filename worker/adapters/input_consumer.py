@@ -3,6 +3,7 @@ the rebalance listener it runs on its IO thread, and its records in the engine's
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -76,9 +77,11 @@ def _snapshot_metadata(consumer: KafkaConsumer) -> None:
     update after the join differed from it, and every start assigned the partitions twice
     (two rebalances before the first batch; tests/integration/test_consumer_join.py). Taken
     here from the metadata loaded above, as that update does. Internals (kafka-python 3.0,
-    pinned): if they moved, the extra rebalance only costs time."""
+    pinned): if they moved, the extra rebalance only costs time. What it may raise (a topic
+    the credentials may not read) is left to the poll, which raises it as before."""
     coordinator = getattr(consumer, "_coordinator", None)
     update = getattr(coordinator, "_handle_metadata_update", None)
     cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
     if callable(update) and cluster is not None:
-        update(cluster)
+        with contextlib.suppress(Exception):
+            update(cluster)
