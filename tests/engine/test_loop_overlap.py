@@ -1,8 +1,9 @@
-"""The loop overlaps a batch's publish with polling and decoding the next one, and keeps the
-checkpoint order per batch: state commit, then publish (acks), then the Kafka offset commit;
-the next batch is applied only after the last one's offsets went to Kafka. Only the loop's
-thread touches the consumer (kafka-python's is not thread-safe), also between the chunks of
-a long batch. A lone batch is published without waiting for the next poll. Driven with an
+"""The loop overlaps a batch's publish with polling and decoding the next one (and, where
+the store publishes while it applies, with applying it: ADR 0020), and keeps the checkpoint
+order per batch: state commit, then publish (acks), then the Kafka offset commit; a batch's
+publish starts only after the last one's offsets went to Kafka. Only the loop's thread
+touches the consumer (kafka-python's is not thread-safe), also between the chunks of a long
+batch. A lone batch is published without waiting for the next poll. Driven with an
 in-memory input and sink on both stores."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Collection
 from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 
@@ -108,6 +110,46 @@ def test_publish_overlaps_the_next_poll_and_the_order_holds(store: SqlStore) -> 
             assert acked and max(acked) >= n // BATCH, rec.log[: i + 1]
     assert store.pending(10) == []
     assert rec.consumer_threads == {rec.loop_thread}
+
+
+def test_a_publish_overlaps_the_next_apply_where_the_store_allows(store: SqlStore) -> None:
+    """On PostgreSQL the next batch is applied while the last one's commands wait for their
+    acks (ADR 0020); on SQLite (one writer) never. Either way every command goes out and each
+    Kafka commit follows the acks of its batch's commands."""
+    history = random_history(random.Random(3), 400)
+    rec = Recorder(store, records_of(history))
+    rec.ack_s = 0.2
+    worker = Worker(store, rec, CFG, retry_deadline_s=5)
+    real_apply, real_send = worker.apply, rec.send_all
+    applies = [0, 0]  # started, ended
+    overlapped: list[bool] = []  # per send: did an apply start or run while it waited
+
+    def apply(*args: Any, **kwargs: Any) -> Any:
+        applies[0] += 1
+        try:
+            return real_apply(*args, **kwargs)
+        finally:
+            applies[1] += 1
+
+    def send_all(records: list[PendingRecord]) -> None:
+        started, running = applies[0], applies[0] > applies[1]
+        real_send(records)
+        overlapped.append(running or applies[0] > started)
+
+    worker.apply = apply  # type: ignore[method-assign]
+    rec.send_all = send_all  # type: ignore[method-assign]
+    worker.run(rec, ["in"], until_caught_up=True)
+
+    assert check([json.loads(v) for v in rec.sent], desired(history)).violations == []
+    if store.publishes_while_applying:
+        assert sum(overlapped) >= 3, overlapped
+    else:
+        assert overlapped and not any(overlapped), overlapped
+    for i, (what, n) in enumerate(rec.log):
+        if what == "kafka commit":  # of offset n: after an ack logged once n / BATCH polled
+            acked = [b for w, b in rec.log[:i] if w == "acked"]
+            assert acked and max(acked) >= n // BATCH, rec.log[: i + 1]
+    assert store.pending(10) == []
 
 
 class ChunkRecorder(Recorder):

@@ -20,11 +20,13 @@ that brings an assignment calls `stored_offsets` on this thread before it return
 record of the new partitions.
 
 Overlap: step 2 of a batch runs on a publisher thread while the main thread polls and
-decodes the next batch; step 3 waits for it, and the next batch is applied only after
-step 3. So the order per batch is unchanged; what overlaps is waiting for acks with the
-consumer's and the decoder's work. One publish at a time (a lock), whichever thread asks.
-On PostgreSQL the publish itself runs in a process of its own (ADR 0015): the thread that
-asks waits for its answer, so none of this order changes; its Python leaves this GIL.
+decodes the next batch and, on a store that publishes while it applies (PostgreSQL), while
+it applies that batch too (ADR 0020); step 3 waits for it, and a batch's step 2 starts
+only after the last batch's step 3. So the order per batch is unchanged; what overlaps is
+waiting for acks with the consumer's, the decoder's and the next apply's work. One
+publish at a time (a lock), whichever thread asks. On SQLite (one writer) the next batch
+is applied only after step 3. On PostgreSQL the publish runs in a process of its own (ADR
+0015): the thread that asks waits for its answer, so none of this order changes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from worker import logs, observability, shutdown
 from worker.engine import lanes
 from worker.engine.apply import BatchConfig, BatchResult, apply_batch, store_progress
 from worker.engine.catch_up import CatchUp
+from worker.engine.last_batch import LastBatch
 from worker.engine.publisher import RecordSink, publish_pending
 from worker.engine.records import Decoded, InRecord, decode_batch
 from worker.engine.replay_probe import ReplayProbe
@@ -129,41 +132,27 @@ class Worker:
             self.retry("end offsets", lambda: source.end_offsets(topics)) if until_caught_up else {}
         )
         with ThreadPoolExecutor(1, thread_name_prefix="segsync-publish") as publisher:
-            owed: tuple[Future[int], dict[TP, int]] | None = None  # last batch's steps 2, 3
-            unanswered: dict[TP, int] = {}  # the last Kafka commit, sent without waiting
-
-            def settle_last(wait: bool = False) -> None:
-                nonlocal owed, unanswered
-                if owed is not None:
-                    publishing, offsets = owed
-                    owed = None
-                    publishing.result()  # step 2 of the last batch (errors surface here)
-                    unanswered = offsets
-                    if not wait:
-                        self.commit_kafka(source, offsets, wait=False)  # step 3
-                        return
-                if wait and unanswered:
-                    # Caught up or stopping: the last offsets once more, answer awaited, so
-                    # that lag tools see them even if the unawaited commit was cut short.
-                    self.commit_kafka(source, unanswered)  # step 3
-                    unanswered = {}
+            last = LastBatch(partial(self.commit_kafka, source))  # its steps 2 and 3
 
             while not self.stopping:
                 # The broker may be down for a while: retry (bounded by the deadline).
                 records = self.retry("poll", lambda: source.poll(self.poll_timeout_ms))
                 decoded = self.decode(records) if records else None
-                settle_last()
                 if records and decoded is not None:
+                    if not self.store.publishes_while_applying:
+                        last.settle()  # one writer (SQLite): no publish during an apply
                     with observability.batch(records):
                         result = self.apply(records, decoded, publisher)  # step 1
-                    owed = (publisher.submit(self.publish), result.next_offsets)
+                    last.settle()  # the last batch's steps 2 and 3 before this one's step 2
+                    last.owe(publisher.submit(self.publish), result.next_offsets)
                 else:
+                    last.settle()
                     self.publish()  # another worker's crash may have left rows behind
                 if until_caught_up and self.caught_up(source, catch_up):
-                    settle_last(wait=True)  # caught up means published and committed too
+                    last.settle(wait=True)  # caught up means published and committed too
                     log.info("caught up", totals=self.totals)
                     return
-            settle_last(wait=True)
+            last.settle(wait=True)
         log.info("stop requested: batch in hand applied", totals=self.totals)
 
     def decode(self, records: list[InRecord]) -> list[Decoded]:
