@@ -175,7 +175,9 @@ def _lean(value: bytes | None, headers: Headers, timestamp_ms: int) -> EventView
         return None
     plan = _PLANS.get(etype)
     source = obj.get("source")
-    event_id = _id(obj.get("id"))
+    event_id = obj.get("id")
+    if type(event_id) is not str or not 0 < len(event_id) <= _ID_MAX or "\x00" in event_id:
+        event_id = _id(event_id)  # an integer, or refused
     data = obj.get("data")
     if plan is None or event_id is None or type(data) is not dict:
         return None
