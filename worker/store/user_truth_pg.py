@@ -53,26 +53,23 @@ WITH ch AS MATERIALIZED (  -- one row per changed (user, course) or (user, segme
       AND (ch.course_id = j.course_id OR ch.course_id = l.course_id
            OR ch.segment_id = l.segment_id)
   )
-), c AS (  -- the candidates the user can be justified by now: on a changed course the
-  -- user is in now, with the user in the link's segment (or the other way round), and the
-  -- links of stored rows; each with its link and the user's fact times
-  SELECT l.source, l.link_id, ch.user_id, l.course_id, l.segment_id, l.group_id, l.active,
-    l.ev_time, e.ev_time AS e_time, m.ev_time AS m_time FROM ch
-  JOIN e ON e.source = ch.source AND e.user_id = ch.user_id AND e.course_id = ch.course_id
-  JOIN link l ON l.source = ch.source AND l.course_id = ch.course_id
-  JOIN m ON m.source = ch.source AND m.user_id = ch.user_id AND m.segment_id = l.segment_id
+), em AS MATERIALIZED (  -- every link the user's enrolments and memberships reach now
+  -- (in a course the user is in, on a segment the user is in), with the user's fact times:
+  -- computed once; the candidates below are its rows that a change or a stored row names
+  SELECT l.source, l.link_id, e.user_id, l.course_id, l.segment_id, l.group_id, l.active,
+    l.ev_time, e.ev_time AS e_time, m.ev_time AS m_time FROM e
+  JOIN link l ON l.source = e.source AND l.course_id = e.course_id
+  JOIN m ON m.source = e.source AND m.user_id = e.user_id AND m.segment_id = l.segment_id
+), c AS (  -- the candidates the user can be justified by now: links on a changed course or
+  -- segment, and the links of stored rows
+  SELECT em.* FROM ch JOIN em ON em.source = ch.source AND em.user_id = ch.user_id
+    AND em.course_id = ch.course_id
   UNION ALL
-  SELECT l.source, l.link_id, ch.user_id, l.course_id, l.segment_id, l.group_id, l.active,
-    l.ev_time, e.ev_time, m.ev_time FROM ch
-  JOIN m ON m.source = ch.source AND m.user_id = ch.user_id AND m.segment_id = ch.segment_id
-  JOIN link l ON l.source = ch.source AND l.segment_id = ch.segment_id
-  JOIN e ON e.source = ch.source AND e.user_id = ch.user_id AND e.course_id = l.course_id
+  SELECT em.* FROM ch JOIN em ON em.source = ch.source AND em.user_id = ch.user_id
+    AND em.segment_id = ch.segment_id
   UNION ALL
-  SELECT l.source, l.link_id, x.user_id, l.course_id, l.segment_id, l.group_id, l.active,
-    l.ev_time, e.ev_time, m.ev_time FROM x
-  JOIN link l ON l.source = x.source AND l.link_id = x.link_id
-  JOIN e ON e.source = x.source AND e.user_id = x.user_id AND e.course_id = l.course_id
-  JOIN m ON m.source = x.source AND m.user_id = x.user_id AND m.segment_id = l.segment_id
+  SELECT em.* FROM x JOIN em ON em.source = x.source AND em.user_id = x.user_id
+    AND em.link_id = x.link_id
 ), t AS (  -- the rule over them: an active link with a group, no deletion after them
   SELECT DISTINCT c.source, c.link_id, c.user_id, c.course_id, c.group_id FROM c"""
     + deletion_joins("c.source", "c")
