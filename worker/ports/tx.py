@@ -42,7 +42,10 @@ class StoreTx(Protocol):
 
     # --- the processed-event log ---
     def seen_events(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]: ...
-    def mark_processed(self, keys: Iterable[tuple[str, str]]) -> None: ...
+    def mark_processed(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Keys this transaction's `seen_events` did not find (a key marked twice in one
+        transaction is written once). On PostgreSQL a key another transaction wrote
+        meanwhile is a conflict (`is_transient`: the batch is retried and finds it)."""
 
     # --- facts (kind: enrollment | membership | link) and deletion marks ---
     def load_facts(self, kind: str, keys: Iterable[FactKey]) -> dict[FactKey, Fact]: ...

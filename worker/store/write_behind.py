@@ -38,6 +38,7 @@ class WriteBehind:
         self._enrol_sites: set[str] = set()
         self._outbox: list[OutboxRecord] = []
         self._processed: set[tuple[str, str]] = set()
+        self._processed_out: set[tuple[str, str]] = set()  # written before a seen read
         self._counters: Counter[tuple[str, int, str]] = Counter()
         self._offsets: dict[str, dict[TP, int]] = {}  # per consumer group
 
@@ -56,6 +57,7 @@ class WriteBehind:
 
     def mark_processed(self, keys: Iterable[tuple[str, str]]) -> None:
         self._processed.update(keys)
+        self._processed -= self._processed_out  # each key is inserted once (no ON CONFLICT)
 
     def bump_counters(self, counts: dict[tuple[str, int, str], int]) -> None:
         self._counters.update(counts)
@@ -66,6 +68,7 @@ class WriteBehind:
     def before_seen_read(self, conn: Connection) -> None:
         if self._processed:
             self._mark_processed(conn, list(self._processed))  # each writer sorts
+            self._processed_out |= self._processed
             self._processed = set()
 
     def before_pair_read(self, conn: Connection, source: str) -> None:
