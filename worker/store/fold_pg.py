@@ -36,15 +36,15 @@ def fact_sql(kind: str) -> str:
     cols = (*keys, "ev_time", "ev_id", "active", *attrs)
     arrays = ", ".join(f"%s::{col_type(name, c)}[]" for c in cols)
     ks = ", ".join(map(q, keys))
-    sets = ["ev_time = EXCLUDED.ev_time", "ev_id = EXCLUDED.ev_id", "active = EXCLUDED.active"]
+    sets = ["ev_time = w.ev_time", "ev_id = w.ev_id", "active = w.active"]
     if attrs:  # a `deleted` event (no attributes) keeps those of the last `created` one
         first = q(attrs[0])
         sets += [
-            f"{q(a)} = CASE WHEN EXCLUDED.{first} IS NOT NULL"
-            f" THEN EXCLUDED.{q(a)} ELSE {q(name)}.{q(a)} END"
+            f"{q(a)} = CASE WHEN w.{first} IS NOT NULL THEN w.{q(a)} ELSE t.{q(a)} END"
             for a in attrs
         ]
     names = ", ".join(map(q, cols))
+    stored = " AND ".join(f"s.{q(k)} = w.{q(k)}" for k in keys)
     return f"""
 WITH i AS (
   SELECT * FROM unnest({arrays}) WITH ORDINALITY AS i({names}, ord)
@@ -61,10 +61,16 @@ WITH i AS (
 ), w AS (
   SELECT DISTINCT ON ({ks}) {names} FROM i
   ORDER BY {ks}, ev_time DESC, ev_id {_C} DESC, ord  -- a tie: the first one, as the fold
-), up AS (
+), s AS (  -- the stored rows of the batch's keys (the probe above)
+  SELECT * FROM o WHERE ord = 0
+), ws AS MATERIALIZED (  -- the newest update of each stored key
+  SELECT * FROM w WHERE EXISTS (SELECT FROM s WHERE {stored})
+), ins AS (  -- new keys: a plain insert (no other transaction of the site writes them)
   INSERT INTO {q(name)} ({names}) SELECT {names} FROM w
-  ON CONFLICT ({ks}) DO UPDATE SET {", ".join(sets)}
-  WHERE (EXCLUDED.ev_time, EXCLUDED.ev_id {_C}) > ({q(name)}.ev_time, {q(name)}.ev_id {_C})
+  WHERE NOT EXISTS (SELECT FROM s WHERE {stored})
+), upd AS (  -- stored keys: updated when the newest update is newer
+  UPDATE {q(name)} t SET {", ".join(sets)} FROM ws w
+  WHERE {_on("t", "w", keys)} AND (w.ev_time, w.ev_id {_C}) > (t.ev_time, t.ev_id {_C})
 )
 SELECT ord, stale FROM v WHERE stale OR same
 """
