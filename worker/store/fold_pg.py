@@ -6,6 +6,9 @@ stored fact or an earlier update of the batch with the same key is newer by (tim
 SAME when one of them is this very (time, id), else NEWER; the newest update per key is
 written only when it is newer than the stored fact. Ids compare byte-wise (`COLLATE "C"`,
 Python's order for UTF-8). Only the STALE and SAME updates come back; the rest are NEWER.
+A fact's new keys are inserted plainly and its stored ones updated, both from the
+statement's own probe (no ON CONFLICT: a site's transactions take turns, ADR 0010, and a key
+another transaction inserted anyway is a unique violation, retried as a conflict).
 tests/integration/test_fold_sql.py holds the statement equal to the domain rule."""
 
 from __future__ import annotations
